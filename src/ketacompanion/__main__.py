@@ -1,0 +1,3 @@
+from ketacompanion.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Content models, loading and validation (lessons, instruments, crisis files, messages)."""

@@ -1,0 +1,106 @@
+"""The vocabulary every adapter speaks: addresses, inbound messages and replies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Urgency(StrEnum):
+    NORMAL = "normal"
+    CONCERN = "concern"
+    CRISIS = "crisis"
+
+    @property
+    def rank(self) -> int:
+        return _URGENCY_RANK[self]
+
+
+_URGENCY_RANK = {Urgency.NORMAL: 0, Urgency.CONCERN: 1, Urgency.CRISIS: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """Where a conversation happens: a platform and a chat on it."""
+
+    platform: str
+    chat_id: str
+
+
+class InboundKind(StrEnum):
+    TEXT = "text"
+    COMMAND = "command"
+    CHOICE = "choice"
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One thing a person did: wrote text, sent a command, or pressed a button.
+
+    ``user_id`` is the person's id on the platform; ``address`` is where to answer.
+    """
+
+    address: Address
+    user_id: str
+    kind: InboundKind
+    text: str = ""
+    command: str = ""
+    choice: str = ""
+    language: str | None = None
+    in_group: bool = False
+
+    @classmethod
+    def from_text(cls, address: Address, user_id: str, text: str, **kw: object) -> Inbound:
+        """Build from typed text, recognising ``/command args``."""
+        stripped = text.strip()
+        if stripped.startswith("/") and len(stripped) > 1 and not stripped[1].isspace():
+            head, _, rest = stripped[1:].partition(" ")
+            name = head.split("@", 1)[0].lower()
+            return cls(address, user_id, InboundKind.COMMAND, text=rest.strip(), command=name, **kw)  # type: ignore[arg-type]
+        return cls(address, user_id, InboundKind.TEXT, text=text, **kw)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_choice(cls, address: Address, user_id: str, choice: str, **kw: object) -> Inbound:
+        return cls(address, user_id, InboundKind.CHOICE, choice=choice, **kw)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A button. ``url`` makes it a link (a ``tel:`` or ``sms:`` link for crisis lines)."""
+
+    id: str
+    label: str
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    path: str
+    filename: str
+    mime: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One message to send. Text is plain: adapters escape it for their markup.
+
+    ``replaces_card`` lets an adapter that can edit messages update the last card
+    in place instead of sending a new one.
+    """
+
+    text: str
+    choices: tuple[Choice, ...] = ()
+    image: Attachment | None = None
+    file: Attachment | None = None
+    urgency: Urgency = Urgency.NORMAL
+    replaces_card: bool = False
+    scheduled: bool = False
+    meta: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A reply bound for an address, as the scheduler and the outbox hand it on."""
+
+    address: Address
+    reply: Reply
