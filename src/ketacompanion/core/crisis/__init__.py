@@ -1,0 +1,1 @@
+"""Crisis support in the core: detection, escalation and the crisis lines shown to people."""
