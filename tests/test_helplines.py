@@ -8,6 +8,7 @@ from textwrap import dedent
 
 import pytest
 
+from ketacompanion.content import helplines as helplines_module
 from ketacompanion.content.helplines import (
     FALLBACK_CODE,
     Helplines,
@@ -202,3 +203,12 @@ def test_loaded_model_round_trips(tmp_path: Path) -> None:
     assert isinstance(helplines, Helplines)
     assert helplines.for_country("GB").lines[0].call == "116 123"
     assert helplines.for_country("GB").emergency == ["999", "112"]
+
+
+def test_missing_iso_table_warns_instead_of_failing_every_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(helplines_module, "iso_country_codes", frozenset)
+    problems = validate_helplines(write(tmp_path, GOOD), TODAY)
+    assert [p.severity for p in problems] == [Severity.WARNING]
+    assert "not checked" in problems[0].message
