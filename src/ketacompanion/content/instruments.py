@@ -213,7 +213,7 @@ def _item_checks(it: Item, where: Path_) -> Iterator[tuple[Path_, str]]:
         yield where, f"min and max only apply to scale items, not {it.kind}"
     if it.kind in (ItemKind.CHOICE, ItemKind.MULTI):
         if not it.options:
-            yield where, f"a {it.kind} item needs options"
+            yield (*where, "options"), f"a {it.kind} item needs options"
     elif it.options:
         yield (*where, "options"), f"a {it.kind} item takes no options"
     seen: set[str] = set()
@@ -303,18 +303,23 @@ def _line(node: yaml.Node | None, path: Sequence[str | int]) -> int:
     return line
 
 
-def _duplicate_keys(node: yaml.Node) -> Iterator[tuple[int, str]]:
-    # PyYAML silently keeps the last of two equal keys; an editor's typo would vanish.
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for k, v in node.value:
-            if k.value in seen:
-                yield k.start_mark.line + 1, f"duplicate key {k.value!r}"
-            seen.add(k.value)
-            yield from _duplicate_keys(v)
-    elif isinstance(node, yaml.SequenceNode):
-        for v in node.value:
-            yield from _duplicate_keys(v)
+def _duplicate_keys(root: yaml.Node) -> Iterator[tuple[int, str]]:
+    """PyYAML silently keeps the last of two equal keys, so an editor's typo would vanish."""
+    stack, visited = [root], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in visited:  # an alias shares its anchor's node: report it once
+            continue
+        visited.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            keys: set[str] = set()
+            for k, v in node.value:
+                if k.value in keys:
+                    yield k.start_mark.line + 1, f"duplicate key {k.value!r}"
+                keys.add(k.value)
+                stack.append(v)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
 
 
 def _read(path: Path) -> tuple[Instrument | None, yaml.Node | None, list[Problem]]:
