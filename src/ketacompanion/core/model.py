@@ -75,9 +75,11 @@ class Choice:
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
-    path: str
+    """A file or picture made in memory; adapters upload it or write it to disk."""
+
     filename: str
     mime: str
+    data: bytes = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,1 @@
+"""Adapters: each turns one platform's events into the core's Inbound and renders Replies."""

@@ -1,0 +1,122 @@
+"""The terminal chat: an interactive mode, and a JSON-lines mode for scripts and tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from ketacompanion.core.model import Address, Attachment, Inbound, Reply
+
+PLATFORM = "console"
+MAX_LINE = 100_000  # a JSON line longer than this is refused, not parsed
+
+Handle = Callable[[Inbound], Awaitable[list[Reply]]]
+
+
+class ConsoleAdapter:
+    def __init__(self, handle: Handle, user_id: str, files_dir: Path, language: str | None = None) -> None:
+        self._handle, self._user, self._files, self._language = handle, user_id, files_dir, language
+        self.address = Address(PLATFORM, user_id)
+
+    def text(self, text: str) -> Inbound:
+        return Inbound.from_text(self.address, self._user, text, language=self._language)
+
+    def choice(self, choice_id: str) -> Inbound:
+        return Inbound.from_choice(self.address, self._user, choice_id, language=self._language)
+
+    def save(self, attachment: Attachment) -> Path:
+        self._files.mkdir(parents=True, exist_ok=True)
+        path = self._files / attachment.filename
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # may hold health data
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(attachment.data)
+        return path.resolve()
+
+    # --- JSON lines -------------------------------------------------------------------
+    def reply_json(self, reply: Reply) -> dict[str, Any]:
+        return {
+            "type": "reply",
+            "text": reply.text,
+            "choices": [
+                {"id": c.id, "label": c.label, **({"url": c.url} if c.url else {})} for c in reply.choices
+            ],
+            "image": str(self.save(reply.image)) if reply.image else None,
+            "file": str(self.save(reply.file)) if reply.file else None,
+            "urgency": reply.urgency.value,
+            **({"scheduled": True} if reply.scheduled else {}),
+        }
+
+    async def json_request(self, line: str) -> list[dict[str, Any]]:
+        """One input line in, the output objects (ending with ``done``) out."""
+        try:
+            request = json.loads(line) if len(line) <= MAX_LINE else None
+        except ValueError:
+            request = None
+        if not isinstance(request, dict):
+            return [{"type": "error", "error": "each line must be a JSON object such as {\"text\": \"hi\"}"}, _DONE]
+        if isinstance(request.get("text"), str):
+            inbound = self.text(request["text"])
+        elif isinstance(request.get("choice"), str):
+            inbound = self.choice(request["choice"])
+        else:
+            return [{"type": "error", "error": "expected a \"text\" or a \"choice\" field"}, _DONE]
+        return [self.reply_json(r) for r in await self._handle(inbound)] + [_DONE]
+
+    async def run_json(self, stdin: TextIO, stdout: TextIO) -> None:
+        while True:
+            line = await asyncio.to_thread(stdin.readline)
+            if not line:
+                return
+            if not line.strip():
+                continue
+            for obj in await self.json_request(line):
+                stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+            stdout.flush()
+
+    # --- interactive --------------------------------------------------------------------
+    def render(self, reply: Reply, numbered: list[tuple[str, str]]) -> str:
+        """Text with buttons as numbers; ``numbered`` collects them across one answer."""
+        lines = [("[!] " if reply.urgency.value == "crisis" else "") + reply.text]
+        for choice in reply.choices:
+            if choice.url:
+                lines.append(f"    -> {choice.label}: {choice.url}")
+            else:
+                numbered.append((choice.id, choice.label))
+                lines.append(f"  [{len(numbered)}] {choice.label}")
+        for attachment, word in ((reply.image, "picture"), (reply.file, "file")):
+            if attachment is not None:
+                lines.append(f"  ({word} saved to {self.save(attachment)})")
+        return "\n".join(lines)
+
+    def parse(self, typed: str, choices: list[tuple[str, str]]) -> Inbound:
+        stripped = typed.strip()
+        if stripped.isdigit() and 1 <= int(stripped) <= len(choices):
+            return self.choice(choices[int(stripped) - 1][0])
+        return self.text(typed)
+
+    async def run_interactive(self, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
+        stdout.write("ketacompanion terminal chat. Type /start to begin, numbers to tap buttons, Ctrl-D to leave.\n")
+        choices: list[tuple[str, str]] = []
+        while True:
+            stdout.write("> ")
+            stdout.flush()
+            line = await asyncio.to_thread(stdin.readline)
+            if not line:
+                stdout.write("\n")
+                return
+            if not line.strip():
+                continue
+            new_choices: list[tuple[str, str]] = []
+            for reply in await self._handle(self.parse(line.rstrip("\n"), choices)):
+                stdout.write(self.render(reply, new_choices) + "\n\n")
+            if new_choices:
+                choices = new_choices
+            stdout.flush()
+
+
+_DONE = {"type": "done"}

@@ -1,0 +1,95 @@
+"""The composition root: settings in, a running companion and its adapters out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ketacompanion.content.catalog import Content, ContentHolder, load_content
+from ketacompanion.core.clock import SystemClock
+from ketacompanion.core.companion import Command, Companion, Screener
+from ketacompanion.core.crisis.detector import Detector
+from ketacompanion.core.crisis.policy import CrisisPolicy
+from ketacompanion.core.help import help_command
+from ketacompanion.core.onboarding import Onboarding, SettingsFlow, home
+from ketacompanion.core.ports import Clock
+from ketacompanion.core.privacy import DeleteFlow, export, privacy
+from ketacompanion.core.turn import Text
+from ketacompanion.settings import Settings
+from ketacompanion.storage.engine import create_engine
+from ketacompanion.storage.keycheck import open_cipher
+from ketacompanion.storage.migrate import upgrade
+from ketacompanion.storage.store import SqlStore
+
+
+@dataclass
+class App:
+    settings: Settings
+    clock: Clock
+    engine: AsyncEngine
+    store: SqlStore
+    content: ContentHolder
+    companion: Companion
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def texts(content: ContentHolder) -> callable:  # type: ignore[valid-type]
+    def for_language(lang: str) -> Text:
+        def t(key: str, **values: object) -> str:
+            return content.current.messages.text(key, lang, **values)
+
+        return t
+
+    return for_language
+
+
+def build_companion(
+    store: SqlStore, clock: Clock, content: ContentHolder, screener: Screener, default_language: str = "en"
+) -> Companion:
+    text = texts(content)
+    onboarding = Onboarding()
+    delete = DeleteFlow(store)
+    crisis = CrisisPolicy(content, store, text)
+    commands = {
+        "start": Command(onboarding.start),
+        "help": Command(help_command),
+        "privacy": Command(privacy),
+        "export": Command(export),
+        "delete": Command(delete.begin),
+        "settings": Command(onboarding.settings, needs_consent=True, private_only=True),
+    }
+    flows = {
+        onboarding.name: onboarding,
+        "set": SettingsFlow(onboarding, content.current.messages.languages),
+        delete.name: delete,
+        crisis.name: crisis,
+    }
+    return Companion(
+        store, clock, text, screener, crisis, commands, flows,
+        consent_prompt=onboarding.consent_prompt, home=home, default_language=default_language,
+    )
+
+
+def load_all_content(settings: Settings, clock: Clock) -> Content:
+    return load_content(settings.content_dir, clock.now().date() if clock else date.today())
+
+
+async def build_app(settings: Settings, clock: Clock | None = None) -> App:
+    clock = clock or SystemClock()
+    content = ContentHolder(load_all_content(settings, clock))
+    detector = Detector.from_file(settings.content_dir / "crisis" / "phrases.yaml")
+    engine = create_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    try:
+        await upgrade(engine)
+        key = settings.data_key.get_secret_value() if settings.data_key else None
+        cipher = await open_cipher(engine, key, settings.key_file)
+    except BaseException:
+        await engine.dispose()
+        raise
+    store = SqlStore(engine, cipher, clock)
+    companion = build_companion(store, clock, content, detector, settings.default_language)
+    return App(settings, clock, engine, store, content, companion)

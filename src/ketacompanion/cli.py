@@ -1,0 +1,132 @@
+"""The command line: ``run``, ``chat``, ``db upgrade``, ``content``, ``crisis``, ``version``."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ketacompanion import __version__
+from ketacompanion.cipher import DataKeyError
+from ketacompanion.content.problems import ContentError
+from ketacompanion.settings import Settings, SettingsError, load_settings
+
+cli = typer.Typer(add_completion=False, no_args_is_help=True, help="ketacompanion: a companion between ketamine therapy sessions.")
+db_cli = typer.Typer(no_args_is_help=True, help="The database.")
+cli.add_typer(db_cli, name="db")
+
+
+def _settings(db: Path | None = None) -> Settings:
+    overrides: dict[str, object] = {}
+    if db is not None:
+        overrides["database_url"] = f"sqlite+aiosqlite:///{db}"
+    try:
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        _fail(f"bad setting: {exc}")
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"ketacompanion: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _start_errors(exc: BaseException) -> None:
+    if isinstance(exc, ContentError):
+        typer.echo("ketacompanion: the content has problems; fix them and start again:", err=True)
+        for problem in exc.problems:
+            typer.echo(f"  {problem}", err=True)
+        raise typer.Exit(2)
+    if isinstance(exc, DataKeyError):
+        _fail(str(exc))
+    raise exc
+
+
+@cli.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Apply database migrations up to the newest schema."""
+    from ketacompanion.storage.engine import create_engine
+    from ketacompanion.storage.migrate import upgrade
+
+    settings = _settings()
+
+    async def main() -> str | None:
+        engine = create_engine(settings.database_url)
+        try:
+            return await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    typer.echo(f"database at revision {asyncio.run(main())}")
+
+
+@cli.command()
+def chat(
+    json_mode: Annotated[bool, typer.Option("--json", help="JSON lines on stdin and stdout")] = False,
+    db: Annotated[Path | None, typer.Option(help="SQLite file to use")] = None,
+    user: Annotated[str, typer.Option(help="who is talking")] = "local",
+) -> None:
+    """Talk to the companion in this terminal."""
+    from ketacompanion import logs
+    from ketacompanion.adapters.console import ConsoleAdapter
+    from ketacompanion.app import build_app
+
+    settings = _settings(db)
+    logs.configure(settings.log_level if json_mode else "WARNING", settings.log_format)
+
+    async def main() -> None:
+        try:
+            app = await build_app(settings)
+        except (ContentError, DataKeyError) as exc:
+            _start_errors(exc)
+            return
+        try:
+            console = ConsoleAdapter(app.companion.handle, user, settings.export_dir)
+            if json_mode:
+                await console.run_json(sys.stdin, sys.stdout)
+            else:
+                await console.run_interactive()
+        finally:
+            await app.close()
+
+    asyncio.run(main())
+
+
+@cli.command()
+def run(
+    chat_when_idle: Annotated[
+        bool, typer.Option("--chat-when-idle", help="open the terminal chat if no platform is configured")
+    ] = False,
+) -> None:
+    """Start every adapter whose token is configured."""
+    settings = _settings()
+    if settings.telegram_token is None:
+        typer.echo(
+            "No platform token is configured (set KETACOMPANION_TELEGRAM_TOKEN to run on Telegram).\n"
+            "Opening the terminal chat instead; run `ketacompanion chat` to open it yourself."
+            if chat_when_idle
+            else "No platform token is configured (set KETACOMPANION_TELEGRAM_TOKEN).\n"
+            "To try the bot here, open the terminal chat: ketacompanion chat",
+            err=True,
+        )
+        if chat_when_idle:
+            chat(json_mode=False, db=None, user="local")
+        return
+    _fail("the Telegram adapter is not part of this build yet", code=1)
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

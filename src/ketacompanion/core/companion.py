@@ -1,0 +1,199 @@
+"""The one entry point: an inbound message in, replies out.
+
+Order matters: the crisis screen runs first, on the raw text, before any storage
+is touched, so that a database failure can never stop crisis information."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from ketacompanion.core.model import Inbound, InboundKind, Reply, Urgency
+from ketacompanion.core.ports import Clock, DialogueState, Store, StoreUnavailable
+from ketacompanion.core.turn import Flow, Text, Turn
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 4000  # longer messages are screened whole but handled truncated
+
+
+class Screening(Protocol):
+    @property
+    def level(self) -> int: ...  # 0 none, 1 concern, 2 crisis
+
+    @property
+    def category(self) -> str | None: ...
+
+
+class Screener(Protocol):
+    def screen(self, text: str) -> Screening: ...
+
+
+class CrisisResponder(Protocol):
+    async def respond(self, turn: Turn, screening: Screening) -> list[Reply]:
+        """Replies for a flagged message, inside the turn's transaction."""
+        ...
+
+    async def command(self, inbound: Inbound) -> list[Reply]:
+        """``/crisis``: works before consent and with the database down."""
+        ...
+
+    def fallback(self, inbound: Inbound) -> list[Reply]:
+        """Crisis lines built without content or storage."""
+        ...
+
+
+CommandHandler = Callable[[Turn], Awaitable[list[Reply]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    handler: CommandHandler
+    needs_consent: bool = False
+    private_only: bool = False  # health questions are never asked in a group
+
+
+class Companion:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        text: Callable[[str], Text],
+        screener: Screener,
+        crisis: CrisisResponder,
+        commands: Mapping[str, Command],
+        flows: Mapping[str, Flow],
+        consent_prompt: Callable[[Turn], Awaitable[list[Reply]]],
+        home: Callable[[Turn], list[Reply]],
+        default_language: str = "en",
+    ) -> None:
+        self._store, self._clock, self._text = store, clock, text
+        self._screener, self._crisis = screener, crisis
+        self._commands, self._flows = dict(commands), dict(flows)
+        self._consent_prompt, self._home = consent_prompt, home
+        self._default_language = default_language
+
+    async def handle(self, inbound: Inbound) -> list[Reply]:
+        screening = self._screen(inbound)
+        if (inbound.kind is InboundKind.COMMAND and inbound.command == "crisis") or (
+            inbound.kind is InboundKind.CHOICE and inbound.choice == "go:crisis"
+        ):
+            return await self._crisis_command(inbound)
+        crisis: list[Reply] = []
+        try:
+            async with self._store.transaction() as tx:
+                turn = await self._open_turn(tx, inbound)
+                before = turn.state.snapshot()
+                if screening is not None and screening.level > 0:
+                    crisis = await self._crisis.respond(turn, screening)
+                replies = [] if _is_crisis(screening) else await self._route(turn)
+                if turn.user is not None and not turn.deleted and turn.state.snapshot() != before:
+                    await tx.users.save_dialogue(turn.user.id, turn.state)
+        except StoreUnavailable as exc:
+            log.warning("store unavailable", extra={"error": str(exc)})
+            return self._failed(inbound, screening, crisis, "common.busy")
+        except Exception:
+            log.exception("turn failed", extra={"kind": inbound.kind.value, "command": inbound.command})
+            return self._failed(inbound, screening, crisis, "common.error")
+        for hook in turn.after_commit:
+            try:
+                await hook()
+            except Exception:
+                log.exception("after-commit step failed")
+        return crisis + replies
+
+    def _screen(self, inbound: Inbound) -> Screening | None:
+        text = inbound.text if inbound.kind is not InboundKind.CHOICE else ""
+        if not text.strip():
+            return None
+        try:
+            return self._screener.screen(text)
+        except Exception:
+            # The screen itself failed: treat the message as possibly serious.
+            log.exception("crisis screen failed")
+            return _Unscreened()
+
+    async def _crisis_command(self, inbound: Inbound) -> list[Reply]:
+        try:
+            return await self._crisis.command(inbound)
+        except Exception:
+            log.exception("crisis command failed; sending the built-in lines")
+            return self._crisis.fallback(inbound)
+
+    def _failed(self, inbound: Inbound, screening: Screening | None, crisis: list[Reply], key: str) -> list[Reply]:
+        lang = inbound.language or self._default_language
+        if screening is not None and screening.level > 0 and not any(
+            r.urgency is Urgency.CRISIS for r in crisis
+        ):
+            crisis = self._crisis.fallback(inbound)
+        try:
+            notice = self._text(lang)(key)
+        except Exception:
+            notice = "Something went wrong. Please try again in a moment. If you are in danger, send /crisis."
+        return crisis + [Reply(notice)]
+
+    async def _open_turn(self, tx: object, inbound: Inbound) -> Turn:
+        found = await tx.users.find(inbound.address.platform, inbound.user_id)  # type: ignore[attr-defined]
+        user, state = found if found else (None, DialogueState())
+        lang = (user.language if user else None) or _base_language(inbound.language) or self._default_language
+        return Turn(inbound, tx, user, state, self._clock.now(), lang, self._text(lang))  # type: ignore[arg-type]
+
+    async def _route(self, turn: Turn) -> list[Reply]:
+        inbound = turn.inbound
+        if inbound.kind is InboundKind.COMMAND:
+            return await self._run_command(turn)
+        if inbound.kind is InboundKind.CHOICE:
+            return await self._run_choice(turn)
+        flow = self._flows.get(turn.state.flow or "")
+        if flow is not None:
+            return await flow.on_text(turn)
+        return [Reply(turn.t("common.not_understood"))]
+
+    async def _run_command(self, turn: Turn) -> list[Reply]:
+        name = turn.inbound.command
+        command = self._commands.get(name)
+        if command is None:
+            return [Reply(turn.t("common.unknown_command", command=name[:32]))]
+        if command.private_only and turn.inbound.in_group:
+            return [Reply(turn.t("common.group_only_dm"))]
+        if command.needs_consent and (turn.user is None or not turn.user.consented):
+            return await self._consent_prompt(turn)
+        return await command.handler(turn)
+
+    async def _run_choice(self, turn: Turn) -> list[Reply]:
+        name, _, rest = turn.inbound.choice.partition(":")
+        action, *args = rest.split(":") if rest else [""]
+        if name == "go" and action in self._commands:  # a menu button standing for a command
+            turn.inbound = replace(turn.inbound, kind=InboundKind.COMMAND, command=action, choice="")
+            return await self._run_command(turn)
+        flow = self._flows.get(name)
+        if flow is None:
+            return [Reply(turn.t("common.closed")), *await self._reprompt(turn)]
+        if flow.needs_open_state and turn.state.flow != name:
+            return [Reply(turn.t("common.closed")), *await self._reprompt(turn)]
+        return await flow.on_choice(turn, action, args)
+
+    async def _reprompt(self, turn: Turn) -> list[Reply]:
+        flow = self._flows.get(turn.state.flow or "")
+        if flow is None:
+            return self._home(turn)
+        return await flow.reprompt(turn)
+
+
+class _Unscreened:
+    level = 1
+    category = "unscreened"
+    reasons = ("screen_failed",)
+
+
+def _is_crisis(screening: Screening | None) -> bool:
+    # A crisis reply replaces the normal answer; the open flow waits for the person.
+    return screening is not None and screening.level >= 2
+
+
+def _base_language(tag: str | None) -> str | None:
+    if not tag:
+        return None
+    return tag.replace("_", "-").split("-", 1)[0].lower() or None

@@ -1,0 +1,60 @@
+"""One turn of a conversation: the inbound message, the person, their open flow."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from ketacompanion.core.model import Choice, Inbound, Reply
+from ketacompanion.core.ports import DialogueState, Tx, UserRecord
+
+Text = Callable[..., str]
+
+
+@dataclass(slots=True)
+class Turn:
+    inbound: Inbound
+    tx: Tx
+    user: UserRecord | None
+    state: DialogueState
+    now: datetime
+    lang: str
+    t: Text
+    deleted: bool = False
+    after_commit: list[Callable[[], Any]] = field(default_factory=list)
+
+    def require_user(self) -> UserRecord:
+        if self.user is None:
+            raise RuntimeError("this step needs a known user")
+        return self.user
+
+
+class Flow(Protocol):
+    """A multi-step conversation (onboarding, a lesson, a check-in...).
+
+    Button ids look like ``<flow>:<action>[:<arg>...]``; the companion hands a button to
+    the flow named by its prefix."""
+
+    name: str
+    needs_open_state: bool  # buttons only make sense while this flow is the open one
+
+    async def on_choice(self, turn: Turn, action: str, args: list[str]) -> list[Reply]: ...
+
+    async def on_text(self, turn: Turn) -> list[Reply]: ...
+
+    async def reprompt(self, turn: Turn) -> list[Reply]:
+        """The current step asked again (after a stale button or stray text)."""
+        ...
+
+
+def choice_id(*parts: str | int) -> str:
+    value = ":".join(str(p) for p in parts)
+    if len(value.encode()) > 64:  # Telegram's callback_data limit
+        raise ValueError(f"button id too long: {value}")
+    return value
+
+
+def button(label: str, *parts: str | int) -> Choice:
+    return Choice(choice_id(*parts), label)

@@ -1,0 +1,74 @@
+"""Typed settings from the environment and ``.env``, checked once at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DB = "sqlite+aiosqlite:///./data/ketacompanion.db"
+
+
+def default_key_file() -> Path:
+    # Kept outside the data directory, so a copied database file alone reveals nothing.
+    return Path.home() / ".config" / "ketacompanion" / "data.key"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="KETACOMPANION_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = Field(DEFAULT_DB, description="SQLAlchemy URL: sqlite+aiosqlite or postgresql+asyncpg")
+    data_key: SecretStr | None = Field(None, description="base64 32-byte key for health data; else key_file")
+    key_file: Path = Field(default_factory=default_key_file)
+    content_dir: Path = Field(Path("content"))
+    export_dir: Path = Field(Path("data/exports"), description="where the terminal chat writes files")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    default_language: str = "en"
+    sqlite_busy_timeout_ms: int = Field(5000, ge=0, le=600_000)
+
+    telegram_token: SecretStr | None = None
+    telegram_mode: Literal["polling", "webhook"] = "polling"
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_webhook_listen: str = "127.0.0.1"
+    telegram_webhook_port: int = Field(8443, ge=1, le=65535)
+    telegram_base_url: str = "https://api.telegram.org/bot"
+    telegram_base_file_url: str = "https://api.telegram.org/file/bot"
+
+    crisis_cooldown_minutes: int = Field(30, ge=0, le=24 * 60)
+    checkin_reminder_minutes: int = Field(60, ge=1, le=24 * 60)
+    checkin_window_minutes: int = Field(240, ge=10, le=48 * 60)
+    scheduler_safety_interval_s: int = Field(60, ge=5, le=3600)
+    send_rate_per_s: float = Field(25.0, gt=0, le=1000)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("default_language")
+    @classmethod
+    def _lang(cls, value: str) -> str:
+        if not value.isalpha() or not 2 <= len(value) <= 3:
+            raise ValueError("must be a language code such as 'en'")
+        return value.lower()
+
+
+class SettingsError(Exception):
+    """One clear line naming the setting that is wrong."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "KETACOMPANION_" + "_".join(str(p) for p in first["loc"]).upper()
+        raise SettingsError(f"{name}: {first['msg']}") from None

@@ -1,0 +1,1 @@
+"""Durable storage: SQLAlchemy Core tables, the engine, repositories and migrations."""

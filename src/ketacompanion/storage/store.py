@@ -1,0 +1,210 @@
+"""The SQL implementation of the core's storage protocols."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ketacompanion.cipher import FieldCipher
+from ketacompanion.core.ports import (
+    Clock,
+    DialogueState,
+    LessonProgress,
+    StoreUnavailable,
+    UserRecord,
+)
+from ketacompanion.storage import tables as t
+from ketacompanion.storage.engine import is_sqlite
+
+_USER_FIELDS = frozenset(
+    {"chat_id", "consent_at", "country", "timezone", "language", "keep_notes", "unreachable_at", "enrolment"}
+)
+
+
+def enc_context(table: str, column: str, user_id: int) -> str:
+    return f"{table}.{column}:{user_id}"
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything we store is UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class SqlUserRepo:
+    def __init__(self, conn: AsyncConnection, cipher: FieldCipher, clock: Clock) -> None:
+        self._conn, self._cipher, self._clock = conn, cipher, clock
+
+    async def find(self, platform: str, platform_user_id: str) -> tuple[UserRecord, DialogueState] | None:
+        u, d = t.users, t.dialogue
+        query = (
+            select(u, d.c.flow, d.c.step, d.c.data)
+            .select_from(u.outerjoin(d, d.c.user_id == u.c.id))
+            .where(u.c.platform == platform, u.c.platform_user_id == platform_user_id)
+        )
+        if not is_sqlite(str(self._conn.engine.url)):
+            query = query.with_for_update(of=u)  # serialise one person's messages on PostgreSQL
+        row = (await self._conn.execute(query)).mappings().first()
+        if row is None:
+            return None
+        return _user(row), DialogueState(row["flow"], row["step"], dict(row["data"] or {}))
+
+    async def create(self, platform: str, platform_user_id: str, chat_id: str, language: str | None) -> UserRecord:
+        now = self._clock.now()
+        result = await self._conn.execute(
+            insert(t.users).values(
+                platform=platform, platform_user_id=platform_user_id, chat_id=chat_id,
+                created_at=now, language=language, keep_notes=False,
+            ).returning(t.users.c.id)
+        )
+        user_id = int(result.scalar_one())
+        return UserRecord(user_id, platform, platform_user_id, chat_id, now, language=language)
+
+    async def update(self, user_id: int, **fields: Any) -> None:
+        unknown = set(fields) - _USER_FIELDS
+        if unknown:
+            raise ValueError(f"not user fields: {sorted(unknown)}")
+        await self._conn.execute(update(t.users).where(t.users.c.id == user_id).values(**fields))
+
+    async def save_dialogue(self, user_id: int, state: DialogueState) -> None:
+        values = {"flow": state.flow, "step": state.step, "data": state.data, "updated_at": self._clock.now()}
+        changed = await self._conn.execute(
+            update(t.dialogue).where(t.dialogue.c.user_id == user_id).values(**values)
+        )
+        if changed.rowcount == 0:
+            await self._conn.execute(insert(t.dialogue).values(user_id=user_id, **values))
+
+    async def export(self, user_id: int) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {}
+        for name, owner in t.USER_TABLES.items():
+            table = t.metadata.tables[name]
+            rows = (await self._conn.execute(select(table).where(table.c[owner] == user_id))).mappings()
+            out[name] = [self._plain(name, dict(r), user_id) for r in rows]
+        return out
+
+    def _plain(self, table: str, row: dict[str, Any], user_id: int) -> dict[str, Any]:
+        clean: dict[str, Any] = {}
+        for key, value in row.items():
+            if key.endswith("_enc"):
+                plain = None if value is None else self._cipher.decrypt(value, enc_context(table, key, user_id))
+                clean[key.removesuffix("_enc")] = _maybe_json(plain)
+            elif isinstance(value, datetime):
+                clean[key] = _aware(value).isoformat()  # type: ignore[union-attr]
+            elif isinstance(value, bytes):
+                clean[key] = base64.b64encode(value).decode()
+            else:
+                clean[key] = value
+        return clean
+
+    async def delete(self, user_id: int) -> None:
+        # Children first, explicitly, so nothing depends on cascade settings.
+        for name, owner in reversed(list(t.USER_TABLES.items())):
+            table = t.metadata.tables[name]
+            await self._conn.execute(delete(table).where(table.c[owner] == user_id))
+
+
+def _maybe_json(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _user(row: Mapping[str, Any]) -> UserRecord:
+    return UserRecord(
+        id=int(row["id"]), platform=row["platform"], platform_user_id=row["platform_user_id"],
+        chat_id=row["chat_id"], created_at=_aware(row["created_at"]),  # type: ignore[arg-type]
+        consent_at=_aware(row["consent_at"]), country=row["country"], timezone=row["timezone"],
+        language=row["language"], keep_notes=bool(row["keep_notes"]),
+        unreachable_at=_aware(row["unreachable_at"]), enrolment=row["enrolment"],
+    )
+
+
+class SqlLessonRepo:
+    def __init__(self, conn: AsyncConnection, clock: Clock) -> None:
+        self._conn, self._clock = conn, clock
+
+    async def progress(self, user_id: int) -> Mapping[str, LessonProgress]:
+        lp = t.lesson_progress
+        rows = (await self._conn.execute(select(lp).where(lp.c.user_id == user_id))).mappings()
+        return {
+            r["lesson_id"]: LessonProgress(
+                r["lesson_id"], r["card"], r["completed_at"] is not None, r["read_version"],
+                r["quiz_correct"], _aware(r["updated_at"]),  # type: ignore[arg-type]
+            )
+            for r in rows
+        }
+
+    async def _upsert(self, user_id: int, lesson_id: str, **values: Any) -> None:
+        lp = t.lesson_progress
+        now = self._clock.now()
+        changed = await self._conn.execute(
+            update(lp).where(lp.c.user_id == user_id, lp.c.lesson_id == lesson_id).values(updated_at=now, **values)
+        )
+        if changed.rowcount == 0:
+            values.setdefault("card", 0)
+            await self._conn.execute(
+                insert(lp).values(user_id=user_id, lesson_id=lesson_id, started_at=now, updated_at=now, **values)
+            )
+
+    async def save_position(self, user_id: int, lesson_id: str, card: int, version: str) -> None:
+        await self._upsert(user_id, lesson_id, card=card)
+
+    async def complete(self, user_id: int, lesson_id: str, version: str) -> None:
+        await self._upsert(user_id, lesson_id, completed_at=self._clock.now(), read_version=version)
+
+    async def save_quiz(self, user_id: int, lesson_id: str, choice: str, correct: bool) -> None:
+        await self._upsert(user_id, lesson_id, quiz_choice=choice, quiz_correct=correct)
+
+
+class SqlTx:
+    def __init__(self, conn: AsyncConnection, cipher: FieldCipher, clock: Clock) -> None:
+        self.conn = conn
+        self.users = SqlUserRepo(conn, cipher, clock)
+        self.lessons = SqlLessonRepo(conn, clock)
+
+
+_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, OSError)
+
+
+class SqlStore:
+    def __init__(self, engine: AsyncEngine, cipher: FieldCipher, clock: Clock) -> None:
+        self.engine, self.cipher, self.clock = engine, cipher, clock
+        self.sqlite = is_sqlite(str(engine.url))
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SqlTx]:
+        try:
+            async with self.engine.begin() as conn:
+                yield SqlTx(conn, self.cipher, self.clock)
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise StoreUnavailable(type(exc).__name__) from exc
+            raise
+
+    async def purge_traces(self) -> None:
+        if not self.sqlite:
+            return  # PostgreSQL reclaims deleted tuples with VACUUM; nothing file-level here
+        try:
+            async with self.engine.connect() as conn:
+                auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await auto.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+
+    async def close(self) -> None:
+        await self.engine.dispose()
