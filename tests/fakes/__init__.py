@@ -1,0 +1,1 @@
+"""Offline stand-ins for chat platforms, so adapters are tested without the network."""
