@@ -350,9 +350,9 @@ def _read(path: Path) -> tuple[Instrument | None, yaml.Node | None, list[Problem
             if isinstance(err.get("input"), bool) and err["type"] == "string_type":
                 msg += " (YAML reads bare yes/no/on/off as true/false: put it in quotes)"
             found.append(problem(_line(node, err["loc"]), f"{loc}: {msg}" if loc else msg))
-        return None, node, found
+        return None, node, sorted(found, key=lambda p: p.line)
     found += [problem(_line(node, p), m) for p, m in _checks(ins)]
-    return ins, node, found
+    return ins, node, sorted(found, key=lambda p: p.line)
 
 
 def _scan(directory: Path) -> tuple[dict[str, Instrument], list[Problem]]:
