@@ -183,9 +183,7 @@ class FakeBotAPI:
 
     # --- webhook side ------------------------------------------------------------------------
 
-    async def post_update(
-        self, url: str, update: JSONDict, secret_token: str | None = None
-    ) -> int:
+    async def post_update(self, url: str, update: JSONDict, secret_token: str | None = None) -> int:
         """POST ``update`` to a bot's webhook as Telegram does; returns the HTTP status."""
         headers = {"Content-Type": "application/json"}
         if secret_token is not None:

@@ -283,7 +283,7 @@ def _render_html(text: str) -> str:
         pos = match.end()
         if match.group(0) == "<":
             offset = _byte_offset(text, match.start())
-            raise _entity_error(f"Unsupported start tag \"\" at byte offset {offset}")
+            raise _entity_error(f'Unsupported start tag "" at byte offset {offset}')
         closing, name = match.group(1) == "/", match.group(2).lower()
         if name not in _HTML_TAGS:
             kind = "end" if closing else "start"

@@ -1,11 +1,11 @@
 """An in-process python-telegram-bot request: no sockets, same answers as the HTTP fake.
 
-    state = BotApiState(token)
-    app = (ApplicationBuilder().token(token)
-           .request(RecordingRequest(state)).get_updates_request(RecordingRequest(state))
-           .build())
-    async with app:
-        await app.process_update(Update.de_json(state.message_update(42, "/start"), app.bot))
+state = BotApiState(token)
+app = (ApplicationBuilder().token(token)
+       .request(RecordingRequest(state)).get_updates_request(RecordingRequest(state))
+       .build())
+async with app:
+    await app.process_update(Update.de_json(state.message_update(42, "/start"), app.bot))
 """
 
 from __future__ import annotations
