@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 from ketacompanion.content.helplines import Helplines, load_helplines, validate_helplines
+from ketacompanion.content.lessons import LessonLibrary, scan_lessons
 from ketacompanion.content.messages import Messages, load_messages, validate_messages
 from ketacompanion.content.problems import ContentError, Problem, errors
 
@@ -16,24 +17,32 @@ class Content:
     root: Path
     messages: Messages
     helplines: Helplines
+    lessons: LessonLibrary
+
+
+def _check(root: Path, today: date) -> tuple[LessonLibrary, list[Problem]]:
+    # Lessons are read once and kept: their reading grades are the slow part of a load.
+    lessons, problems = scan_lessons(root / "lessons")
+    problems += validate_messages(root / "messages")[1]
+    problems += validate_helplines(root / "crisis" / "helplines.yaml", today)
+    return lessons, problems
 
 
 def validate_content(root: Path, today: date) -> list[Problem]:
     """Every problem in every content file under ``root`` (errors and warnings)."""
-    problems: list[Problem] = []
-    problems += validate_messages(root / "messages")[1]
-    problems += validate_helplines(root / "crisis" / "helplines.yaml", today)
-    return problems
+    return _check(root, today)[1]
 
 
 def load_content(root: Path, today: date) -> Content:
-    problems = errors(validate_content(root, today))
+    lessons, problems = _check(root, today)
+    problems = errors(problems)
     if problems:
         raise ContentError(problems)
     return Content(
         root=root,
         messages=load_messages(root / "messages"),
         helplines=load_helplines(root / "crisis" / "helplines.yaml"),
+        lessons=lessons,
     )
 
 
