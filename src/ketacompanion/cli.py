@@ -17,6 +17,8 @@ from ketacompanion.settings import Settings, SettingsError, load_settings
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help="ketacompanion: a companion between ketamine therapy sessions.")
 db_cli = typer.Typer(no_args_is_help=True, help="The database.")
 cli.add_typer(db_cli, name="db")
+content_cli = typer.Typer(no_args_is_help=True, help="Content files: lessons, messages, crisis lines.")
+cli.add_typer(content_cli, name="content")
 
 
 def _settings(db: Path | None = None) -> Settings:
@@ -67,6 +69,37 @@ def db_upgrade() -> None:
             await engine.dispose()
 
     typer.echo(f"database at revision {asyncio.run(main())}")
+
+
+@content_cli.command("validate")
+def content_validate(
+    directory: Annotated[Path, typer.Argument(help="the content folder")] = Path("content"),
+) -> None:
+    """Check every content file; print each problem as path:line, then a lesson summary."""
+    from datetime import date
+
+    from ketacompanion.content.catalog import validate_content
+    from ketacompanion.content.lessons import scan_lessons
+    from ketacompanion.content.problems import errors
+
+    if not directory.is_dir():
+        _fail(f"no content folder at {directory}", code=1)
+    problems = validate_content(directory, date.today())
+    for problem in problems:
+        typer.echo(str(problem))
+    library, _ = scan_lessons(directory / "lessons")
+    rows = [(f"{lang}/{x.id}", len(x.cards), x.words, x.grade) for lang, x in library.all()]
+    if rows:
+        width = max(len(r[0]) for r in rows)
+        typer.echo(f"\n{'lesson':<{width}}  cards  words  grade")
+        for name, cards, words, grade in rows:
+            typer.echo(f"{name:<{width}}  {cards:>5}  {words:>5}  {grade:>5.1f}")
+        average = sum(r[3] for r in rows) / len(rows)
+        typer.echo(f"{len(rows)} lessons, average grade {average:.1f}")
+    failed = errors(problems)
+    warnings = len(problems) - len(failed)
+    typer.echo(f"{len(failed)} errors, {warnings} warnings")
+    raise typer.Exit(1 if failed else 0)
 
 
 @cli.command()
