@@ -23,6 +23,7 @@ from ketacompanion.content.problems import ContentError, Problem, Severity, erro
 FALLBACK_LANGUAGE = "en"
 MAX_CARD_WORDS = 120
 MAX_GRADE = 9.0
+MIN_SOURCES = 2
 TOPICS_FILE = "topics.yaml"
 
 # Lesson ids go into button ids (64 bytes at most) and database rows: keep them short.
@@ -63,7 +64,7 @@ class LessonMeta(_Model):
     topic: TopicId
     summary: Text
     order: StrictInt
-    sources: tuple[Source, ...] = Field(min_length=2)
+    sources: tuple[Source, ...]  # at least MIN_SOURCES, checked with the file's lines
     reviewed_on: date
     reviewed_by: Text
     updated_on: date
@@ -358,6 +359,9 @@ def _read_lesson(path: Path) -> _Read:
                 msg += " (YAML reads bare yes/no/on/off as true/false: put it in quotes)"
             found.append(problem(_line(node, err["loc"], offset), f"{loc}: {msg}"))
         return _Read(None, node, found)
+    if len(meta.sources) < MIN_SOURCES:
+        where = _line(node, ["sources"], offset)
+        found.append(problem(where, f"sources: cite at least {MIN_SOURCES}, found {len(meta.sources)}"))
     cards, card_problems = _cards(body, body_line)
     found += [problem(line, msg) for line, msg in card_problems]
     if not cards:
@@ -431,10 +435,12 @@ def _read_language(directory: Path) -> tuple[Shelf, list[Problem]]:
     topic_ids = {t.id for t in topics}
     lessons: dict[str, Lesson] = {}
     nodes: dict[str, yaml.Node | None] = {}
+    unreadable: set[str] = set()  # reported already: links to them are not broken twice
     for path in sorted(directory.glob("*.md")):
         read = _read_lesson(path)
         problems += read.problems
         if read.lesson is None:
+            unreadable.add(path.stem)
             continue
         lesson = read.lesson
         if lesson.id in lessons:
@@ -450,7 +456,7 @@ def _read_language(directory: Path) -> tuple[Shelf, list[Problem]]:
         nodes[lesson.id] = read.node
     for lesson in lessons.values():
         for i, target in enumerate(lesson.meta.related):
-            if target not in lessons:
+            if target not in lessons and target not in unreadable:
                 where = _line(nodes[lesson.id], ["related", i], 1)
                 problems.append(Problem(lesson.path, where, f"related lesson {target!r} does not exist"))
     for topic in topics:
