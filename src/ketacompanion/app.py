@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -13,10 +13,13 @@ from ketacompanion.core.companion import Command, Companion, Screener
 from ketacompanion.core.crisis.detector import Detector
 from ketacompanion.core.crisis.policy import CrisisPolicy
 from ketacompanion.core.help import help_command
+from ketacompanion.core.lessons import LessonFlow
 from ketacompanion.core.onboarding import Onboarding, SettingsFlow, home
-from ketacompanion.core.ports import Clock
+from ketacompanion.core.ports import Clock, Sender
 from ketacompanion.core.privacy import DeleteFlow, export, privacy
 from ketacompanion.core.turn import Text
+from ketacompanion.delivery.engine import Delivery
+from ketacompanion.delivery.outbox import Outbox
 from ketacompanion.settings import Settings
 from ketacompanion.storage.engine import create_engine
 from ketacompanion.storage.keycheck import open_cipher
@@ -32,6 +35,12 @@ class App:
     store: SqlStore
     content: ContentHolder
     companion: Companion
+    delivery: Delivery
+    senders: dict[str, Sender] = field(default_factory=dict)
+
+    def add_sender(self, sender: Sender) -> None:
+        """An adapter offers itself to the outbox for its platform."""
+        self.senders[sender.platform] = sender
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -54,6 +63,7 @@ def build_companion(
     onboarding = Onboarding()
     delete = DeleteFlow(store)
     crisis = CrisisPolicy(content, store, text)
+    lessons = LessonFlow(content)
     commands = {
         "start": Command(onboarding.start),
         "help": Command(help_command),
@@ -61,12 +71,14 @@ def build_companion(
         "export": Command(export),
         "delete": Command(delete.begin),
         "settings": Command(onboarding.settings, needs_consent=True, private_only=True),
+        "learn": Command(lessons.command),
     }
     flows = {
         onboarding.name: onboarding,
         "set": SettingsFlow(onboarding, content.current.messages.languages),
         delete.name: delete,
         crisis.name: crisis,
+        lessons.name: lessons,
     }
     return Companion(
         store, clock, text, screener, crisis, commands, flows,
@@ -92,4 +104,11 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
         raise
     store = SqlStore(engine, cipher, clock)
     companion = build_companion(store, clock, content, detector, settings.default_language)
-    return App(settings, clock, engine, store, content, companion)
+    senders: dict[str, Sender] = {}
+    outbox = Outbox(engine, cipher, clock, senders, settings.send_rate_per_s)
+    delivery = Delivery(
+        engine, outbox, clock, texts(content),
+        window=timedelta(minutes=settings.checkin_window_minutes),
+        reminder_delay=timedelta(minutes=settings.checkin_reminder_minutes),
+    )
+    return App(settings, clock, engine, store, content, companion, delivery, senders)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -107,31 +108,54 @@ def chat(
     json_mode: Annotated[bool, typer.Option("--json", help="JSON lines on stdin and stdout")] = False,
     db: Annotated[Path | None, typer.Option(help="SQLite file to use")] = None,
     user: Annotated[str, typer.Option(help="who is talking")] = "local",
+    simulate: Annotated[
+        str | None, typer.Option(help="run on a simulated clock from this ISO time (JSON: advance_clock)")
+    ] = None,
 ) -> None:
     """Talk to the companion in this terminal."""
     from ketacompanion import logs
     from ketacompanion.adapters.console import ConsoleAdapter
     from ketacompanion.app import build_app
+    from ketacompanion.core.clock import FakeClock
+    from ketacompanion.delivery.simulation import Simulation
+    from ketacompanion.delivery.wakeup import WakeUps
 
     settings = _settings(db)
     logs.configure(settings.log_level if json_mode else "WARNING", settings.log_format)
+    clock = FakeClock(_parse_start(simulate)) if simulate else None
 
     async def main() -> None:
         try:
-            app = await build_app(settings)
+            app = await build_app(settings, clock)
         except (ContentError, DataKeyError) as exc:
             _start_errors(exc)
             return
+        wakeups: WakeUps | None = None
         try:
-            console = ConsoleAdapter(app.companion.handle, user, settings.export_dir)
+            simulation = Simulation(clock, app.delivery) if clock else None
+            console = ConsoleAdapter(app.companion.handle, user, settings.export_dir, simulation=simulation)
+            app.add_sender(console)
+            if simulation is None and not json_mode:
+                wakeups = WakeUps(app.delivery, settings.scheduler_safety_interval_s)
+                wakeups.start()
             if json_mode:
                 await console.run_json(sys.stdin, sys.stdout)
             else:
                 await console.run_interactive()
         finally:
+            if wakeups is not None:
+                wakeups.shutdown()
             await app.close()
 
     asyncio.run(main())
+
+
+def _parse_start(text: str) -> datetime:
+    try:
+        start = datetime.fromisoformat(text)
+    except ValueError:
+        _fail(f"--simulate takes an ISO time such as 2026-11-23T08:00:00+00:00, not {text!r}")
+    return start if start.tzinfo else start.replace(tzinfo=UTC)
 
 
 @cli.command()

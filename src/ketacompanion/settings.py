@@ -53,6 +53,11 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         return value
 
+    @field_validator("key_file", "content_dir", "export_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
     @field_validator("default_language")
     @classmethod
     def _lang(cls, value: str) -> str:

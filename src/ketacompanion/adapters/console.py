@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ketacompanion.core.model import Address, Attachment, Inbound, Reply
+from ketacompanion.delivery.simulation import Simulation, parse_duration
 
 PLATFORM = "console"
 MAX_LINE = 100_000  # a JSON line longer than this is refused, not parsed
@@ -19,9 +20,27 @@ Handle = Callable[[Inbound], Awaitable[list[Reply]]]
 
 
 class ConsoleAdapter:
-    def __init__(self, handle: Handle, user_id: str, files_dir: Path, language: str | None = None) -> None:
+    platform = PLATFORM
+
+    def __init__(
+        self, handle: Handle, user_id: str, files_dir: Path, language: str | None = None,
+        simulation: Simulation | None = None,
+    ) -> None:
         self._handle, self._user, self._files, self._language = handle, user_id, files_dir, language
         self.address = Address(PLATFORM, user_id)
+        self._simulation = simulation
+        self._scheduled: list[Reply] = []
+        self._live_out: TextIO | None = None
+
+    async def send(self, address: Address, reply: Reply) -> None:
+        """Scheduled messages from the outbox (the ``Sender`` protocol)."""
+        if address.chat_id != self._user:
+            return  # another terminal user's message: nobody here to show it to
+        if self._live_out is not None:  # interactive: show it as it arrives
+            self._live_out.write("\n" + self.render(reply, []) + "\n> ")
+            self._live_out.flush()
+        else:
+            self._scheduled.append(reply)
 
     def text(self, text: str) -> Inbound:
         return Inbound.from_text(self.address, self._user, text, language=self._language)
@@ -59,6 +78,8 @@ class ConsoleAdapter:
             request = None
         if not isinstance(request, dict):
             return [{"type": "error", "error": "each line must be a JSON object such as {\"text\": \"hi\"}"}, _DONE]
+        if "advance_clock" in request:
+            return await self._advance(request["advance_clock"])
         if isinstance(request.get("text"), str):
             inbound = self.text(request["text"])
         elif isinstance(request.get("choice"), str):
@@ -66,6 +87,17 @@ class ConsoleAdapter:
         else:
             return [{"type": "error", "error": "expected a \"text\" or a \"choice\" field"}, _DONE]
         return [self.reply_json(r) for r in await self._handle(inbound)] + [_DONE]
+
+    async def _advance(self, value: object) -> list[dict[str, Any]]:
+        if self._simulation is None:
+            return [{"type": "error", "error": "advance_clock needs the simulated clock: chat --simulate START"}, _DONE]
+        try:
+            delta = parse_duration(str(value))
+        except ValueError:
+            return [{"type": "error", "error": "advance_clock takes an ISO 8601 duration such as P1D or PT2H"}, _DONE]
+        await self._simulation.advance(delta)
+        sent, self._scheduled = self._scheduled, []
+        return [self.reply_json(r) | {"scheduled": True} for r in sent] + [_DONE]
 
     async def run_json(self, stdin: TextIO, stdout: TextIO) -> None:
         while True:
@@ -100,6 +132,7 @@ class ConsoleAdapter:
         return self.text(typed)
 
     async def run_interactive(self, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
+        self._live_out = stdout
         stdout.write("ketacompanion terminal chat. Type /start to begin, numbers to tap buttons, Ctrl-D to leave.\n")
         choices: list[tuple[str, str]] = []
         while True:

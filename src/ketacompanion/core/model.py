@@ -106,3 +106,11 @@ class Outgoing:
 
     address: Address
     reply: Reply
+
+
+class DeliveryError(Exception):
+    """A send failed in a way that may pass: the outbox retries it later."""
+
+
+class Unreachable(DeliveryError):
+    """The person blocked the bot or closed their messages: stop sending to them."""

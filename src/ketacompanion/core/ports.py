@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from ketacompanion.core.model import Address, Reply
+
 
 class StoreUnavailable(Exception):
     """The database could not be reached, or stayed locked past the busy timeout."""
@@ -70,6 +72,15 @@ class LessonProgress:
     updated_at: datetime
 
 
+class Sender(Protocol):
+    """What an adapter offers the outbox: deliver one reply, or raise
+    ``model.Unreachable`` (stop) or ``model.DeliveryError`` (try later)."""
+
+    platform: str
+
+    async def send(self, address: Address, reply: Reply) -> None: ...
+
+
 class UserRepo(Protocol):
     async def find(self, platform: str, platform_user_id: str) -> tuple[UserRecord, DialogueState] | None: ...
     async def create(self, platform: str, platform_user_id: str, chat_id: str, language: str | None) -> UserRecord: ...
@@ -77,6 +88,7 @@ class UserRepo(Protocol):
     async def save_dialogue(self, user_id: int, state: DialogueState) -> None: ...
     async def export(self, user_id: int) -> dict[str, list[dict[str, Any]]]: ...
     async def delete(self, user_id: int) -> None: ...
+    async def mark_unreachable(self, platform: str, chat_id: str) -> int | None: ...
 
 
 class LessonRepo(Protocol):

@@ -106,6 +106,15 @@ class SqlUserRepo:
                 clean[key] = value
         return clean
 
+    async def mark_unreachable(self, platform: str, chat_id: str) -> int | None:
+        """The person blocked the bot: stop scheduled sends until they write again."""
+        row = await self._conn.execute(
+            update(t.users).where(t.users.c.platform == platform, t.users.c.chat_id == chat_id)
+            .values(unreachable_at=self._clock.now()).returning(t.users.c.id)
+        )
+        found = row.scalar()
+        return int(found) if found is not None else None
+
     async def delete(self, user_id: int) -> None:
         # Children first, explicitly, so nothing depends on cascade settings.
         for name, owner in reversed(list(t.USER_TABLES.items())):

@@ -81,11 +81,115 @@ lesson_progress = Table(
     UniqueConstraint("user_id", "lesson_id"),
 )
 
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("user_id", _ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("daily_time", String(5)),  # "HH:MM" in the person's timezone
+    Column("weekly_day", Integer),  # 0 Monday .. 6 Sunday
+    Column("weekly_time", String(5)),
+    Column("quiet_start", String(5)),
+    Column("quiet_end", String(5)),
+    Column("paused_until", UTC),
+    Column("updated_at", UTC, nullable=False),
+)
+
+dosing_sessions = Table(
+    "dosing_sessions",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    _owner(),
+    Column("starts_at", UTC, nullable=False),
+    Column("created_at", UTC, nullable=False),
+)
+
+# One row per due prompt: the log of due, sent, reminded, answered or missed.
+checkins = Table(
+    "checkins",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    _owner(),
+    Column("kind", String(24), nullable=False),  # daily, weekly, session_prep, ...
+    Column("instrument", String(32)),
+    Column("session_id", _ID, ForeignKey("dosing_sessions.id", ondelete="CASCADE")),
+    Column("due_at", UTC, nullable=False),
+    Column("expires_at", UTC, nullable=False),
+    Column("status", String(12), nullable=False),  # pending, sent, reminded, open, answered, missed, unreachable, cancelled
+    Column("sent_at", UTC),
+    Column("reminded_at", UTC),
+    Column("opened_at", UTC),
+    Column("answered_at", UTC),
+    Column("closed_at", UTC),
+    Column("created_at", UTC, nullable=False),
+    UniqueConstraint("user_id", "kind", "due_at"),
+)
+Index("ix_checkins_status_due", checkins.c.status, checkins.c.due_at)
+
+checkin_answers = Table(
+    "checkin_answers",
+    metadata,
+    Column("checkin_id", _ID, ForeignKey("checkins.id", ondelete="CASCADE"), primary_key=True),
+    Column("item_id", String(32), primary_key=True),
+    _owner(),
+    Column("value_enc", LargeBinary, nullable=False),
+    Column("answered_at", UTC, nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    _owner(),
+    Column("checkin_id", _ID, ForeignKey("checkins.id", ondelete="CASCADE")),
+    Column("purpose", String(16), nullable=False),  # prompt, reminder, followup, notice
+    Column("platform", String(16), nullable=False),
+    Column("chat_id", String(64), nullable=False),
+    Column("payload_enc", LargeBinary, nullable=False),
+    Column("status", String(12), nullable=False),  # queued, sending, sent, failed, unreachable
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("not_before", UTC, nullable=False),
+    Column("claimed_by", String(64)),
+    Column("claimed_at", UTC),
+    Column("created_at", UTC, nullable=False),
+    Column("sent_at", UTC),
+)
+Index("ix_outbox_status_not_before", outbox.c.status, outbox.c.not_before)
+
+escalations = Table(
+    "escalations",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    _owner(),
+    Column("level", String(8), nullable=False),
+    Column("source", String(16), nullable=False),  # message, checkin, command, button
+    Column("category", String(24)),
+    Column("created_at", UTC, nullable=False),
+    Column("followup_hour_at", UTC),
+    Column("followup_day_at", UTC),
+    Column("outcome", String(24)),
+    Column("note_enc", LargeBinary),
+)
+
+safety_plans = Table(
+    "safety_plans",
+    metadata,
+    Column("user_id", _ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("plan_enc", LargeBinary, nullable=False),
+    Column("updated_at", UTC, nullable=False),
+)
+
 # Which column owns each user-data table (export and delete walk this).
 USER_TABLES: dict[str, str] = {
     "users": "id",
     "dialogue": "user_id",
     "lesson_progress": "user_id",
+    "schedules": "user_id",
+    "dosing_sessions": "user_id",
+    "checkins": "user_id",
+    "checkin_answers": "user_id",
+    "outbox": "user_id",
+    "escalations": "user_id",
+    "safety_plans": "user_id",
 }
 
 # Tables that hold no personal data.

@@ -1,0 +1,1 @@
+"""Scheduled delivery: due check-ins claimed from the database, sent through an outbox."""

@@ -1,0 +1,77 @@
+"""One pass of scheduled delivery: claim what is due, remind, expire, send.
+
+The real process runs a pass whenever APScheduler wakes it; the simulated clock of
+the terminal chat runs the same pass at each due moment it steps through."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ketacompanion.core.ports import Clock
+from ketacompanion.core.turn import Text
+from ketacompanion.delivery.outbox import DrainStats, Outbox
+from ketacompanion.delivery.prompts import prompt, reminder
+from ketacompanion.storage import planner
+
+
+@dataclass(slots=True)
+class TickStats:
+    claimed: int = 0
+    queued: int = 0
+    reminded: int = 0
+    expired: int = 0
+    drained: DrainStats = field(default_factory=DrainStats)
+
+
+class Delivery:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        outbox: Outbox,
+        clock: Clock,
+        text_for: Callable[[str], Text],
+        window: timedelta,
+        reminder_delay: timedelta,
+        claim_batch: int = 5000,
+    ) -> None:
+        self.engine, self.outbox, self.clock, self._text_for = engine, outbox, clock, text_for
+        self.window, self.reminder_delay, self.claim_batch = window, reminder_delay, claim_batch
+
+    async def enqueue_due(self) -> TickStats:
+        """Claim every due slot and queue its prompt, batch by batch, each batch in one
+        transaction with its outbox rows: a crash leaves a batch all done or not begun."""
+        stats = TickStats()
+        now = self.clock.now()
+        while True:
+            async with self.engine.begin() as conn:
+                dues, claimed = await planner.claim_due(conn, now, self.window, self.claim_batch)
+                stats.queued += await self.outbox.enqueue(
+                    conn, ((d, "prompt", prompt(d, self._text_for)) for d in dues)
+                )
+            stats.claimed += claimed
+            if claimed < self.claim_batch:
+                break
+        while True:
+            async with self.engine.begin() as conn:
+                dues = await planner.due_reminders(conn, now, self.reminder_delay, self.claim_batch)
+                stats.reminded += await self.outbox.enqueue(
+                    conn, ((d, "reminder", reminder(d, self._text_for)) for d in dues)
+                )
+            if len(dues) < self.claim_batch:
+                break
+        async with self.engine.begin() as conn:
+            stats.expired = await planner.expire(conn, now)
+        return stats
+
+    async def tick(self) -> TickStats:
+        stats = await self.enqueue_due()
+        stats.drained = await self.outbox.drain()
+        return stats
+
+    async def next_wake(self) -> datetime | None:
+        async with self.engine.connect() as conn:
+            return await planner.next_wake(conn, self.reminder_delay)

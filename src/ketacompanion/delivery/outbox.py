@@ -1,0 +1,256 @@
+"""The outbox: scheduled messages are rows first, sent second, marked third.
+
+A row is claimed (``sending``) before it is sent and marked ``sent`` only after the
+platform confirmed it. A process that dies between the two leaves the row ``sending``;
+after the lease runs out another pass sends it again: at most one duplicate, and only
+when the first outcome could not be known."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from aiolimiter import AsyncLimiter
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ketacompanion.cipher import FieldCipher
+from ketacompanion.core.model import Address, Choice, DeliveryError, Reply, Unreachable, Urgency
+from ketacompanion.core.ports import Clock, Sender
+from ketacompanion.storage import tables as t
+from ketacompanion.storage.planner import Due
+from ketacompanion.storage.store import enc_context
+
+log = logging.getLogger(__name__)
+
+BACKOFF = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10), timedelta(minutes=30))
+
+
+def encode_reply(reply: Reply) -> str:
+    return json.dumps(
+        {
+            "text": reply.text,
+            "choices": [[c.id, c.label, c.url] for c in reply.choices],
+            "urgency": reply.urgency.value,
+            "scheduled": reply.scheduled,
+        },
+        ensure_ascii=False,
+    )
+
+
+def decode_reply(text: str) -> Reply:
+    data = json.loads(text)
+    return Reply(
+        data["text"],
+        choices=tuple(Choice(i, label, url) for i, label, url in data["choices"]),
+        urgency=Urgency(data["urgency"]),
+        scheduled=bool(data.get("scheduled", True)),
+    )
+
+
+@dataclass(slots=True)
+class DrainStats:
+    sent: int = 0
+    unreachable: int = 0
+    retried: int = 0
+    failed: int = 0
+    passes: int = 0
+
+    def __iadd__(self, other: DrainStats) -> DrainStats:
+        self.sent += other.sent
+        self.unreachable += other.unreachable
+        self.retried += other.retried
+        self.failed += other.failed
+        self.passes += other.passes
+        return self
+
+
+@dataclass(slots=True)
+class _Claimed:
+    id: int
+    user_id: int
+    checkin_id: int | None
+    purpose: str
+    address: Address
+    reply: Reply | None
+    attempts: int
+    outcome: str = ""
+    error: str = ""
+
+
+@dataclass
+class Outbox:
+    engine: AsyncEngine
+    cipher: FieldCipher
+    clock: Clock
+    senders: Mapping[str, Sender]
+    rate_per_s: float
+    worker: str = "main"
+    lease: timedelta = timedelta(minutes=5)
+    max_attempts: int = 5
+    batch: int = 2000
+    concurrency: int = 32
+    _limiter: AsyncLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Bucket size one second's worth: short bursts allowed, the long-run rate capped.
+        self._limiter = AsyncLimiter(max(1.0, self.rate_per_s), 1.0)
+
+    async def enqueue(self, conn: AsyncConnection, items: Iterable[tuple[Due, str, Reply]]) -> int:
+        now = self.clock.now()
+        rows: list[dict[str, Any]] = [
+            {
+                "user_id": due.user_id, "checkin_id": due.checkin_id, "purpose": purpose,
+                "platform": due.platform, "chat_id": due.chat_id,
+                "payload_enc": self.cipher.encrypt(
+                    encode_reply(reply), enc_context("outbox", "payload_enc", due.user_id)
+                ),
+                "status": "queued", "attempts": 0, "not_before": max(now, due.not_before), "created_at": now,
+            }
+            for due, purpose, reply in items
+        ]
+        if rows:
+            await conn.execute(insert(t.outbox), rows)
+        return len(rows)
+
+    async def drain(self, max_passes: int = 10_000) -> DrainStats:
+        """Send everything that is due now; return what happened."""
+        total = DrainStats()
+        for _ in range(max_passes):
+            claimed = await self._claim()
+            if not claimed:
+                break
+            await self._send_all(claimed)
+            total += await self._record(claimed)
+        return total
+
+    async def _claim(self) -> list[_Claimed]:
+        o = t.outbox
+        now = self.clock.now()
+        pick = (
+            select(o.c.id)
+            .where(
+                or_(
+                    and_(o.c.status == "queued", o.c.not_before <= now),
+                    and_(o.c.status == "sending", o.c.claimed_at < now - self.lease),
+                )
+            )
+            .order_by(o.c.id)
+            .limit(self.batch)
+        )
+        async with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                pick = pick.with_for_update(skip_locked=True)
+            rows = (
+                await conn.execute(
+                    update(o).where(o.c.id.in_(pick.scalar_subquery()))
+                    .values(status="sending", claimed_by=self.worker, claimed_at=now, attempts=o.c.attempts + 1)
+                    .returning(o.c.id, o.c.user_id, o.c.checkin_id, o.c.purpose, o.c.platform, o.c.chat_id,
+                               o.c.payload_enc, o.c.attempts)
+                )
+            ).all()
+        claimed: list[_Claimed] = []
+        for r in sorted(rows, key=lambda r: r.id):
+            try:
+                reply: Reply | None = decode_reply(
+                    self.cipher.decrypt(r.payload_enc, enc_context("outbox", "payload_enc", r.user_id))
+                )
+            except Exception:
+                log.exception("outbox row unreadable", extra={"outbox_id": r.id})
+                reply = None
+            claimed.append(
+                _Claimed(r.id, r.user_id, r.checkin_id, r.purpose, Address(r.platform, r.chat_id), reply, r.attempts)
+            )
+        return claimed
+
+    async def _send_all(self, claimed: list[_Claimed]) -> None:
+        gate = asyncio.Semaphore(self.concurrency)
+        # Rows for one chat go out in order, one at a time; chats run side by side.
+        by_chat: dict[Address, list[_Claimed]] = {}
+        for item in claimed:
+            by_chat.setdefault(item.address, []).append(item)
+
+        async def chat_queue(items: list[_Claimed]) -> None:
+            async with gate:
+                for item in items:
+                    await self._send_one(item)
+
+        await asyncio.gather(*(chat_queue(items) for items in by_chat.values()))
+
+    async def _send_one(self, item: _Claimed) -> None:
+        if item.reply is None:
+            item.outcome = "failed"
+            return
+        sender = self.senders.get(item.address.platform)
+        if sender is None:
+            item.outcome, item.error = "retry", "no adapter running for this platform"
+            return
+        await self._limiter.acquire()
+        try:
+            await sender.send(item.address, item.reply)
+            item.outcome = "sent"
+        except Unreachable:
+            item.outcome = "unreachable"
+        except DeliveryError as exc:
+            item.outcome, item.error = "retry", type(exc).__name__
+        except Exception as exc:  # an adapter bug must not lose the row
+            log.exception("send failed", extra={"outbox_id": item.id})
+            item.outcome, item.error = "retry", type(exc).__name__
+
+    async def _record(self, claimed: list[_Claimed]) -> DrainStats:
+        o, c, u = t.outbox, t.checkins, t.users
+        now = self.clock.now()
+        stats = DrainStats(passes=1)
+        sent = [i for i in claimed if i.outcome == "sent"]
+        gone = [i for i in claimed if i.outcome == "unreachable"]
+        retry = [i for i in claimed if i.outcome == "retry" and i.attempts < self.max_attempts]
+        failed = [i for i in claimed if i not in sent and i not in gone and i not in retry]
+        async with self.engine.begin() as conn:
+            for chunk in _chunks([i.id for i in sent]):
+                await conn.execute(update(o).where(o.c.id.in_(chunk)).values(status="sent", sent_at=now))
+            prompt_ids = [i.checkin_id for i in sent if i.checkin_id is not None and i.purpose == "prompt"]
+            for chunk in _chunks(prompt_ids):
+                await conn.execute(
+                    update(c).where(c.c.id.in_(chunk), c.c.status == "queued").values(status="sent", sent_at=now)
+                )
+            if gone:
+                users = sorted({i.user_id for i in gone})
+                for chunk in _chunks(users):
+                    await conn.execute(update(u).where(u.c.id.in_(chunk)).values(unreachable_at=now))
+                    # Their other queued messages will not get through either.
+                    await conn.execute(
+                        update(o).where(o.c.user_id.in_(chunk), o.c.status.in_(("queued", "sending")))
+                        .values(status="unreachable")
+                    )
+                    await conn.execute(
+                        update(c).where(c.c.user_id.in_(chunk), c.c.status.in_(("queued", "sent", "reminded")))
+                        .values(status="unreachable", closed_at=now)
+                    )
+            for item in retry:
+                wait = BACKOFF[min(item.attempts - 1, len(BACKOFF) - 1)]
+                await conn.execute(
+                    update(o).where(o.c.id == item.id).values(status="queued", not_before=now + wait)
+                )
+            for chunk in _chunks([i.id for i in failed]):
+                await conn.execute(update(o).where(o.c.id.in_(chunk)).values(status="failed"))
+            failed_checkins = [i.checkin_id for i in failed if i.checkin_id is not None]
+            for chunk in _chunks(failed_checkins):
+                await conn.execute(
+                    update(c).where(c.c.id.in_(chunk), c.c.status == "queued").values(status="missed", closed_at=now)
+                )
+        stats.sent, stats.unreachable, stats.retried, stats.failed = len(sent), len(gone), len(retry), len(failed)
+        if gone or failed:
+            log.warning("outbox pass", extra={"count": len(claimed), "status": f"{len(gone)} unreachable, {len(failed)} failed"})
+        return stats
+
+
+def _chunks(items: list[Any], size: int = 5000) -> Iterable[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+

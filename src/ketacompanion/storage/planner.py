@@ -1,0 +1,294 @@
+"""SQL for the schedule: materialise the next slots, claim what is due, remind, expire.
+
+The database is the source of truth. Every due check-in is one ``checkins`` row that
+moves pending -> queued -> sent -> reminded/open -> answered, or ends missed,
+unreachable or cancelled. Claiming flips rows in one statement (``FOR UPDATE SKIP
+LOCKED`` on PostgreSQL), so two processes never queue the same row."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ketacompanion.core.schedule import (
+    RECURRING,
+    Slot,
+    after_quiet_hours,
+    during_session,
+    next_fire,
+    session_timeline,
+)
+from ketacompanion.storage import tables as t
+from ketacompanion.storage.store import _aware
+
+OPEN_STATES = ("queued", "sent", "reminded", "open")
+INSTRUMENT_OF = {"daily": "daily", "weekly": "phq9"}
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """A claimed check-in, with what is needed to address and word its prompt."""
+
+    checkin_id: int
+    user_id: int
+    kind: str
+    instrument: str | None
+    due_at: datetime
+    platform: str
+    chat_id: str
+    language: str | None
+    not_before: datetime
+
+
+def _pg(conn: AsyncConnection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+@dataclass(slots=True)
+class ScheduleRow:
+    user_id: int
+    timezone: str
+    daily_time: str | None
+    weekly_day: int | None
+    weekly_time: str | None
+    quiet_start: str | None
+    quiet_end: str | None
+    paused_until: datetime | None
+
+
+def recurring_slots(row: ScheduleRow, after: datetime) -> list[Slot]:
+    """The next daily and weekly slots after ``after`` (and after any pause)."""
+    start = max(after, row.paused_until) if row.paused_until else after
+    slots: list[Slot] = []
+    if row.daily_time:
+        due = next_fire(row.timezone, row.daily_time, None, start)
+        slots.append(Slot("daily", "daily", after_quiet_hours(due, row.timezone, row.quiet_start, row.quiet_end)))
+    if row.weekly_time and row.weekly_day is not None:
+        due = next_fire(row.timezone, row.weekly_time, row.weekly_day, start)
+        slots.append(Slot("weekly", "phq9", after_quiet_hours(due, row.timezone, row.quiet_start, row.quiet_end)))
+    return slots
+
+
+def _slot_row(user_id: int, slot: Slot, now: datetime, window: timedelta, session_id: int | None = None) -> dict[str, Any]:
+    return {
+        "user_id": user_id, "kind": slot.kind, "instrument": slot.instrument, "session_id": session_id,
+        "due_at": slot.due_at, "expires_at": slot.due_at + window, "status": "pending", "created_at": now,
+    }
+
+
+async def insert_slots(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Insert slot rows, skipping any (user, kind, due time) that already exists."""
+    if not rows:
+        return
+    keys = {(r["user_id"], r["kind"], r["due_at"]) for r in rows}
+    c = t.checkins
+    existing: set[tuple[int, str, datetime]] = set()
+    user_ids = sorted({r["user_id"] for r in rows})
+    for chunk in _chunks(user_ids, 5000):
+        found = await conn.execute(
+            select(c.c.user_id, c.c.kind, c.c.due_at).where(
+                c.c.user_id.in_(chunk), c.c.kind.in_({r["kind"] for r in rows}),
+                c.c.due_at.in_({r["due_at"] for r in rows}) if len({r["due_at"] for r in rows}) < 500 else True,
+            )
+        )
+        existing |= {(u, k, _aware(d)) for u, k, d in found}  # type: ignore[misc]
+    fresh = [r for r in rows if (r["user_id"], r["kind"], r["due_at"]) not in existing]
+    if len(keys) != len(rows):  # duplicates within the batch itself
+        seen: set[tuple[int, str, datetime]] = set()
+        fresh = [r for r in fresh if not ((k := (r["user_id"], r["kind"], r["due_at"])) in seen or seen.add(k))]
+    if fresh:
+        await conn.execute(insert(c), fresh)
+
+
+async def load_schedules(conn: AsyncConnection, user_ids: Iterable[int]) -> dict[int, ScheduleRow]:
+    s, u = t.schedules, t.users
+    out: dict[int, ScheduleRow] = {}
+    for chunk in _chunks(sorted(set(user_ids)), 5000):
+        rows = await conn.execute(
+            select(s, u.c.timezone).select_from(s.join(u, u.c.id == s.c.user_id)).where(s.c.user_id.in_(chunk))
+        )
+        for r in rows.mappings():
+            out[r["user_id"]] = ScheduleRow(
+                r["user_id"], r["timezone"] or "UTC", r["daily_time"], r["weekly_day"], r["weekly_time"],
+                r["quiet_start"], r["quiet_end"], _aware(r["paused_until"]),
+            )
+    return out
+
+
+async def replan(conn: AsyncConnection, user_id: int, now: datetime, window: timedelta) -> list[Slot]:
+    """Replace the person's pending recurring slots with the next ones."""
+    c = t.checkins
+    await conn.execute(
+        delete(c).where(c.c.user_id == user_id, c.c.status == "pending", c.c.kind.in_(RECURRING))
+    )
+    row = (await load_schedules(conn, [user_id])).get(user_id)
+    if row is None:
+        return []
+    slots = recurring_slots(row, now)
+    await insert_slots(conn, [_slot_row(user_id, s, now, window) for s in slots])
+    return slots
+
+
+async def plan_session(
+    conn: AsyncConnection, user_id: int, session_id: int, starts_at: datetime, zone: str, now: datetime,
+    window: timedelta,
+) -> list[Slot]:
+    slots = [s for s in session_timeline(starts_at, zone) if s.due_at > now]
+    await insert_slots(conn, [_slot_row(user_id, s, now, window, session_id) for s in slots])
+    return slots
+
+
+async def claim_due(
+    conn: AsyncConnection, now: datetime, window: timedelta, limit: int = 5000
+) -> tuple[list[Due], int]:
+    """Claim up to ``limit`` due rows; queue the live ones, record the rest.
+
+    Returns the queued ones (the caller writes their outbox rows in the same
+    transaction) and how many rows were claimed in all."""
+    c, u = t.checkins, t.users
+    pick = select(c.c.id).where(c.c.status == "pending", c.c.due_at <= now).order_by(c.c.due_at, c.c.id).limit(limit)
+    if _pg(conn):
+        pick = pick.with_for_update(skip_locked=True)
+    claimed = (
+        await conn.execute(
+            update(c).where(c.c.id.in_(pick.scalar_subquery())).values(status="claimed")
+            .returning(c.c.id, c.c.user_id, c.c.kind, c.c.instrument, c.c.due_at, c.c.expires_at)
+        )
+    ).all()
+    if not claimed:
+        return [], 0
+    user_ids = sorted({row.user_id for row in claimed})
+    people: dict[int, Any] = {}
+    sessions: dict[int, list[datetime]] = {}
+    for chunk in _chunks(user_ids, 5000):
+        for r in await conn.execute(
+            select(u.c.id, u.c.platform, u.c.chat_id, u.c.language, u.c.unreachable_at).where(u.c.id.in_(chunk))
+        ):
+            people[r.id] = r
+        ds = t.dosing_sessions
+        for r in await conn.execute(
+            select(ds.c.user_id, ds.c.starts_at).where(
+                ds.c.user_id.in_(chunk), ds.c.starts_at <= now, ds.c.starts_at > now - timedelta(days=1)
+            )
+        ):
+            sessions.setdefault(r.user_id, []).append(_aware(r.starts_at))  # type: ignore[arg-type]
+    schedules = await load_schedules(conn, user_ids)
+
+    queued: list[Due] = []
+    final: dict[str, list[int]] = {"missed": [], "unreachable": [], "cancelled": [], "queued": []}
+    next_rows: list[dict[str, Any]] = []
+    superseded: set[tuple[int, str]] = set()
+    for row in claimed:
+        due_at, expires_at = _aware(row.due_at), _aware(row.expires_at)
+        person = people.get(row.user_id)
+        sched = schedules.get(row.user_id)
+        if row.kind in RECURRING and sched is not None:
+            # The next slot of the same kind, computed from this one's due time, so a
+            # long downtime records each missed day rather than skipping it.
+            for slot in recurring_slots(sched, due_at):  # type: ignore[arg-type]
+                if slot.kind == row.kind:
+                    next_rows.append(_slot_row(row.user_id, slot, now, window))
+        paused = sched is not None and sched.paused_until is not None and sched.paused_until > due_at  # type: ignore[operator]
+        if person is None:
+            final["cancelled"].append(row.id)
+        elif person.unreachable_at is not None:
+            final["unreachable"].append(row.id)
+        elif paused and row.kind in RECURRING:
+            final["cancelled"].append(row.id)
+        elif now >= expires_at:  # type: ignore[operator]
+            final["missed"].append(row.id)
+        else:
+            final["queued"].append(row.id)
+            superseded.add((row.user_id, row.kind))
+            not_before = during_session(now, sessions.get(row.user_id, [])) or now
+            queued.append(
+                Due(row.id, row.user_id, row.kind, row.instrument, due_at, person.platform,  # type: ignore[arg-type]
+                    person.chat_id, person.language, not_before)
+            )
+    if superseded:
+        # Never two open prompts of the same kind: the older one is recorded as missed.
+        for chunk in _chunks(sorted(superseded), 2000):
+            await conn.execute(
+                update(c).where(
+                    tuple_(c.c.user_id, c.c.kind).in_(chunk), c.c.status.in_(OPEN_STATES),
+                ).values(status="missed", closed_at=now)
+            )
+    for status, ids in final.items():
+        for chunk in _chunks(ids, 5000):
+            values: dict[str, Any] = {"status": status}
+            if status != "queued":
+                values["closed_at"] = now
+            await conn.execute(update(c).where(c.c.id.in_(chunk)).values(**values))
+    await insert_slots(conn, next_rows)
+    return queued, len(claimed)
+
+
+async def due_reminders(conn: AsyncConnection, now: datetime, delay: timedelta, limit: int = 5000) -> list[Due]:
+    """Sent check-ins still unanswered after ``delay``: flip to reminded, once."""
+    c, u = t.checkins, t.users
+    pick = (
+        select(c.c.id).where(c.c.status == "sent", c.c.instrument.is_not(None), c.c.sent_at <= now - delay,
+                             c.c.expires_at > now)
+        .order_by(c.c.id).limit(limit)
+    )
+    if _pg(conn):
+        pick = pick.with_for_update(skip_locked=True)
+    rows = (
+        await conn.execute(
+            update(c).where(c.c.id.in_(pick.scalar_subquery())).values(status="reminded", reminded_at=now)
+            .returning(c.c.id, c.c.user_id, c.c.kind, c.c.instrument, c.c.due_at)
+        )
+    ).all()
+    if not rows:
+        return []
+    people = {
+        r.id: r
+        for chunk in _chunks(sorted({r.user_id for r in rows}), 5000)
+        for r in await conn.execute(select(u.c.id, u.c.platform, u.c.chat_id, u.c.language).where(u.c.id.in_(chunk)))
+    }
+    return [
+        Due(r.id, r.user_id, r.kind, r.instrument, _aware(r.due_at), people[r.user_id].platform,  # type: ignore[arg-type]
+            people[r.user_id].chat_id, people[r.user_id].language, now)
+        for r in rows if r.user_id in people
+    ]
+
+
+async def expire(conn: AsyncConnection, now: datetime) -> int:
+    c = t.checkins
+    result = await conn.execute(
+        update(c).where(c.c.status.in_(("sent", "reminded", "open")), c.c.expires_at <= now)
+        .values(status="missed", closed_at=now)
+    )
+    return result.rowcount or 0
+
+
+async def next_wake(conn: AsyncConnection, reminder_delay: timedelta) -> datetime | None:
+    """The earliest moment anything becomes due: a slot, a reminder, an expiry, a retry."""
+    c, o = t.checkins, t.outbox
+    times = (
+        await conn.execute(
+            select(
+                select(func.min(c.c.due_at)).where(c.c.status == "pending").scalar_subquery(),
+                select(func.min(c.c.sent_at)).where(c.c.status == "sent", c.c.instrument.is_not(None)).scalar_subquery(),
+                select(func.min(c.c.expires_at)).where(c.c.status.in_(("sent", "reminded", "open"))).scalar_subquery(),
+                select(func.min(o.c.not_before)).where(o.c.status == "queued").scalar_subquery(),
+            )
+        )
+    ).one()
+    due, sent, expires, retry = (_aware(x) for x in times)
+    candidates = [x for x in (due, sent + reminder_delay if sent else None, expires, retry) if x is not None]
+    return min(candidates) if candidates else None
+
+
+def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+__all__ = ["Due", "ScheduleRow", "claim_due", "due_reminders", "expire", "next_wake", "replan", "plan_session",
+           "recurring_slots", "insert_slots", "and_", "or_"]

@@ -1,0 +1,121 @@
+"""Shared fixtures: a real database (SQLite file, and PostgreSQL when configured),
+the real content, a fake clock, and a small chat driver."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from ketacompanion.app import App, build_app
+from ketacompanion.core.clock import FakeClock
+from ketacompanion.core.model import Address, Choice, Inbound, Reply
+from ketacompanion.settings import Settings, load_settings
+from ketacompanion.storage.tables import metadata
+
+# python-telegram-bot warns on RetryAfter.retry_after unless this is set; warnings are errors here.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTENT = ROOT / "content"
+PG_URL = os.environ.get("KETACOMPANION_TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+TEST_KEY = base64.urlsafe_b64encode(b"k" * 32).decode()
+
+
+async def reset_postgres(url: str) -> None:
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.drop_all)
+        await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    await engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+        return
+    assert PG_URL is not None
+    await reset_postgres(PG_URL)
+    yield PG_URL
+    await reset_postgres(PG_URL)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    # A Monday morning in November, UTC.
+    return FakeClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+
+
+def make_settings(database_url: str, tmp_path: Path, **extra: object) -> Settings:
+    return load_settings(
+        database_url=database_url,
+        data_key=TEST_KEY,
+        key_file=tmp_path / "keys" / "data.key",
+        content_dir=CONTENT,
+        export_dir=tmp_path / "exports",
+        **extra,
+    )
+
+
+@pytest.fixture
+async def app(database_url: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[App]:
+    built = await build_app(make_settings(database_url, tmp_path), clock)
+    yield built
+    await built.close()
+
+
+class Chat:
+    """Drives the companion as one person would."""
+
+    def __init__(self, app: App, user: str = "u1", platform: str = "console", language: str | None = "en") -> None:
+        self.app, self.user, self.language = app, user, language
+        self.address = Address(platform, user)
+        self.last: list[Reply] = []
+
+    async def say(self, text: str) -> list[Reply]:
+        inbound = Inbound.from_text(self.address, self.user, text, language=self.language)
+        self.last = await self.app.companion.handle(inbound)
+        return self.last
+
+    async def tap(self, choice: str) -> list[Reply]:
+        inbound = Inbound.from_choice(self.address, self.user, choice, language=self.language)
+        self.last = await self.app.companion.handle(inbound)
+        return self.last
+
+    def choices(self) -> list[Choice]:
+        return [c for r in self.last for c in r.choices if c.url is None]
+
+    def choice(self, prefix: str) -> str:
+        """The id of the first button whose id starts with ``prefix``."""
+        for c in self.choices():
+            if c.id.startswith(prefix):
+                return c.id
+        raise AssertionError(f"no button {prefix!r} in {[c.id for c in self.choices()]}")
+
+    def text(self) -> str:
+        return "\n".join(r.text for r in self.last)
+
+    async def onboard(self, country: str = "US", zone: str = "America/New_York") -> None:
+        await self.say("/start")
+        await self.tap("start:agree")
+        await self.tap(f"start:country:{country}")
+        if any(c.id.startswith("start:tz:") for c in self.choices()):
+            await self.tap(f"start:tz:{zone.replace('/', '|')}")
+
+
+@pytest.fixture
+def chat(app: App) -> Chat:
+    return Chat(app)
