@@ -1,0 +1,274 @@
+"""Screen one free-text message for suicide and self-harm risk, by phrase rules.
+
+Pure and fast: no I/O in ``screen``. Rules are compiled once; each message is
+normalised, only rules sharing a word with it are tried, and contexts (negation,
+idioms, gaming, lyrics, session talk, third person) may then lower what matched.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections import defaultdict
+from dataclasses import dataclass
+from enum import IntEnum
+from pathlib import Path
+
+from ketacompanion.content.phrases import LEVELS, PhraseRules, compile_phrase, load_phrases, squeeze
+from ketacompanion.core.crisis.normalise import BREAK, normalise, tokens
+
+
+class RiskLevel(IntEnum):
+    NONE = 0
+    CONCERN = 1
+    CRISIS = 2
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Screening:
+    level: RiskLevel
+    category: str | None
+    reasons: tuple[str, ...]
+
+
+NOTHING = Screening(RiskLevel.NONE, None, ())
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    id: str
+    category: str
+    level: int
+    requires: frozenset[str]
+    alone_level: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    id: str
+    kind: str
+    where: str
+    within: int
+    gap_words: frozenset[str] | None
+    blocked_by: frozenset[str]
+    effect: str
+    relabel: str | None
+    applies_to: frozenset[str]
+
+
+@dataclass(slots=True)
+class _Hit:
+    owner: int  # index into rules or contexts
+    start: int  # first token
+    end: int  # one past the last token
+
+
+class _Index:
+    """Compiled phrases, tried only when the message holds one of their anchor words."""
+
+    def __init__(self) -> None:
+        self.exact: dict[str, list[int]] = defaultdict(list)
+        self.prefix: dict[str, list[int]] = defaultdict(list)
+        self.always: list[int] = []
+        self.patterns: list[tuple[int, re.Pattern[str]]] = []
+
+    def add(self, owner: int, phrase: str, lists: dict[str, list[str]]) -> None:
+        compiled = compile_phrase(phrase, lists)
+        slot = len(self.patterns)
+        self.patterns.append((owner, re.compile(compiled.regex + "(?= )")))
+        if compiled.anchors is None:
+            self.always.append(slot)
+            return
+        for word, is_prefix in compiled.anchors:
+            (self.prefix if is_prefix else self.exact)[word].append(slot)
+
+    def finish(self) -> None:
+        self.prefix_sizes = sorted({len(p) for p in self.prefix})
+        self._memo: dict[str, tuple[int, ...]] = {}
+
+    def _slots_for(self, word: str) -> tuple[int, ...]:
+        found = list(self.exact.get(word, ()))
+        for size in self.prefix_sizes:
+            if size > len(word):
+                break
+            found.extend(self.prefix.get(word[:size], ()))
+        if len(self._memo) > 50_000:  # words repeat; bound the memory all the same
+            self._memo.clear()
+        self._memo[word] = result = tuple(found)
+        return result
+
+    def hits(self, words: set[str], text: str, starts: list[int]) -> list[_Hit]:
+        slots = set(self.always)
+        for word in words:
+            found = self._memo.get(word)
+            if found is None:
+                found = self._slots_for(word)
+            slots.update(found)
+        out: list[_Hit] = []
+        for slot in slots:
+            owner, pattern = self.patterns[slot]
+            for m in pattern.finditer(text):
+                first = bisect_right(starts, m.start() + 1) - 1
+                last = bisect_right(starts, m.end() - 1) - 1
+                out.append(_Hit(owner, first, last + 1))
+        return out
+
+
+class Detector:
+    def __init__(self, rules: PhraseRules) -> None:
+        self._misspellings = dict(rules.misspellings)
+        self._order = {c.id: i for i, c in enumerate(rules.categories)}  # most severe first
+        self._rules: list[_Rule] = []
+        self._rule_index = _Index()
+        for cat in rules.categories:
+            for r in cat.rules:
+                alone = LEVELS[r.alone_level] if r.alone_level else None
+                level = LEVELS[r.level or cat.level]
+                self._rules.append(_Rule(r.id, cat.id, level, frozenset(r.requires), alone))
+                for phrase in r.phrases:
+                    self._rule_index.add(len(self._rules) - 1, phrase, rules.lists)
+        self._contexts: list[_Context] = []
+        self._context_index = _Index()
+        for c in rules.contexts:
+            gap = frozenset(_squeezed(c.gap_words)) if c.gap_words is not None else None
+            self._contexts.append(
+                _Context(c.id, c.kind, c.where, c.within, gap, frozenset(_squeezed(c.blocked_by)),
+                         c.effect, c.relabel, frozenset(c.applies_to))
+            )  # fmt: skip
+            for phrase in c.phrases:
+                self._context_index.add(len(self._contexts) - 1, phrase, rules.lists)
+        self._rule_index.finish()
+        self._context_index.finish()
+
+    @classmethod
+    def from_file(cls, path: Path) -> Detector:
+        return cls(load_phrases(path))
+
+    def screen(self, text: str) -> Screening:
+        toks = tokens(text, self._misspellings)
+        clause: list[int] = []
+        current = 0
+        for tok in toks:
+            if tok == BREAK:
+                current += 1
+            else:
+                clause.append(current)
+        if not clause:
+            return NOTHING
+        words = squeeze(" ".join(t for t in toks if t != BREAK)).split(" ")
+        starts, pos = [], 1
+        for w in words:
+            starts.append(pos)
+            pos += len(w) + 1
+        joined = " " + " ".join(words) + " "
+        vocabulary = set(words)
+        hits = _outermost(self._rule_index.hits(vocabulary, joined, starts), self._rules)
+        if not hits:
+            return NOTHING
+        hits = self._apply_requirements(hits)
+        if not hits:
+            return NOTHING
+        contexts = self._context_index.hits(vocabulary, joined, starts)
+        return self._decide(hits, contexts, words, clause)
+
+    def _apply_requirements(self, hits: list[tuple[_Hit, int]]) -> list[tuple[_Hit, int]]:
+        plain = {
+            self._rules[h.owner].category for h, _ in hits if not self._rules[h.owner].requires
+        }
+        out: list[tuple[_Hit, int]] = []
+        for hit, level in hits:
+            rule = self._rules[hit.owner]
+            if not rule.requires or rule.requires & plain:
+                out.append((hit, level))
+            elif rule.alone_level is not None:
+                out.append((hit, rule.alone_level))
+        return out
+
+    def _decide(
+        self,
+        hits: list[tuple[_Hit, int]],
+        contexts: list[_Hit],
+        words: list[str],
+        clause: list[int],
+    ) -> Screening:
+        best: tuple[int, int] | None = None  # (level, -category order)
+        found: list[tuple[int, str, str, list[str]]] = []
+        for hit, base in hits:
+            rule = self._rules[hit.owner]
+            level, category, notes = base, rule.category, []
+            for ctx_hit in contexts:
+                ctx = self._contexts[ctx_hit.owner]
+                if ctx.applies_to and not ({rule.category, rule.id} & ctx.applies_to):
+                    continue
+                if not _reaches(ctx, ctx_hit, hit, words, clause):
+                    continue
+                capped = {"lower": base - 1, "none": 0, "concern": min(base, 1)}[ctx.effect]
+                if capped < base:
+                    level = min(level, max(capped, 0))
+                    notes.append(f"lowered:{ctx.kind}")
+                    if ctx.relabel:
+                        category = ctx.relabel
+            found.append((level, category, rule.id, notes))
+            key = (level, -self._order.get(category, len(self._order)))
+            best = key if best is None or key > best else best
+        assert best is not None
+        top = best[0]
+        winners = [f for f in found if f[0] == top]
+        winners.sort(key=lambda f: self._order.get(f[1], len(self._order)))
+        reasons: list[str] = []
+        for _, _, rule_id, notes in winners:
+            for reason in (rule_id, *notes):
+                if reason not in reasons:
+                    reasons.append(reason)
+        category = winners[0][1] if top > 0 else None
+        return Screening(RiskLevel(top), category, tuple(reasons))
+
+
+def _outermost(hits: list[_Hit], rules: list[_Rule]) -> list[tuple[_Hit, int]]:
+    """Drop a match lying inside a longer one of at least its level.
+
+    "not going to kill myself" must be judged as a whole: the inner "kill myself"
+    would otherwise escape the negation in front of "going".
+    """
+    out: list[tuple[_Hit, int]] = []
+    for h in hits:
+        level = rules[h.owner].level
+        inside = any(
+            o is not h
+            and o.start <= h.start
+            and h.end <= o.end
+            and (o.end - o.start) > (h.end - h.start)
+            and rules[o.owner].level >= level
+            for o in hits
+        )
+        if not inside:
+            out.append((h, level))
+    return out
+
+
+def _reaches(ctx: _Context, c: _Hit, hit: _Hit, words: list[str], clause: list[int]) -> bool:
+    if ctx.where == "overlap":
+        return c.start < hit.end and hit.start < c.end
+    if ctx.where == "clause":
+        same = clause[c.start] in (clause[hit.start], clause[hit.end - 1])
+        distance = max(c.start - hit.end, hit.start - c.end, 0)
+        return same and (ctx.within == 0 or distance <= ctx.within)
+    if ctx.where == "before":
+        between = words[c.end : hit.start]
+        same = c.end <= hit.start and clause[c.end - 1] == clause[hit.start]
+    else:
+        between = words[hit.end : c.start]
+        same = c.start >= hit.end and clause[c.start] == clause[hit.end - 1]
+    if not same or len(between) > ctx.within:
+        return False
+    if ctx.gap_words is not None and any(w not in ctx.gap_words for w in between):
+        return False
+    return not any(w in ctx.blocked_by for w in between)
+
+
+def _squeezed(words: list[str]) -> list[str]:
+    return [squeeze(w) for phrase in words for w in normalise(phrase).split()]
