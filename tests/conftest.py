@@ -60,14 +60,14 @@ def clock() -> FakeClock:
 
 
 def make_settings(database_url: str, tmp_path: Path, **extra: object) -> Settings:
-    return load_settings(
-        database_url=database_url,
-        data_key=TEST_KEY,
-        key_file=tmp_path / "keys" / "data.key",
-        content_dir=CONTENT,
-        export_dir=tmp_path / "exports",
-        **extra,
-    )
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "data_key": TEST_KEY,
+        "key_file": tmp_path / "keys" / "data.key",
+        "content_dir": CONTENT,
+        "export_dir": tmp_path / "exports",
+    }
+    return load_settings(**(values | extra))
 
 
 @pytest.fixture

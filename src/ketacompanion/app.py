@@ -12,11 +12,13 @@ from ketacompanion.core.clock import SystemClock
 from ketacompanion.core.companion import Command, Companion, Screener
 from ketacompanion.core.crisis.detector import Detector
 from ketacompanion.core.crisis.policy import CrisisPolicy
+from ketacompanion.core.events import Events
 from ketacompanion.core.help import help_command
 from ketacompanion.core.lessons import LessonFlow
 from ketacompanion.core.onboarding import Onboarding, SettingsFlow, home
 from ketacompanion.core.ports import Clock, Sender
 from ketacompanion.core.privacy import DeleteFlow, export, privacy
+from ketacompanion.core.safetyplan import SafetyPlanFlow
 from ketacompanion.core.turn import Text
 from ketacompanion.delivery.engine import Delivery
 from ketacompanion.delivery.outbox import Outbox
@@ -37,6 +39,7 @@ class App:
     companion: Companion
     delivery: Delivery
     senders: dict[str, Sender] = field(default_factory=dict)
+    events: Events = field(default_factory=Events)
 
     def add_sender(self, sender: Sender) -> None:
         """An adapter offers itself to the outbox for its platform."""
@@ -57,13 +60,20 @@ def texts(content: ContentHolder) -> callable:  # type: ignore[valid-type]
 
 
 def build_companion(
-    store: SqlStore, clock: Clock, content: ContentHolder, screener: Screener, default_language: str = "en"
+    store: SqlStore,
+    clock: Clock,
+    content: ContentHolder,
+    screener: Screener,
+    default_language: str = "en",
+    events: Events | None = None,
+    crisis_cooldown: timedelta = timedelta(minutes=30),
 ) -> Companion:
     text = texts(content)
     onboarding = Onboarding()
     delete = DeleteFlow(store)
-    crisis = CrisisPolicy(content, store, text)
+    crisis = CrisisPolicy(content, store, text, events, crisis_cooldown)
     lessons = LessonFlow(content)
+    plan = SafetyPlanFlow(content, onboarding.consent_prompt)
     commands = {
         "start": Command(onboarding.start),
         "help": Command(help_command),
@@ -72,6 +82,7 @@ def build_companion(
         "delete": Command(delete.begin),
         "settings": Command(onboarding.settings, needs_consent=True, private_only=True),
         "learn": Command(lessons.command),
+        "safetyplan": Command(plan.command, needs_consent=True, private_only=True),
     }
     flows = {
         onboarding.name: onboarding,
@@ -79,6 +90,7 @@ def build_companion(
         delete.name: delete,
         crisis.name: crisis,
         lessons.name: lessons,
+        plan.name: plan,
     }
     return Companion(
         store, clock, text, screener, crisis, commands, flows,
@@ -103,7 +115,11 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
         await engine.dispose()
         raise
     store = SqlStore(engine, cipher, clock)
-    companion = build_companion(store, clock, content, detector, settings.default_language)
+    events = Events()
+    companion = build_companion(
+        store, clock, content, detector, settings.default_language, events,
+        timedelta(minutes=settings.crisis_cooldown_minutes),
+    )
     senders: dict[str, Sender] = {}
     outbox = Outbox(engine, cipher, clock, senders, settings.send_rate_per_s)
     delivery = Delivery(
@@ -111,4 +127,4 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
         window=timedelta(minutes=settings.checkin_window_minutes),
         reminder_delay=timedelta(minutes=settings.checkin_reminder_minutes),
     )
-    return App(settings, clock, engine, store, content, companion, delivery, senders)
+    return App(settings, clock, engine, store, content, companion, delivery, senders, events)

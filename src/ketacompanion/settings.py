@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     checkin_reminder_minutes: int = Field(60, ge=1, le=24 * 60)
     checkin_window_minutes: int = Field(240, ge=10, le=48 * 60)
     scheduler_safety_interval_s: int = Field(60, ge=5, le=3600)
-    send_rate_per_s: float = Field(25.0, gt=0, le=1000)
+    send_rate_per_s: float = Field(25.0, gt=0, le=100_000)
 
     @field_validator("database_url")
     @classmethod

@@ -9,9 +9,13 @@ from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ketacompanion.core.model import Address, Reply
+from ketacompanion.core.scoring import Answer
+
+if TYPE_CHECKING:  # safetyplan builds on this module
+    from ketacompanion.core.safetyplan import SafetyPlan
 
 
 class StoreUnavailable(Exception):
@@ -98,11 +102,111 @@ class LessonRepo(Protocol):
     async def save_quiz(self, user_id: int, lesson_id: str, choice: str, correct: bool) -> None: ...
 
 
+# Check-in rows a person can still answer; later states are closed for good.
+OPEN_CHECKIN_STATES = ("queued", "sent", "reminded", "open")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckinRecord:
+    """One ``checkins`` row: a due prompt and where it stands."""
+
+    id: int
+    kind: str
+    instrument: str | None
+    status: str
+    due_at: datetime
+    expires_at: datetime
+    session_id: int | None = None
+    opened_at: datetime | None = None
+    answered_at: datetime | None = None
+
+    def answerable(self, now: datetime) -> bool:
+        return self.status in OPEN_CHECKIN_STATES and now < self.expires_at
+
+    @property
+    def when(self) -> datetime:
+        return self.answered_at or self.opened_at or self.due_at
+
+
+@dataclass(frozen=True, slots=True)
+class PastCheckin:
+    """A check-in with its decrypted answers (empty when none were given)."""
+
+    record: CheckinRecord
+    answers: Mapping[str, Answer]
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleSettings:
+    """The ``schedules`` row: local "HH:MM" times in the person's timezone."""
+
+    daily_time: str | None = None
+    weekly_day: int | None = None  # 0 Monday .. 6 Sunday
+    weekly_time: str | None = None
+    quiet_start: str | None = None
+    quiet_end: str | None = None
+    paused_until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DosingSession:
+    id: int
+    starts_at: datetime
+
+
+class CheckinRepo(Protocol):
+    async def get(self, user_id: int, checkin_id: int) -> CheckinRecord | None: ...
+    async def find_answerable(self, user_id: int, instrument: str, now: datetime) -> CheckinRecord | None: ...
+    async def create_manual(self, user_id: int, instrument: str, now: datetime) -> CheckinRecord: ...
+    async def mark_open(self, checkin_id: int, now: datetime) -> None: ...
+    async def finish(self, checkin_id: int, now: datetime) -> None: ...
+    async def cancel(self, checkin_id: int, now: datetime) -> None: ...
+    async def answers(self, user_id: int, checkin_id: int) -> dict[str, Answer]: ...
+    async def save_answer(self, user_id: int, checkin_id: int, item_id: str, answer: Answer, now: datetime) -> None: ...
+    async def history(self, user_id: int, since: datetime) -> list[PastCheckin]: ...
+
+
+class ScheduleRepo(Protocol):
+    """Every change replans the person's pending slots in the same transaction."""
+
+    async def get(self, user_id: int) -> ScheduleSettings: ...
+    async def save(self, user_id: int, settings: ScheduleSettings, now: datetime) -> list[CheckinRecord]: ...
+    async def replan(self, user_id: int, now: datetime) -> list[CheckinRecord]: ...
+    async def upcoming(self, user_id: int, now: datetime, limit: int = 5) -> list[CheckinRecord]: ...
+    async def sessions(self, user_id: int, since: datetime | None = None) -> list[DosingSession]: ...
+    async def add_session(self, user_id: int, starts_at: datetime, zone: str, now: datetime) -> DosingSession: ...
+    async def remove_session(self, user_id: int, session_id: int, now: datetime) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationRecord:
+    id: int
+    level: str
+    created_at: datetime
+
+
+class EscalationRepo(Protocol):
+    async def last(self, user_id: int) -> EscalationRecord | None: ...
+    async def record(
+        self, user_id: int, level: str, source: str, category: str | None, note: str | None, follow_up: bool
+    ) -> int: ...
+    async def set_outcome(self, user_id: int, checkin_id: int | None, outcome: str) -> bool: ...
+
+
+class SafetyPlanRepo(Protocol):
+    async def get(self, user_id: int) -> SafetyPlan | None: ...
+    async def save(self, user_id: int, plan: SafetyPlan) -> None: ...
+
+
 class Tx(Protocol):
     """One unit of work: everything in it commits together or not at all."""
 
     users: UserRepo
     lessons: LessonRepo
+    checkins: CheckinRepo
+    schedules: ScheduleRepo
+    escalations: EscalationRepo
+    safety_plans: SafetyPlanRepo
 
 
 class Store(Protocol):

@@ -53,7 +53,7 @@ class Delivery:
                     conn, ((d, "prompt", prompt(d, self._text_for)) for d in dues)
                 )
             stats.claimed += claimed
-            if claimed < self.claim_batch:
+            if claimed == 0:  # claiming plans the next slot, which may itself be overdue
                 break
         while True:
             async with self.engine.begin() as conn:

@@ -6,7 +6,7 @@ import base64
 import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -28,6 +28,10 @@ from ketacompanion.storage.engine import is_sqlite
 _USER_FIELDS = frozenset(
     {"chat_id", "consent_at", "country", "timezone", "language", "keep_notes", "unreachable_at", "enrolment"}
 )
+
+
+# How long a check-in stays answerable (settings.checkin_window_minutes overrides it).
+CHECKIN_WINDOW = timedelta(minutes=240)
 
 
 def enc_context(table: str, column: str, user_id: int) -> str:
@@ -179,25 +183,44 @@ class SqlLessonRepo:
 
 
 class SqlTx:
-    def __init__(self, conn: AsyncConnection, cipher: FieldCipher, clock: Clock) -> None:
+    def __init__(
+        self, conn: AsyncConnection, cipher: FieldCipher, clock: Clock, checkin_window: timedelta = CHECKIN_WINDOW
+    ) -> None:
+        # Imported here because checkin_repo builds on this module.
+        from ketacompanion.storage.checkin_repo import SqlCheckinRepo, SqlScheduleRepo
+        from ketacompanion.storage.safetyplan_repo import SqlSafetyPlanRepo
+
         self.conn = conn
         self.users = SqlUserRepo(conn, cipher, clock)
         self.lessons = SqlLessonRepo(conn, clock)
+        self.escalations = _escalations(conn, cipher, clock)
+        self.checkins = SqlCheckinRepo(conn, cipher, checkin_window)
+        self.schedules = SqlScheduleRepo(conn, checkin_window)
+        self.safety_plans = SqlSafetyPlanRepo(conn, cipher, clock)
+
+
+def _escalations(conn: AsyncConnection, cipher: FieldCipher, clock: Clock) -> Any:
+    from ketacompanion.storage.escalation_repo import SqlEscalationRepo  # it builds on this module
+
+    return SqlEscalationRepo(conn, cipher, clock)
 
 
 _UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, OSError)
 
 
 class SqlStore:
-    def __init__(self, engine: AsyncEngine, cipher: FieldCipher, clock: Clock) -> None:
+    def __init__(
+        self, engine: AsyncEngine, cipher: FieldCipher, clock: Clock, checkin_window: timedelta = CHECKIN_WINDOW
+    ) -> None:
         self.engine, self.cipher, self.clock = engine, cipher, clock
+        self.checkin_window = checkin_window
         self.sqlite = is_sqlite(str(engine.url))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlTx]:
         try:
             async with self.engine.begin() as conn:
-                yield SqlTx(conn, self.cipher, self.clock)
+                yield SqlTx(conn, self.cipher, self.clock, self.checkin_window)
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
         except DBAPIError as exc:

@@ -1,17 +1,23 @@
-"""What the bot says when a message may mean danger, and what each button leads to.
+"""What the bot says when a message or an answer may mean danger, and what each
+button leads to.
 
 Every reply here is plain text at crisis or concern urgency. Anything that fails on
-this path falls back to ``FALLBACK_CRISIS_TEXT``, which needs no file or database."""
+this path falls back to ``FALLBACK_CRISIS_TEXT``, which needs no file or database.
+The full card is not repeated within the cooldown unless the level rises; a repeat
+still gets a short answer with the lines, never silence."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
 
 from ketacompanion.content.catalog import ContentHolder
 from ketacompanion.content.helplines import CountryLines
 from ketacompanion.core.crisis.fallback import FALLBACK_CRISIS_TEXT, FALLBACK_LINKS
 from ketacompanion.core.crisis.lines import contact_links, lines_text, resolve_country
+from ketacompanion.core.events import EscalationEvent, Events
 from ketacompanion.core.model import Choice, Inbound, Reply, Urgency
 from ketacompanion.core.ports import Store, UserRecord
 from ketacompanion.core.turn import Text, Turn, button
@@ -19,14 +25,28 @@ from ketacompanion.core.turn import Text, Turn, button
 log = logging.getLogger(__name__)
 
 CRISIS, CONCERN = 2, 1
+_LEVEL_NAMES = {CRISIS: "crisis", CONCERN: "concern"}
+_RANK = {"concern": CONCERN, "crisis": CRISIS}
+FOLLOWUP_OUTCOMES = ("reached", "better", "struggling")
 
 
 class CrisisPolicy:
     name = "crisis"
     needs_open_state = False  # crisis buttons must work from any old message
 
-    def __init__(self, content: ContentHolder, store: Store, text: Callable[[str], Text]) -> None:
+    def __init__(
+        self,
+        content: ContentHolder,
+        store: Store,
+        text: Callable[[str], Text],
+        events: Events | None = None,
+        cooldown: timedelta = timedelta(minutes=30),
+        safety_plan: Callable[[Turn], Any] | None = None,
+    ) -> None:
         self._content, self._store, self._text = content, store, text
+        self._events = events or Events()
+        self._cooldown = cooldown
+        self._safety_plan = safety_plan  # async (turn) -> plain text of the plan, or None
 
     # --- the country and its lines -------------------------------------------------
     def _entry(self, user: UserRecord | None, language: str | None) -> tuple[CountryLines, bool]:
@@ -39,45 +59,85 @@ class CrisisPolicy:
     def _links(self, entry: CountryLines) -> tuple[Choice, ...]:
         return tuple(Choice(f"link:{i}", label, url) for i, (label, url) in enumerate(contact_links(entry)))
 
-    def _card_choices(self, t: Text, entry: CountryLines) -> tuple[Choice, ...]:
-        return (
-            button(t("crisis.danger_button"), "crisis", "danger"),
-            button(t("crisis.struggling_button"), "crisis", "struggling"),
-            button(t("crisis.ok_button"), "crisis", "ok"),
-            *self._links(entry),
-        )
-
     def _card(self, t: Text, user: UserRecord | None, language: str | None, key: str) -> Reply:
         entry, known = self._entry(user, language)
         text = t(key, lines=lines_text(entry))
         if not known:
             text = f"{text}\n\n{t('crisis.unknown_country')}"
-        return Reply(text, choices=self._card_choices(t, entry), urgency=Urgency.CRISIS)
+        choices = (
+            button(t("crisis.danger_button"), "crisis", "danger"),
+            button(t("crisis.struggling_button"), "crisis", "struggling"),
+            button(t("crisis.ok_button"), "crisis", "ok"),
+            *self._links(entry),
+        )
+        return Reply(text, choices=choices, urgency=Urgency.CRISIS)
+
+    def emergency_number(self, user: UserRecord | None, language: str | None) -> str:
+        entry, _ = self._entry(user, language)
+        return entry.emergency[0] if entry.emergency else ""
 
     # --- the contract with the companion --------------------------------------------
     async def respond(self, turn: Turn, screening: object) -> list[Reply]:
         level = int(getattr(screening, "level", CRISIS))
         category = getattr(screening, "category", None)
         try:
-            if category == "third_person" and level < CRISIS:
-                entry, _ = self._entry(turn.user, turn.inbound.language)
-                text = turn.t("crisis.third_person", emergency=_first(entry), lines=lines_text(entry))
-                return [Reply(text, choices=self._links(entry), urgency=Urgency.CONCERN)]
-            if level >= CRISIS:
-                return [self._card(turn.t, turn.user, turn.inbound.language, "crisis.card")]
-            return [
-                Reply(
-                    turn.t("crisis.concern"),
-                    choices=(
-                        button(turn.t("crisis.safe_button"), "crisis", "safe"),
-                        button(turn.t("crisis.unsafe_button"), "crisis", "unsafe"),
-                    ),
-                    urgency=Urgency.CONCERN,
-                )
-            ]
+            replies = await self._escalate(turn, level, category, "message", turn.inbound.text)
         except Exception:
             log.exception("crisis reply failed; sending the built-in lines")
             return self.fallback(turn.inbound)
+        return replies
+
+    async def from_checkin(self, turn: Turn, category: str = "checkin_safety") -> list[Reply]:
+        """A check-in answer that fires the crisis rule: the same policy as a message."""
+        try:
+            return await self._escalate(turn, CRISIS, category, "checkin", None)
+        except Exception:
+            log.exception("crisis reply failed; sending the built-in lines")
+            return self.fallback(turn.inbound)
+
+    async def _escalate(self, turn: Turn, level: int, category: str | None, source: str, words: str | None) -> list[Reply]:
+        name = _LEVEL_NAMES.get(level, "crisis")
+        repeat = await self._within_cooldown(turn, level)
+        if category == "third_person" and level < CRISIS:
+            reply = self._third_person(turn)
+        elif level >= CRISIS:
+            reply = self._again(turn) if repeat else self._card(turn.t, turn.user, turn.inbound.language, "crisis.card")
+        else:
+            reply = self._concern(turn)
+        if turn.user is not None and not repeat:
+            note = words if (words and turn.user.keep_notes) else None
+            await turn.tx.escalations.record(turn.user.id, name, source, category, note, follow_up=level >= CRISIS)  # type: ignore[attr-defined]
+            event = EscalationEvent(turn.inbound.address, name, source, shared_words=False)
+            turn.after_commit.append(lambda: self._events.emit(event))
+        return [reply]
+
+    async def _within_cooldown(self, turn: Turn, level: int) -> bool:
+        if turn.user is None or self._cooldown <= timedelta(0):
+            return False
+        last = await turn.tx.escalations.last(turn.user.id)  # type: ignore[attr-defined]
+        if last is None:
+            return False
+        recent: bool = _age(turn.now, last.created_at) < self._cooldown
+        return recent and level <= _RANK.get(last.level, CRISIS)
+
+    def _again(self, turn: Turn) -> Reply:
+        entry, _ = self._entry(turn.user, turn.inbound.language)
+        return Reply(turn.t("crisis.again", lines=lines_text(entry)), choices=self._links(entry), urgency=Urgency.CRISIS)
+
+    def _concern(self, turn: Turn) -> Reply:
+        return Reply(
+            turn.t("crisis.concern"),
+            choices=(
+                button(turn.t("crisis.safe_button"), "crisis", "safe"),
+                button(turn.t("crisis.unsafe_button"), "crisis", "unsafe"),
+            ),
+            urgency=Urgency.CONCERN,
+        )
+
+    def _third_person(self, turn: Turn) -> Reply:
+        entry, _ = self._entry(turn.user, turn.inbound.language)
+        text = turn.t("crisis.third_person", emergency=_first(entry), lines=lines_text(entry))
+        return Reply(text, choices=self._links(entry), urgency=Urgency.CONCERN)
 
     async def command(self, inbound: Inbound) -> list[Reply]:
         user: UserRecord | None = None
@@ -102,30 +162,54 @@ class CrisisPolicy:
     # --- buttons -------------------------------------------------------------------------
     async def on_choice(self, turn: Turn, action: str, args: list[str]) -> list[Reply]:
         try:
-            return self._choice(turn, action)
+            return await self._choice(turn, action, args)
         except Exception:
             log.exception("crisis button failed; sending the built-in lines")
             return self.fallback(turn.inbound)
 
-    def _choice(self, turn: Turn, action: str) -> list[Reply]:
+    async def _choice(self, turn: Turn, action: str, args: list[str]) -> list[Reply]:
         t, entry = turn.t, self._entry(turn.user, turn.inbound.language)[0]
         lines = lines_text(entry)
-        if action in ("unsafe",):
-            return [self._card(t, turn.user, turn.inbound.language, "crisis.card")]
+        if action == "unsafe":
+            return await self._escalate(turn, CRISIS, "said_unsafe", "button", None)
         if action == "danger":
+            await self._outcome(turn, None, "danger")
             text = t("crisis.danger", emergency=_first(entry), lines=lines)
             return [Reply(text, choices=self._links(entry), urgency=Urgency.CRISIS)]
         if action == "struggling":
+            await self._outcome(turn, None, "struggling")
             return [
                 Reply(t("crisis.struggling", lines=lines), choices=self._links(entry), urgency=Urgency.CRISIS),
-                Reply(t("crisis.no_safety_plan"), urgency=Urgency.CRISIS),
+                await self._plan_reply(turn),
                 Reply(t("crisis.grounding"), urgency=Urgency.CRISIS),
             ]
         if action == "ok":
+            # "I'm OK" keeps the lines in view and the follow-up planned: one tap never ends it.
+            await self._outcome(turn, None, "ok")
             return [Reply(t("crisis.ok", lines=lines), choices=self._links(entry), urgency=Urgency.CONCERN)]
         if action == "safe":
             return [Reply(t("crisis.safe"), urgency=Urgency.CONCERN)]
+        if action == "fu" and len(args) == 2 and args[1] in FOLLOWUP_OUTCOMES and args[0].isdigit():
+            await self._outcome(turn, int(args[0]), args[1])
+            if args[1] == "struggling":
+                return [self._card(t, turn.user, turn.inbound.language, "crisis.card")]
+            return [Reply(t("crisis.followup_glad", lines=lines), choices=self._links(entry), urgency=Urgency.CONCERN)]
         return [self._card(t, turn.user, turn.inbound.language, "crisis.command")]
+
+    async def _outcome(self, turn: Turn, checkin_id: int | None, outcome: str) -> None:
+        if turn.user is not None:
+            await turn.tx.escalations.set_outcome(turn.user.id, checkin_id, outcome)  # type: ignore[attr-defined]
+
+    async def _plan_reply(self, turn: Turn) -> Reply:
+        plan: str | None = None
+        if self._safety_plan is not None and turn.user is not None:
+            try:
+                plan = await self._safety_plan(turn)
+            except Exception:
+                log.exception("safety plan unavailable in the crisis flow")
+        if plan:
+            return Reply(f"{turn.t('crisis.safety_plan_intro')}\n{plan}", urgency=Urgency.CRISIS)
+        return Reply(turn.t("crisis.no_safety_plan"), urgency=Urgency.CRISIS)
 
     async def on_text(self, turn: Turn) -> list[Reply]:
         return [self._card(turn.t, turn.user, turn.inbound.language, "crisis.command")]
@@ -136,3 +220,7 @@ class CrisisPolicy:
 
 def _first(entry: CountryLines) -> str:
     return entry.emergency[0] if entry.emergency else "your local emergency number"
+
+
+def _age(now: datetime, then: datetime) -> timedelta:
+    return now - then
