@@ -110,7 +110,7 @@ async def test_right_answer_then_sources_and_related(chat: Chat, app: App) -> No
     feedback, end = chat.last
     right = quiz.option(quiz.answer)
     assert right is not None and right.explanation in feedback.text
-    assert feedback.text.startswith("Right")
+    assert feedback.text.startswith("✓") and "✗" not in feedback.text
     for source in lesson.meta.sources:
         assert f"{source.title}: {source.url}" in end.text
     assert lesson.meta.reviewed_on.isoformat() in end.text
@@ -135,7 +135,7 @@ async def test_wrong_answer_explains_and_gives_the_right_one(chat: Chat, app: Ap
     await chat.tap(f"learn:ans:{lesson.id}:{wrong.id}")
     feedback = chat.last[0].text
     assert wrong.explanation in feedback and right.text in feedback
-    assert not feedback.startswith("Right")
+    assert feedback.startswith("✗") and "✓" not in feedback
     async with app.store.transaction() as tx:
         user = await tx.users.find("console", chat.user)
         assert user is not None
