@@ -236,8 +236,12 @@ def _line(node: yaml.Node | None, path: Sequence[str | int], offset: int) -> int
     return line + offset
 
 
+# libyaml's parser when present: several times faster, with the same marks and safety.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _load_yaml(text: str) -> yaml.Node | None:
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         return loader.get_single_node()
     finally:
@@ -245,7 +249,7 @@ def _load_yaml(text: str) -> yaml.Node | None:
 
 
 def _construct(node: yaml.Node) -> Any:
-    loader = yaml.SafeLoader("")
+    loader = _Loader("")
     try:
         return loader.construct_document(node)
     finally:
