@@ -209,7 +209,10 @@ class Outbox:
         sent = [i for i in claimed if i.outcome == "sent"]
         gone = [i for i in claimed if i.outcome == "unreachable"]
         retry = [i for i in claimed if i.outcome == "retry" and i.attempts < self.max_attempts]
-        failed = [i for i in claimed if i not in sent and i not in gone and i not in retry]
+        failed = [
+            i for i in claimed
+            if i.outcome not in ("sent", "unreachable") and not (i.outcome == "retry" and i.attempts < self.max_attempts)
+        ]
         async with self.engine.begin() as conn:
             for chunk in _chunks([i.id for i in sent]):
                 await conn.execute(update(o).where(o.c.id.in_(chunk)).values(status="sent", sent_at=now))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ketacompanion.core.schedule import (
@@ -156,7 +156,9 @@ async def claim_due(
         pick = pick.with_for_update(skip_locked=True)
     claimed = (
         await conn.execute(
-            update(c).where(c.c.id.in_(pick.scalar_subquery())).values(status="claimed")
+            # Claimed rows go straight to queued; the few that turn out missed, paused or
+            # unreachable are corrected below, in the same transaction.
+            update(c).where(c.c.id.in_(pick.scalar_subquery())).values(status="queued")
             .returning(c.c.id, c.c.user_id, c.c.kind, c.c.instrument, c.c.due_at, c.c.expires_at)
         )
     ).all()
@@ -210,15 +212,22 @@ async def claim_due(
                 Due(row.id, row.user_id, row.kind, row.instrument, due_at, person.platform,  # type: ignore[arg-type]
                     person.chat_id, person.language, not_before)
             )
-    if superseded:
+    queued_ids = set(final["queued"])
+    by_kind: dict[str, list[int]] = {}
+    for user_id, kind in superseded:
+        by_kind.setdefault(kind, []).append(user_id)
+    for kind, users in by_kind.items():
         # Never two open prompts of the same kind: the older one is recorded as missed.
-        for chunk in _chunks(sorted(superseded), 2000):
-            await conn.execute(
-                update(c).where(
-                    tuple_(c.c.user_id, c.c.kind).in_(chunk), c.c.status.in_(OPEN_STATES),
-                ).values(status="missed", closed_at=now)
+        for chunk in _chunks(sorted(users), 5000):
+            older = await conn.execute(
+                select(c.c.id).where(c.c.kind == kind, c.c.user_id.in_(chunk), c.c.status.in_(OPEN_STATES))
             )
+            stale = [i for (i,) in older if i not in queued_ids]
+            if stale:
+                await conn.execute(update(c).where(c.c.id.in_(stale)).values(status="missed", closed_at=now))
     for status, ids in final.items():
+        if status == "queued":
+            continue
         for chunk in _chunks(ids, 5000):
             values: dict[str, Any] = {"status": status}
             if status != "queued":
