@@ -1,0 +1,1 @@
+"""Telegram: python-telegram-bot translated to and from the core's vocabulary."""

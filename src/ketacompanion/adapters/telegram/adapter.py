@@ -1,0 +1,154 @@
+"""The Telegram adapter: updates in, the companion's replies out. It owns no state.
+
+Everything an update can be goes through ``on_update``, which never raises: a failure is
+logged by kind (never with the text) and the next update carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeDefault, Update
+from telegram.error import TelegramError
+from telegram.ext import Application, ContextTypes, TypeHandler
+
+from ketacompanion.adapters.telegram.delivery import PLATFORM, TelegramSender
+from ketacompanion.adapters.telegram.updates import GROUP_COMMANDS, Action, Event, translate
+from ketacompanion.core.model import Address, Choice, DeliveryError, Inbound, Reply, Unreachable
+from ketacompanion.core.turn import Text
+
+log = logging.getLogger(__name__)
+
+Handle = Callable[[Inbound], Awaitable[list[Reply]]]
+Texts = Callable[[str], Text]
+
+COMMANDS = (
+    "start", "learn", "checkin", "mood", "summary", "sessions", "schedule", "pause",
+    "safetyplan", "crisis", "privacy", "export", "delete", "settings", "help",
+)  # fmt: skip
+# Used when the interface strings lack a key: the adapter must still be able to answer.
+_DEFAULTS = {
+    "common.not_understood": "I read text and buttons. Send /help to see what I can do, "
+    "or /crisis if you need help now.",
+    "telegram.group": "In a group I only share lessons (/learn) and crisis lines (/crisis). "
+    "For anything else, continue in a private chat. If you are in danger, send /crisis.",
+    "telegram.continue_privately": "Continue privately",
+}
+
+
+class TelegramAdapter:
+    platform = PLATFORM
+
+    def __init__(
+        self,
+        application: Application,  # type: ignore[type-arg]
+        handle: Handle,
+        sender: TelegramSender,
+        texts: Texts,
+        default_language: str = "en",
+    ) -> None:
+        self.application, self.sender = application, sender
+        self._handle, self._texts, self._default_language = handle, texts, default_language
+        application.add_handler(TypeHandler(Update, self.on_update))
+        application.add_error_handler(self._on_error)
+
+    @property
+    def username(self) -> str | None:
+        try:
+            return self.application.bot.username
+        except RuntimeError:  # not initialised yet
+            return None
+
+    async def send(self, address: Address, reply: Reply) -> None:
+        """The outbox's way in: the same pacing and retries as direct replies."""
+        await self.sender.send(address, reply)
+
+    async def register_commands(self) -> None:
+        """The command menus: all commands in private chats, the group-safe ones in groups."""
+        t = self._t(self._default_language)
+        private = [BotCommand(name, t(f"telegram.commands.{name}")) for name in COMMANDS]
+        group = [c for c in private if c.command in GROUP_COMMANDS]
+        bot = self.application.bot
+        try:
+            await bot.set_my_commands(private, scope=BotCommandScopeDefault())
+            await bot.set_my_commands(group, scope=BotCommandScopeAllGroupChats())
+        except TelegramError as exc:
+            # The menu is a convenience: typed commands work without it.
+            log.warning("could not set the command menu", extra={"error": type(exc).__name__})
+
+    # --- updates ---------------------------------------------------------------------------
+    async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        kind = "unknown"
+        try:
+            event = translate(update, self.username)
+            kind = event.kind
+            await self._on_event(event)
+        except Exception:
+            log.exception("telegram update failed", extra={"kind": kind})
+
+    async def _on_event(self, event: Event) -> None:
+        if event.query_id is not None:
+            await self.sender.answer_button(event.query_id)
+        if event.action is Action.IGNORE or event.address is None:
+            return
+        if event.action is Action.BLOCKED:
+            await self.sender.mark_unreachable(int(event.address.chat_id))
+            return
+        if event.action is Action.MEDIA:
+            t = self._t(event.language)
+            await self._deliver(event, [Reply(t("common.not_understood"))])
+            return
+        if event.action is Action.GROUP:
+            await self._deliver(event, [self._private_offer(event)])
+            return
+        assert event.inbound is not None
+        if event.inbound.choice:
+            log.info("button", extra={"kind": "choice", "command": event.inbound.choice.split(":")[0]})
+        await self._deliver(event, await self._handle(event.inbound))
+
+    def _private_offer(self, event: Event) -> Reply:
+        t = self._t(event.language)
+        url = f"https://t.me/{self.username}?start=group"
+        return Reply(t("telegram.group"), choices=(Choice("private", t("telegram.continue_privately"), url),))
+
+    async def _deliver(self, event: Event, replies: list[Reply]) -> None:
+        """Send replies in order. The first card-replacing reply to a button press edits the
+        pressed message instead; crisis replies always arrive as new messages."""
+        assert event.address is not None
+        card = event.card_id
+        for reply in replies:
+            try:
+                if card is not None and reply.replaces_card:
+                    edited = await self.sender.edit(event.address, card, reply)
+                    card = None  # one card per press; later replies are new messages
+                    if edited:
+                        continue
+                await self.sender.send(event.address, reply)
+            except Unreachable:
+                return  # already marked; nothing more can reach them
+            except DeliveryError as exc:
+                # Go on with the rest: a later reply may be the one that matters.
+                log.warning("reply not delivered", extra={"error": str(exc)[:80], "kind": event.kind})
+
+    def _t(self, language: str | None) -> Text:
+        lang = (language or self._default_language).replace("_", "-").split("-", 1)[0].lower()
+        try:
+            texts = self._texts(lang or self._default_language)
+        except Exception:
+            texts = None
+
+        def t(key: str, **values: object) -> str:
+            try:
+                if texts is not None:
+                    return texts(key, **values)
+            except Exception:
+                log.warning("interface string missing", extra={"kind": key})
+            return _DEFAULTS.get(key, key.rsplit(".", 1)[-1])
+
+        return t
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        # python-telegram-bot's own default would log the update; this logs the kind only.
+        error = context.error
+        log.error("telegram error", extra={"error": type(error).__name__ if error else "unknown"})

@@ -1,0 +1,123 @@
+"""Getting updates in safely: malformed ones dropped, one chat's updates kept in order.
+
+python-telegram-bot parses a whole ``getUpdates`` batch at once: one update it cannot
+parse fails the batch, is logged in full at CRITICAL (health text in the logs) and is
+fetched again forever. ``SanitizingRequest`` replaces such an update with a bare one
+carrying only its ``update_id``, so the offset moves on and nothing is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable
+from typing import Any
+
+from telegram import Bot, Update
+from telegram.ext import BaseUpdateProcessor
+from telegram.request import BaseRequest, RequestData
+
+log = logging.getLogger(__name__)
+
+JSONDict = dict[str, Any]
+
+
+def parse_update(data: object, bot: Bot | None = None) -> Update | None:
+    """An Update from decoded JSON, or None when Telegram could not have sent it."""
+    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+        return None
+    try:
+        return Update.de_json(data, bot)
+    except Exception:
+        return None
+
+
+def clean_batch(result: object) -> list[JSONDict]:
+    """A getUpdates result with every update python-telegram-bot can parse."""
+    if not isinstance(result, list):
+        return []
+    cleaned: list[JSONDict] = []
+    for item in result:
+        if parse_update(item) is not None:
+            cleaned.append(item)
+        elif isinstance(item, dict) and isinstance(item.get("update_id"), int):
+            log.warning("malformed update skipped", extra={"kind": "malformed"})
+            cleaned.append({"update_id": item["update_id"]})
+    return cleaned
+
+
+class SanitizingRequest(BaseRequest):
+    """Wraps the ``getUpdates`` request; every other answer passes through untouched."""
+
+    def __init__(self, inner: BaseRequest) -> None:
+        self._inner = inner
+
+    @property
+    def read_timeout(self) -> float | None:
+        return self._inner.read_timeout
+
+    async def initialize(self) -> None:
+        await self._inner.initialize()
+
+    async def shutdown(self) -> None:
+        await self._inner.shutdown()
+
+    async def do_request(
+        self, url: str, method: str, request_data: RequestData | None = None, **timeouts: Any
+    ) -> tuple[int, bytes]:
+        status, payload = await self._inner.do_request(url, method, request_data, **timeouts)
+        if status != 200 or not url.rstrip("/").lower().endswith("/getupdates"):
+            return status, payload
+        try:
+            envelope = json.loads(payload)
+        except ValueError:
+            return status, payload  # python-telegram-bot reports an unreadable answer itself
+        if not isinstance(envelope, dict) or not envelope.get("ok"):
+            return status, payload
+        envelope["result"] = clean_batch(envelope.get("result"))
+        return status, json.dumps(envelope).encode("utf-8")
+
+
+class PerChatProcessor(BaseUpdateProcessor):
+    """Different chats concurrently, one chat's updates strictly in order.
+
+    In order, because a person's second tap must see the state their first tap left; in
+    parallel across chats, because one chat waiting on its send limit must not hold up
+    everyone else.
+    """
+
+    def __init__(self, max_concurrent_updates: int = 64) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._users: dict[int, int] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        key = _chat_key(update)
+        if key is None:
+            await coroutine
+            return
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] = self._users.get(key, 0) + 1
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            self._users[key] -= 1
+            if self._users[key] == 0:  # nobody else waits on it: forget the lock
+                del self._users[key]
+                del self._locks[key]
+
+    async def initialize(self) -> None:
+        """Nothing to open."""
+
+    async def shutdown(self) -> None:
+        """Nothing to close."""
+
+
+def _chat_key(update: object) -> int | None:
+    if not isinstance(update, Update):
+        return None
+    if update.effective_chat is not None:
+        return update.effective_chat.id
+    return update.effective_user.id if update.effective_user is not None else None

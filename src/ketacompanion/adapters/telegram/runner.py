@@ -1,0 +1,217 @@
+"""Running the bot: long-running services under one task group until SIGTERM or SIGINT.
+
+A service is ``async def serve(stop: asyncio.Event)``: it starts, waits for ``stop`` and
+cleans up after itself. ``run`` starts the Telegram service and any others it is given
+(a scheduler, say) side by side; when one fails, the others are cancelled and still run
+their clean-up. The event loop belongs to the caller: nothing here calls ``run_polling``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from telegram import Update
+from telegram.ext import Application, ApplicationBuilder
+from telegram.request import BaseRequest, HTTPXRequest
+
+from ketacompanion.adapters.telegram.adapter import TelegramAdapter
+from ketacompanion.adapters.telegram.delivery import PLATFORM, RetryPolicy, TelegramSender
+from ketacompanion.adapters.telegram.ingress import PerChatProcessor, SanitizingRequest
+from ketacompanion.adapters.telegram.limits import Limits, Monotonic, RateLimiter, Sleep
+from ketacompanion.adapters.telegram.webhook import WebhookServer, path_of
+from ketacompanion.app import App, build_app, texts
+from ketacompanion.core.ports import Sender
+from ketacompanion.settings import Settings
+
+Service = Callable[[asyncio.Event], Awaitable[None]]
+ServiceFactory = Callable[[App, Mapping[str, Sender]], Service]
+
+# Only what the bot uses: fewer kinds of update means less data sent to us.
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
+
+
+class TelegramConfigError(Exception):
+    """A Telegram setting is missing or contradicts another; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect: float = 5.0
+    read: float = 10.0
+    write: float = 30.0  # uploads of exports and charts
+    pool: float = 5.0
+    poll: float = 30.0  # long polling: how long Telegram may hold getUpdates
+
+
+def build_application(
+    token: str,
+    base_url: str = "https://api.telegram.org/bot",
+    base_file_url: str = "https://api.telegram.org/file/bot",
+    timeouts: Timeouts | None = None,
+    request: BaseRequest | None = None,
+    updates_request: BaseRequest | None = None,
+    concurrency: int = 64,
+) -> Application:  # type: ignore[type-arg]
+    """A python-telegram-bot Application wired for this bot (requests injectable for tests)."""
+    t = timeouts or Timeouts()
+    if request is None:
+        request = HTTPXRequest(
+            connection_pool_size=concurrency * 2, connect_timeout=t.connect,
+            read_timeout=t.read, write_timeout=t.write, pool_timeout=t.pool,
+        )  # fmt: skip
+    if updates_request is None:
+        updates_request = HTTPXRequest(
+            connection_pool_size=1, connect_timeout=t.connect, read_timeout=t.read,
+            write_timeout=t.read, pool_timeout=t.pool,
+        )  # fmt: skip
+    return (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(base_url)
+        .base_file_url(base_file_url)
+        .request(request)
+        .get_updates_request(SanitizingRequest(updates_request))
+        .concurrent_updates(PerChatProcessor(concurrency))
+        .job_queue(None)  # schedules live in our database, not in python-telegram-bot
+        .build()
+    )
+
+
+def build_adapter(
+    app: App,
+    application: Application,  # type: ignore[type-arg]
+    limits: Limits | None = None,
+    policy: RetryPolicy | None = None,
+    clock: Monotonic = time.monotonic,
+    sleep: Sleep = asyncio.sleep,
+) -> TelegramAdapter:
+    limiter = RateLimiter(limits, clock, sleep)
+    sender = TelegramSender(application.bot, app.store, limiter, policy, sleep)
+    return TelegramAdapter(
+        application, app.companion.handle, sender, texts(app.content),
+        app.settings.default_language,
+    )  # fmt: skip
+
+
+def telegram_service(
+    adapter: TelegramAdapter,
+    settings: Settings,
+    timeouts: Timeouts | None = None,
+    webhook: WebhookServer | None = None,
+) -> Service:
+    """Polling or the webhook, per ``settings.telegram_mode``, until ``stop`` is set."""
+    application = adapter.application
+    poll = timedelta(seconds=(timeouts or Timeouts()).poll)
+    if settings.telegram_mode == "webhook" and webhook is None:
+        webhook = webhook_server(application, settings)
+
+    async def serve(stop: asyncio.Event) -> None:
+        async with application:  # getMe now; shutdown (closing connections) on the way out
+            await adapter.register_commands()
+            await application.start()
+            try:
+                if webhook is not None:
+                    await webhook.start()
+                    secret = settings.telegram_webhook_secret
+                    await application.bot.set_webhook(
+                        str(settings.telegram_webhook_url),
+                        secret_token=secret.get_secret_value() if secret else None,
+                        allowed_updates=ALLOWED_UPDATES,
+                    )
+                else:
+                    assert application.updater is not None
+                    await application.updater.start_polling(
+                        timeout=poll, allowed_updates=ALLOWED_UPDATES
+                    )
+                await stop.wait()
+            finally:
+                # Take nothing new in, then finish what is in flight.
+                if application.updater is not None and application.updater.running:
+                    await application.updater.stop()
+                if webhook is not None:
+                    await webhook.stop()
+                if application.running:
+                    await application.stop()
+
+    return serve
+
+
+def webhook_server(application: Application, settings: Settings) -> WebhookServer:  # type: ignore[type-arg]
+    check_settings(settings)
+    secret = settings.telegram_webhook_secret
+    assert secret is not None
+    return WebhookServer(
+        application, secret.get_secret_value(), settings.telegram_webhook_listen,
+        settings.telegram_webhook_port, path_of(settings.telegram_webhook_url),
+    )  # fmt: skip
+
+
+def check_settings(settings: Settings) -> None:
+    if settings.telegram_token is None:
+        raise TelegramConfigError("KETACOMPANION_TELEGRAM_TOKEN is not set")
+    if settings.telegram_mode != "webhook":
+        return
+    if not settings.telegram_webhook_url or not settings.telegram_webhook_url.startswith("https://"):
+        raise TelegramConfigError(
+            "KETACOMPANION_TELEGRAM_WEBHOOK_URL must be the public https:// address of the webhook"
+        )
+    secret = settings.telegram_webhook_secret
+    value = secret.get_secret_value() if secret else ""
+    if not 1 <= len(value) <= 256 or not all(c.isalnum() or c in "_-" for c in value):
+        raise TelegramConfigError(
+            "KETACOMPANION_TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -"
+        )
+
+
+async def run_services(services: Sequence[Service], stop: asyncio.Event) -> None:
+    """Run every service until ``stop``; the first failure stops the rest and is raised."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for service in services:
+                group.create_task(service(stop))
+    except BaseExceptionGroup as failed:
+        if len(failed.exceptions) == 1:
+            raise failed.exceptions[0] from None
+        raise
+
+
+def stop_on_signals(stop: asyncio.Event) -> Callable[[], None]:
+    """SIGTERM and SIGINT set ``stop``; returns the function that removes the handlers."""
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for signum in signals:
+        loop.add_signal_handler(signum, stop.set)
+
+    def remove() -> None:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
+
+    return remove
+
+
+async def run(settings: Settings, extra: Sequence[ServiceFactory] = ()) -> None:
+    """``ketacompanion run``: the Telegram bot plus ``extra`` services, until a signal."""
+    check_settings(settings)
+    assert settings.telegram_token is not None
+    app = await build_app(settings)
+    try:
+        application = build_application(
+            settings.telegram_token.get_secret_value(), settings.telegram_base_url,
+            settings.telegram_base_file_url,
+        )  # fmt: skip
+        adapter = build_adapter(app, application)
+        senders: dict[str, Sender] = {PLATFORM: adapter.sender}
+        services = [telegram_service(adapter, settings), *(make(app, senders) for make in extra)]
+        stop = asyncio.Event()
+        remove = stop_on_signals(stop)
+        try:
+            await run_services(services, stop)
+        finally:
+            remove()
+    finally:
+        await app.close()

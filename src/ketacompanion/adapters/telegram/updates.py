@@ -1,0 +1,146 @@
+"""What a Telegram update means: something for the core, a fixed notice, or nothing.
+
+Decisions kept here, with why:
+- Edited messages are ignored: the core has no way to screen text without also treating
+  it as the next answer in an open flow, and an edit re-read as a new answer would store
+  a check-in twice.
+- Forwarded text is screened like anything the person typed: it is text they sent us.
+- Media with a caption passes the caption as text, so words beside a photo are screened;
+  media alone gets one "I read text and buttons" notice.
+- In a group only lessons, /crisis, /help and /privacy reach the core; everything else
+  gets one notice with a button to continue privately. Group text is not sent to the
+  core, whose open flow (a check-in, say) belongs to the private chat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from telegram import Chat, ChatMember, Message, Update
+
+from ketacompanion.core.model import Address, Inbound, InboundKind
+
+PLATFORM = "telegram"
+GROUP_COMMANDS = frozenset({"learn", "crisis", "help", "privacy"})
+GROUP_CHOICE_FLOWS = frozenset({"learn", "crisis"})
+GROUP_MENU_CHOICES = frozenset({f"go:{name}" for name in GROUP_COMMANDS})
+_MEDIA = (
+    "photo", "sticker", "voice", "video", "video_note", "audio", "document", "animation",
+    "location", "venue", "contact", "poll", "dice", "game", "story", "paid_media",
+)  # fmt: skip
+
+
+class Action(StrEnum):
+    CORE = "core"  # hand ``inbound`` to the companion
+    MEDIA = "media"  # say we read text and buttons
+    GROUP = "group"  # offer to continue in a private chat
+    BLOCKED = "blocked"  # the person blocked the bot
+    IGNORE = "ignore"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    action: Action
+    address: Address | None = None
+    inbound: Inbound | None = None
+    language: str | None = None
+    query_id: str | None = None  # a button press to answer, whatever else happens
+    card_id: int | None = None  # the bot's message whose button was pressed
+    kind: str = "none"  # for logs: never the text
+
+    @property
+    def chat_id(self) -> int | None:
+        return int(self.address.chat_id) if self.address else None
+
+
+IGNORED = Event(Action.IGNORE)
+
+
+def is_group(chat: Chat) -> bool:
+    return chat.type in (Chat.GROUP, Chat.SUPERGROUP)
+
+
+def translate(update: Update, bot_username: str | None) -> Event:
+    """The meaning of ``update``; unknown or incomplete updates come out as IGNORE."""
+    if update.callback_query is not None:
+        return _callback(update)
+    if update.message is not None:
+        return _message(update.message, bot_username)
+    member = update.my_chat_member
+    if (
+        member is not None
+        and member.chat.type == Chat.PRIVATE
+        and member.new_chat_member.status == ChatMember.BANNED
+    ):
+        return Event(Action.BLOCKED, Address(PLATFORM, str(member.chat.id)), kind="blocked")
+    return IGNORED
+
+
+def _callback(update: Update) -> Event:
+    query = update.callback_query
+    assert query is not None
+    message = query.message
+    if message is None or not isinstance(query.data, str) or not query.data:
+        # Inline-mode and game buttons have no chat to answer in; still stop the spinner.
+        return Event(Action.IGNORE, query_id=query.id, kind="choice")
+    chat, user = message.chat, query.from_user
+    address = Address(PLATFORM, str(chat.id))
+    language = user.language_code
+    base = {"query_id": query.id, "language": language, "kind": "choice"}
+    if chat.type == Chat.CHANNEL:
+        return Event(Action.IGNORE, **base)  # type: ignore[arg-type]
+    group = is_group(chat)
+    if group and not _group_choice(query.data):
+        return Event(Action.GROUP, address, **base)  # type: ignore[arg-type]
+    inbound = Inbound.from_choice(
+        address, str(user.id), query.data, language=language, in_group=group
+    )
+    card = message.message_id if isinstance(message, Message) else None
+    return Event(Action.CORE, address, inbound, card_id=card, **base)  # type: ignore[arg-type]
+
+
+def _group_choice(data: str) -> bool:
+    return data in GROUP_MENU_CHOICES or data.partition(":")[0] in GROUP_CHOICE_FLOWS
+
+
+def _message(message: Message, bot_username: str | None) -> Event:
+    chat, user = message.chat, message.from_user
+    if user is None or user.is_bot or chat.type == Chat.CHANNEL:
+        return IGNORED
+    address = Address(PLATFORM, str(chat.id))
+    language = user.language_code
+    group = is_group(chat)
+    text = message.text if message.text is not None else message.caption
+    if text is None or not text.strip():
+        if not group and any(getattr(message, name, None) for name in _MEDIA):
+            return Event(Action.MEDIA, address, language=language, kind="media")
+        return IGNORED  # service messages (joins, pins), and pictures shared in a group
+    if not _addressed_to_us(text, bot_username):
+        return IGNORED
+    inbound = Inbound.from_text(address, str(user.id), text, language=language, in_group=group)
+    kind = "command" if inbound.kind is InboundKind.COMMAND else "text"
+    if group and kind == "text" and not _speaks_to_us(message, text, bot_username):
+        return IGNORED  # group talk among people (an admin bot sees all of it)
+    if group and not (inbound.kind is InboundKind.COMMAND and inbound.command in GROUP_COMMANDS):
+        return Event(Action.GROUP, address, language=language, kind=kind)
+    return Event(Action.CORE, address, inbound, language=language, kind=kind)
+
+
+def _addressed_to_us(text: str, bot_username: str | None) -> bool:
+    """False for ``/cmd@OtherBot``: in a group that command belongs to another bot."""
+    head = text.strip().split(maxsplit=1)[0] if text.strip() else ""
+    if not head.startswith("/") or "@" not in head:
+        return True
+    target = head.split("@", 1)[1]
+    return bot_username is None or target.lower() == bot_username.lower()
+
+
+def _speaks_to_us(message: Message, text: str, bot_username: str | None) -> bool:
+    if bot_username is None:
+        return False
+    replied = message.reply_to_message
+    if replied is not None and replied.from_user is not None:
+        if (replied.from_user.username or "").lower() == bot_username.lower():
+            return True
+    return f"@{bot_username.lower()}" in text.lower()
