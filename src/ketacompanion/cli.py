@@ -150,6 +150,97 @@ def chat(
     asyncio.run(main())
 
 
+crisis_cli = typer.Typer(no_args_is_help=True, help="Crisis screening: check messages, evaluate a labelled set.")
+cli.add_typer(crisis_cli, name="crisis")
+schedule_cli = typer.Typer(no_args_is_help=True, help="Scheduled check-ins.")
+cli.add_typer(schedule_cli, name="schedule")
+
+
+def _detector(content_dir: Path) -> object:
+    from ketacompanion.core.crisis.detector import Detector
+
+    try:
+        return Detector.from_file(content_dir / "crisis" / "phrases.yaml")
+    except ContentError as exc:
+        _start_errors(exc)
+        raise
+
+
+@crisis_cli.command("check")
+def crisis_check() -> None:
+    """Screen one message per line of standard input; print one JSON object per line."""
+    import json
+
+    from ketacompanion.core.crisis.evaluation import check_lines
+
+    detector = _detector(_settings().content_dir)
+    for result in check_lines(sys.stdin, detector):  # type: ignore[arg-type]
+        typer.echo(json.dumps(result, ensure_ascii=False))
+
+
+@crisis_cli.command("eval")
+def crisis_eval(
+    file: Annotated[Path, typer.Argument(help="CSV or TSV with text, label (crisis|concern|none) and slice columns")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the full report as JSON")] = False,
+) -> None:
+    """Recall, precision and false-alarm rate per label and per slice."""
+    from ketacompanion.core.crisis.evaluation import evaluate, read_labelled
+
+    if not file.exists():
+        _fail(f"no such file: {file}", code=1)
+    try:
+        rows = read_labelled(file)
+    except (ValueError, KeyError) as exc:
+        _fail(f"cannot read {file}: {exc}", code=1)
+    report = evaluate(rows, _detector(_settings().content_dir))  # type: ignore[arg-type]
+    typer.echo(report.to_json() if as_json else report.format_table())
+
+
+@schedule_cli.command("list")
+def schedule_list(
+    user: Annotated[str | None, typer.Option(help="only this platform user id")] = None,
+    limit: Annotated[int, typer.Option(help="how many rows")] = 50,
+) -> None:
+    """What is due next: pending and open check-ins, earliest first."""
+    from sqlalchemy import select
+
+    from ketacompanion.storage import tables as t
+    from ketacompanion.storage.engine import create_engine
+
+    settings = _settings()
+
+    async def main() -> list[tuple[object, ...]]:
+        engine = create_engine(settings.database_url)
+        c, u = t.checkins, t.users
+        query = (
+            select(u.c.platform, u.c.platform_user_id, c.c.kind, c.c.status, c.c.due_at, c.c.expires_at)
+            .select_from(c.join(u, u.c.id == c.c.user_id))
+            .where(c.c.status.in_(("pending", "queued", "sent", "reminded", "open")))
+            .order_by(c.c.due_at).limit(limit)
+        )
+        if user is not None:
+            query = query.where(u.c.platform_user_id == user)
+        try:
+            async with engine.connect() as conn:
+                return [tuple(r) for r in await conn.execute(query)]
+        finally:
+            await engine.dispose()
+
+    rows = asyncio.run(main())
+    if not rows:
+        typer.echo("nothing scheduled")
+        return
+    typer.echo(f"{'platform':<10}{'user':<16}{'kind':<15}{'status':<10}{'due (UTC)':<18}expires (UTC)")
+    for platform, who, kind, status, due, expires in rows:
+        typer.echo(f"{platform!s:<10}{who!s:<16}{kind!s:<15}{status!s:<10}{_utc(due):<18}{_utc(expires)}")
+
+
+def _utc(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return str(value)
+
+
 def _parse_start(text: str) -> datetime:
     try:
         start = datetime.fromisoformat(text)
