@@ -12,6 +12,7 @@ from typing import Any
 
 from telegram import Update
 from telegram.ext import Application
+from telegram.request import BaseRequest
 
 from fakes.telegram_objects import BotApiState, Call
 from fakes.telegram_request import RecordingRequest
@@ -98,13 +99,15 @@ class Rig:
 
 @asynccontextmanager
 async def unit_rig(
-    policy: RetryPolicy | None = None, limits: Limits | None = None
+    policy: RetryPolicy | None = None,
+    limits: Limits | None = None,
+    request: Callable[[BotApiState], BaseRequest] = RecordingRequest,
 ) -> AsyncIterator[Rig]:
     """The real Application and adapter over ``RecordingRequest``: no sockets."""
     time = FakeTime()
     state = BotApiState(TOKEN, clock=time)
     application = build_application(
-        TOKEN, request=RecordingRequest(state), updates_request=RecordingRequest(state)
+        TOKEN, request=request(state), updates_request=RecordingRequest(state)
     )
     store, core = FakeStore(), StubCore()
     sender = TelegramSender(

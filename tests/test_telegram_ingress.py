@@ -1,0 +1,113 @@
+"""Updates coming in: malformed ones skipped without logging them, chats kept in order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from telegram import Bot, Update
+
+from fakes.telegram_objects import BotApiState
+from fakes.telegram_request import RecordingRequest
+from ketacompanion.adapters.telegram.ingress import (
+    PerChatProcessor,
+    SanitizingRequest,
+    clean_batch,
+    parse_update,
+)
+
+CANARY = "canary-health-note-7731"
+
+
+def good(update_id: int, text: str = "hi") -> dict:
+    state = BotApiState()
+    raw = state.message_update(42, text)
+    raw["update_id"] = update_id
+    return raw
+
+
+def test_unparseable_update_is_replaced_by_its_bare_id() -> None:
+    broken = {"update_id": 2, "message": {"message_id": 1, "text": CANARY}}  # no chat, no date
+    batch = clean_batch([good(1), broken, good(3), "junk", {"no_id": True}])
+    assert [u["update_id"] for u in batch] == [1, 2, 3]
+    assert batch[1] == {"update_id": 2}
+    assert parse_update(batch[1]) is not None
+    assert parse_update(broken) is None and parse_update([1]) is None
+
+
+async def test_get_updates_moves_past_a_malformed_update_without_logging_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    state = BotApiState()
+    state.inject_update(good(1))
+    state.inject_update({"update_id": 2, "message": {"message_id": 1, "text": CANARY}})
+    state.inject_update(good(3, "after"))
+    bot = Bot(
+        state.token,
+        request=RecordingRequest(state),
+        get_updates_request=SanitizingRequest(RecordingRequest(state)),
+    )
+    with caplog.at_level(logging.INFO):
+        async with bot:
+            updates = await bot.get_updates()
+            assert await bot.get_updates(offset=updates[-1].update_id + 1) == ()
+    assert [u.update_id for u in updates] == [1, 2, 3]
+    assert updates[2].message is not None and updates[2].message.text == "after"
+    assert "malformed update skipped" in caplog.text
+    assert CANARY not in caplog.text
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.sampled_from(["message", "chat", "id", "text", "from", "date",
+                                       "type", "callback_query", "data", "message_id"]),
+                      children, max_size=4),  # fmt: skip
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.dictionaries(st.sampled_from(["update_id", "message", "callback_query",
+                                                 "edited_message", "poll"]),
+                                json_values, max_size=3), max_size=5))  # fmt: skip
+def test_any_batch_cleans_into_something_python_telegram_bot_parses(batch: list) -> None:
+    cleaned = clean_batch(batch)
+    Update.de_list(cleaned, None)  # must not raise
+    ids = [u["update_id"] for u in batch if isinstance(u.get("update_id"), int)]
+    assert [u["update_id"] for u in cleaned] == ids
+
+
+async def test_one_chat_in_order_other_chats_in_parallel() -> None:
+    processor = PerChatProcessor(8)
+    state = BotApiState()
+    log: list[str] = []
+    release = asyncio.Event()
+
+    async def slow(name: str) -> None:
+        log.append(f"start {name}")
+        await release.wait()
+        log.append(f"end {name}")
+
+    async def fast(name: str) -> None:
+        log.append(f"run {name}")
+
+    first = Update.de_json(state.message_update(1, "a"), None)
+    second = Update.de_json(state.message_update(1, "b"), None)
+    other = Update.de_json(state.message_update(2, "c"), None)
+    async with processor:
+        tasks = [
+            asyncio.create_task(processor.process_update(first, slow("1a"))),
+            asyncio.create_task(processor.process_update(second, fast("1b"))),
+            asyncio.create_task(processor.process_update(other, fast("2c"))),
+        ]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert log == ["start 1a", "run 2c"]  # chat 2 did not wait for chat 1
+        release.set()
+        await asyncio.gather(*tasks)
+    assert log == ["start 1a", "run 2c", "end 1a", "run 1b"]
+    assert processor._locks == {}  # nothing kept once a chat is idle
