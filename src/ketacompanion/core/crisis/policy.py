@@ -59,9 +59,22 @@ class CrisisPolicy:
     def _links(self, entry: CountryLines) -> tuple[Choice, ...]:
         return tuple(Choice(f"link:{i}", label, url) for i, (label, url) in enumerate(contact_links(entry)))
 
-    def _card(self, t: Text, user: UserRecord | None, language: str | None, key: str) -> Reply:
-        entry, known = self._entry(user, language)
-        text = t(key, lines=lines_text(entry))
+    def _card(
+        self, t: Text, user: UserRecord | None, language: str | None, key: str, country: str | None = None
+    ) -> Reply:
+        if country is not None:
+            entry, known = self._content.current.helplines.for_country(country), True
+        else:
+            entry, known = self._entry(user, language)
+        lines = lines_text(entry)
+        country_buttons: tuple[Choice, ...] = ()
+        if not known:
+            # Not knowing the country must not cost the person the biggest lines.
+            helplines = self._content.current.helplines
+            common = [helplines.for_country(c) for c in COMMON_COUNTRIES if c in helplines.codes]
+            lines = "\n".join([lines, *(f"{e.name}: {_first_line(e)}" for e in common if _first_line(e))])
+            country_buttons = tuple(button(e.name, "crisis", "country", e.code) for e in common)
+        text = t(key, lines=lines)
         if not known:
             text = f"{text}\n\n{t('crisis.unknown_country')}"
         choices = (
@@ -69,6 +82,7 @@ class CrisisPolicy:
             button(t("crisis.struggling_button"), "crisis", "struggling"),
             button(t("crisis.ok_button"), "crisis", "ok"),
             *self._links(entry),
+            *country_buttons,
         )
         return Reply(text, choices=choices, urgency=Urgency.CRISIS)
 
@@ -189,6 +203,11 @@ class CrisisPolicy:
             return [Reply(t("crisis.ok", lines=lines), choices=self._links(entry), urgency=Urgency.CONCERN)]
         if action == "safe":
             return [Reply(t("crisis.safe"), urgency=Urgency.CONCERN)]
+        if action == "country" and args and args[0] in self._content.current.helplines.codes:
+            if turn.user is not None and not turn.user.country:
+                turn.user.country = args[0]
+                await turn.tx.users.update(turn.user.id, country=args[0])
+            return [self._card(t, turn.user, turn.inbound.language, "crisis.command", country=args[0])]
         if action == "fu" and len(args) == 2 and args[1] in FOLLOWUP_OUTCOMES and args[0].isdigit():
             await self._outcome(turn, int(args[0]), args[1])
             if args[1] == "struggling":
@@ -216,6 +235,16 @@ class CrisisPolicy:
 
     async def reprompt(self, turn: Turn) -> list[Reply]:
         return [self._card(turn.t, turn.user, turn.inbound.language, "crisis.command")]
+
+
+COMMON_COUNTRIES = ("US", "GB", "CA", "AU", "IE", "IN", "DE", "NZ")
+
+
+def _first_line(entry: CountryLines) -> str:
+    line = entry.lines[0] if entry.lines else None
+    if line is None:
+        return ""
+    return f"{line.name}, {line.call}" if line.call else line.name
 
 
 def _first(entry: CountryLines) -> str:

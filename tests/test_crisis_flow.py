@@ -1,0 +1,133 @@
+"""Escalation end to end: local lines, buttons, cooldown, records, follow-ups."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from conftest import Chat
+from ketacompanion.adapters.console import ConsoleAdapter
+from ketacompanion.app import App
+from ketacompanion.core.clock import FakeClock
+from ketacompanion.core.events import EscalationEvent
+from ketacompanion.core.model import Urgency
+from ketacompanion.delivery.simulation import Simulation
+from ketacompanion.storage import tables as t
+
+
+async def test_us_user_gets_988_at_crisis_urgency(chat: Chat) -> None:
+    await chat.onboard("US", "America/New_York")
+    replies = await chat.say("I want to kill myself")
+    assert replies[0].urgency is Urgency.CRISIS
+    assert "988" in replies[0].text
+    assert {c.id for c in replies[0].choices if c.url is None} == {"crisis:danger", "crisis:struggling", "crisis:ok"}
+    assert any(c.url == "tel:988" for c in replies[0].choices)
+    assert len(replies) == 1  # the normal answer waits
+
+
+async def test_uk_user_gets_samaritans(chat: Chat) -> None:
+    await chat.onboard("GB", "Europe/London")
+    replies = await chat.say("i want to kill myself")
+    assert replies[0].urgency is Urgency.CRISIS
+    assert "116 123" in replies[0].text
+
+
+async def test_unknown_country_gets_the_worldwide_entry_and_a_question(chat: Chat) -> None:
+    chat.language = None
+    replies = await chat.say("I'm going to end my life tonight")
+    assert replies[0].urgency is Urgency.CRISIS
+    assert "findahelpline" in replies[0].text.lower()
+
+
+async def test_concern_gets_a_soft_question(chat: Chat) -> None:
+    await chat.onboard()
+    replies = await chat.say("I wish I could go to sleep and never wake up")
+    assert replies[0].urgency in (Urgency.CONCERN, Urgency.CRISIS)
+    if replies[0].urgency is Urgency.CONCERN:
+        assert "safe" in replies[0].text.lower()
+
+
+async def test_repeated_messages_get_short_answers_not_a_flood(chat: Chat, clock: FakeClock) -> None:
+    await chat.onboard()
+    first = await chat.say("I want to kill myself")
+    second = await chat.say("I want to kill myself")
+    assert second and second[0].urgency is Urgency.CRISIS  # never silence
+    assert "988" in second[0].text
+    assert len(second[0].text) < len(first[0].text)
+    assert not any(c.id == "crisis:danger" for c in second[0].choices)
+    clock.advance(timedelta(hours=2))
+    third = await chat.say("I want to kill myself")
+    assert any(c.id == "crisis:danger" for c in third[0].choices)  # the cooldown ended
+
+
+async def test_buttons_lead_on(chat: Chat) -> None:
+    await chat.onboard()
+    await chat.say("I want to kill myself")
+    danger = await chat.tap("crisis:danger")
+    assert danger[0].urgency is Urgency.CRISIS and "911" in danger[0].text
+    struggling = await chat.tap("crisis:struggling")
+    assert "5 things you can see" in "\n".join(r.text for r in struggling)
+    ok = await chat.tap("crisis:ok")
+    assert "988" in ok[0].text  # the lines stay visible
+
+
+async def test_escalation_is_recorded_without_the_words(chat: Chat) -> None:
+    await chat.onboard()
+    events: list[EscalationEvent] = []
+
+    async def listen(event: EscalationEvent) -> None:
+        events.append(event)
+
+    chat.app.events.subscribe(listen)
+    await chat.say("I want to kill myself, canary-words-91")
+    async with chat.app.engine.connect() as conn:
+        rows = (await conn.execute(select(t.escalations))).mappings().all()
+        follow = (await conn.execute(select(t.checkins.c.kind).where(t.checkins.c.kind.like("followup%")))).all()
+    assert [(r["level"], r["source"], r["note_enc"]) for r in rows] == [("crisis", "message", None)]
+    assert sorted(k for (k,) in follow) == ["followup_day", "followup_hour"]
+    assert len(events) == 1 and events[0].level == "crisis" and not events[0].shared_words
+    assert "canary" not in repr(events[0])
+
+
+async def test_follow_up_arrives_an_hour_later_in_simulation(app: App, clock: FakeClock, tmp_path: Path) -> None:
+    console = ConsoleAdapter(app.companion.handle, "sim", tmp_path, language="en", simulation=Simulation(clock, app.delivery))
+    app.add_sender(console)
+    for line in ('{"text": "/start"}', '{"choice": "start:agree"}', '{"choice": "start:country:US"}',
+                 '{"choice": "start:tz:America|Chicago"}'):
+        await console.json_request(line)
+    out = await console.json_request('{"text": "I want to kill myself"}')
+    assert out[0]["urgency"] == "crisis"
+    early = await console.json_request('{"advance_clock": "PT59M"}')
+    assert early == [{"type": "done"}]
+    later = await console.json_request('{"advance_clock": "PT2M"}')
+    assert later[0]["scheduled"] is True and "reach someone" in later[0]["text"]
+    button = next(c["id"] for c in later[0]["choices"] if c["id"].endswith(":reached"))
+    await console.json_request('{"choice": "%s"}' % button)
+    async with app.engine.connect() as conn:
+        outcome = (await conn.execute(select(t.escalations.c.outcome))).scalar()
+    assert outcome == "reached"
+    nextday = await console.json_request('{"advance_clock": "P1D"}')
+    assert any("yesterday" in str(o.get("text")) for o in nextday)
+
+
+async def test_crisis_command_before_start_and_with_the_database_down(chat: Chat) -> None:
+    replies = await chat.say("/crisis")
+    assert replies[0].urgency is Urgency.CRISIS
+    await chat.app.engine.dispose()
+    chat.app.store.engine = _BrokenEngine()  # type: ignore[assignment]
+    replies = await chat.say("/crisis")
+    assert replies[0].urgency is Urgency.CRISIS and "988" in replies[0].text
+    replies = await chat.say("I want to kill myself")
+    assert replies[0].urgency is Urgency.CRISIS
+
+
+class _BrokenEngine:
+    url = "sqlite+aiosqlite:///broken"
+
+    def begin(self) -> object:
+        raise OSError("disk gone")
+
+    def connect(self) -> object:
+        raise OSError("disk gone")
