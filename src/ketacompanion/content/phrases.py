@@ -100,9 +100,8 @@ def compile_phrase(phrase: str, lists: dict[str, list[str]]) -> CompiledPhrase:
     """Turn a phrase into a regex over squeezed, normalised text. Raises PhraseError."""
     parser = _Parser(phrase, lists, depth=0)
     regex, anchors = parser.parse()
-    if anchors is None and not regex.strip():
-        raise PhraseError("phrase matches nothing")
-    re.compile(regex)
+    if re.fullmatch(regex, ""):
+        raise PhraseError(f"{phrase!r} needs at least one word that is not optional")
     return CompiledPhrase(regex, anchors)
 
 

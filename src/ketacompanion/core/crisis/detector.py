@@ -169,53 +169,59 @@ class Detector:
         hits = _outermost(self._rule_index.hits(vocabulary, joined, starts), self._rules)
         if not hits:
             return NOTHING
-        hits = self._apply_requirements(hits)
-        if not hits:
-            return NOTHING
         contexts = self._context_index.hits(vocabulary, joined, starts)
-        return self._decide(hits, contexts, words, clause)
-
-    def _apply_requirements(self, hits: list[tuple[_Hit, int]]) -> list[tuple[_Hit, int]]:
-        plain = {
-            self._rules[h.owner].category for h, _ in hits if not self._rules[h.owner].requires
+        judged = [self._contexts_on(hit, contexts, words, clause) for hit, _ in hits]
+        # Only matches no context touched can satisfy another rule's "requires":
+        # "goodbye for now" must not turn a mention of pills into a crisis.
+        support = {
+            self._rules[hit.owner].category
+            for (hit, _), (effects, _) in zip(hits, judged, strict=True)
+            if not effects and not self._rules[hit.owner].requires
         }
-        out: list[tuple[_Hit, int]] = []
-        for hit, level in hits:
-            rule = self._rules[hit.owner]
-            if not rule.requires or rule.requires & plain:
-                out.append((hit, level))
-            elif rule.alone_level is not None:
-                out.append((hit, rule.alone_level))
-        return out
+        return self._decide(hits, judged, support)
+
+    def _contexts_on(
+        self, hit: _Hit, contexts: list[_Hit], words: list[str], clause: list[int]
+    ) -> tuple[list[_Context], str | None]:
+        rule = self._rules[hit.owner]
+        effects: list[_Context] = []
+        relabel = None
+        for ctx_hit in contexts:
+            ctx = self._contexts[ctx_hit.owner]
+            if ctx.applies_to and not ({rule.category, rule.id} & ctx.applies_to):
+                continue
+            if _reaches(ctx, ctx_hit, hit, words, clause):
+                effects.append(ctx)
+                relabel = relabel or ctx.relabel
+        return effects, relabel
 
     def _decide(
         self,
         hits: list[tuple[_Hit, int]],
-        contexts: list[_Hit],
-        words: list[str],
-        clause: list[int],
+        judged: list[tuple[list[_Context], str | None]],
+        support: set[str],
     ) -> Screening:
         best: tuple[int, int] | None = None  # (level, -category order)
         found: list[tuple[int, str, str, list[str]]] = []
-        for hit, base in hits:
+        for (hit, base), (effects, relabel) in zip(hits, judged, strict=True):
             rule = self._rules[hit.owner]
+            if rule.requires and not rule.requires & support:
+                if rule.alone_level is None:
+                    continue
+                base = rule.alone_level
             level, category, notes = base, rule.category, []
-            for ctx_hit in contexts:
-                ctx = self._contexts[ctx_hit.owner]
-                if ctx.applies_to and not ({rule.category, rule.id} & ctx.applies_to):
-                    continue
-                if not _reaches(ctx, ctx_hit, hit, words, clause):
-                    continue
+            for ctx in effects:
                 capped = {"lower": base - 1, "none": 0, "concern": min(base, 1)}[ctx.effect]
                 if capped < base:
                     level = min(level, max(capped, 0))
                     notes.append(f"lowered:{ctx.kind}")
-                    if ctx.relabel:
-                        category = ctx.relabel
+                    if relabel:
+                        category = relabel
             found.append((level, category, rule.id, notes))
             key = (level, -self._order.get(category, len(self._order)))
             best = key if best is None or key > best else best
-        assert best is not None
+        if best is None:
+            return NOTHING
         top = best[0]
         winners = [f for f in found if f[0] == top]
         winners.sort(key=lambda f: self._order.get(f[1], len(self._order)))

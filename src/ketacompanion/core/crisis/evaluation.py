@@ -2,7 +2,8 @@
 
 Labels: ``crisis`` rows count as found when shown the crisis card (level CRISIS),
 ``concern`` rows when flagged at all (level >= CONCERN). ``none`` rows give two
-false-alarm rates: shown the crisis card, and flagged at all.
+false-alarm rates: shown the crisis card, and flagged at all. Concern rows shown
+the crisis card are counted too: safe, but a card too many erodes trust in it.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ class GroupStats:
     negatives: int = 0  # none rows
     negatives_crisis: int = 0  # none rows shown the crisis card
     negatives_flagged: int = 0  # none rows at level >= CONCERN
+    concern: int = 0  # concern rows
+    concern_escalated: int = 0  # concern rows shown the crisis card (safe side, but noisy)
 
     def add(self, label: str, level: RiskLevel) -> None:
         self.count += 1
@@ -80,6 +83,9 @@ class GroupStats:
         else:
             self.positives += 1
             self.found += _hit(label, level)
+        if label == "concern":
+            self.concern += 1
+            self.concern_escalated += level is RiskLevel.CRISIS
 
     @property
     def recall(self) -> float | None:
@@ -97,9 +103,14 @@ class GroupStats:
     def false_alarm_flagged(self) -> float | None:
         return self.negatives_flagged / self.negatives if self.negatives else None
 
+    @property
+    def concern_shown_crisis(self) -> float | None:
+        return self.concern_escalated / self.concern if self.concern else None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "count": self.count,
+            "concern_shown_crisis": self.concern_shown_crisis,
             "recall": self.recall,
             "precision": self.precision,
             "none_shown_crisis": self.false_alarm_crisis,
@@ -149,13 +160,17 @@ class Report:
         }  # fmt: skip
 
     def format_table(self) -> str:
-        head = f"{'group':<22}{'n':>5}{'recall':>9}{'precision':>11}{'none->crisis':>14}{'none->flag':>12}"
+        head = (
+            f"{'group':<22}{'n':>5}{'recall':>9}{'precision':>11}"
+            f"{'none->crisis':>14}{'none->flag':>12}{'concern->crisis':>17}"
+        )
         lines = [head, "-" * len(head)]
 
         def row(name: str, stats: GroupStats, precision: float | None) -> str:
             return (
                 f"{name:<22}{stats.count:>5}{_pct(stats.recall):>9}{_pct(precision):>11}"
                 f"{_pct(stats.false_alarm_crisis):>14}{_pct(stats.false_alarm_flagged):>12}"
+                f"{_pct(stats.concern_shown_crisis):>17}"
             )
 
         for name in LABELS:

@@ -86,7 +86,7 @@ def tokens(text: str, misspellings: Mapping[str, str] | None = None) -> list[str
         text = _unmask_script(text)
     else:
         text = text.lower()
-    text = _SPACED.sub(lambda m: _SPACED_SEP.sub("", m.group()), text)
+    text = _SPACED.sub(_join_spaced, text)
     if _LEET_CHAR.search(text):
         text = _LEET_TOKEN.sub(_unleet, text)
     text = _STRETCH.sub(r"\1", text)
@@ -115,6 +115,14 @@ def _unmask_script(text: str) -> str:
         lambda m: m.group().translate(_HOMOGLYPHS) if _LATIN.search(m.group()) else m.group(),
         text,
     )
+
+
+def _join_spaced(match: re.Match[str]) -> str:
+    joined = _SPACED_SEP.sub("", match.group())
+    # "i w a n n a" is "i" then a word: a leading "i" alone is nearly always the pronoun.
+    if joined.startswith("i") and len(joined) > 3 and match.group()[1] == " ":
+        return "i " + joined[1:]
+    return joined
 
 
 def _unleet(match: re.Match[str]) -> str:
