@@ -1,0 +1,141 @@
+"""Evaluation arithmetic, file reading, and the detector's targets on the labelled sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ketacompanion.core.crisis.detector import Detector, RiskLevel, Screening
+from ketacompanion.core.crisis.evaluation import (
+    LabelledRow,
+    check_lines,
+    evaluate,
+    read_labelled,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+PHRASES = ROOT / "content" / "crisis" / "phrases.yaml"
+
+
+class FixedAnswers:
+    """Answers a level chosen per text, so the arithmetic can be checked by hand."""
+
+    def __init__(self, levels: dict[str, RiskLevel]) -> None:
+        self.levels = levels
+
+    def screen(self, text: str) -> Screening:
+        level = self.levels[text]
+        return Screening(level, None if level is RiskLevel.NONE else "ideation", ())
+
+
+def test_read_tsv_and_csv(tmp_path: Path) -> None:
+    tsv = tmp_path / "rows.tsv"
+    tsv.write_text(
+        'text\tlabel\tslice\nshe said "hi", ok\tnone\teveryday\nI want to die\tCrisis\t\n'
+    )
+    rows = read_labelled(tsv)
+    assert rows == [
+        LabelledRow('she said "hi", ok', "none", "everyday"),
+        LabelledRow("I want to die", "crisis", "unsliced"),
+    ]
+    csv_file = tmp_path / "rows.csv"
+    csv_file.write_text('text,label,slice\n"well, no",none,negation\n')
+    assert read_labelled(csv_file) == [LabelledRow("well, no", "none", "negation")]
+
+
+def test_read_rejects_unknown_labels_with_the_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("text\tlabel\tslice\nfine\tnone\tx\nhmm\tmaybe\tx\n")
+    with pytest.raises(ValueError, match=r"bad.tsv:3: label"):
+        read_labelled(bad)
+    missing = tmp_path / "missing.tsv"
+    missing.write_text("message\tlabel\nfine\tnone\n")
+    with pytest.raises(ValueError, match="missing column"):
+        read_labelled(missing)
+
+
+def test_evaluate_counts_by_label_and_slice() -> None:
+    C, W, N = RiskLevel.CRISIS, RiskLevel.CONCERN, RiskLevel.NONE
+    rows = [
+        LabelledRow("c1", "crisis", "explicit"),  # found
+        LabelledRow("c2", "crisis", "explicit"),  # only concern: missed
+        LabelledRow("w1", "concern", "passive"),  # found at crisis
+        LabelledRow("w2", "concern", "passive"),  # missed
+        LabelledRow("n1", "none", "idiom"),  # crisis card: false alarm
+        LabelledRow("n2", "none", "idiom"),  # soft check
+        LabelledRow("n3", "none", "idiom"),
+        LabelledRow("n4", "none", "everyday"),
+    ]
+    answers = {"c1": C, "c2": W, "w1": C, "w2": N, "n1": C, "n2": W, "n3": N, "n4": N}
+    report = evaluate(rows, FixedAnswers(answers))
+    crisis, concern, none = (report.labels[k] for k in ("crisis", "concern", "none"))
+    assert (crisis.count, crisis.recall) == (2, 0.5)
+    assert (concern.recall, concern.concern_shown_crisis) == (0.5, 0.5)
+    assert (none.false_alarm_crisis, none.false_alarm_flagged) == (0.25, 0.5)
+    assert report.label_precision("crisis") == pytest.approx(1 / 3)  # c1 of c1, w1, n1
+    assert report.label_precision("concern") == 0.0  # c2 and n2, neither labelled concern
+    assert report.slices["idiom"].false_alarm_flagged == pytest.approx(2 / 3)
+    assert report.total.precision == pytest.approx(3 / 5)  # flagged: c1 c2 w1 n1 n2
+    assert [m.text for m in report.mistakes] == ["c2", "w2", "n1", "n2"]
+    as_dict = report.to_dict()
+    assert as_dict["rows"] == 8
+    assert as_dict["labels"]["none"]["none_shown_crisis"] == 0.25
+    assert set(as_dict["slices"]) == {"explicit", "passive", "idiom", "everyday"}
+    table = report.format_table()
+    assert "slice:idiom" in table and "label:crisis" in table and "25.0%" in table
+
+
+def test_check_lines_skips_blank_lines() -> None:
+    fixed = FixedAnswers({"help": RiskLevel.CRISIS, "hello": RiskLevel.NONE})
+    out = list(check_lines(["help\n", "\n", "  ", "hello"], fixed))
+    assert out == [
+        {"text": "help", "level": "crisis", "category": "ideation", "reasons": []},
+        {"text": "hello", "level": "none", "category": None, "reasons": []},
+    ]
+
+
+# ---- targets on the labelled sets ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    return Detector.from_file(PHRASES)
+
+
+def test_labelled_set_is_large_and_varied() -> None:
+    rows = read_labelled(DATA / "crisis_labelled.tsv")
+    counts = {label: sum(r.label == label for r in rows) for label in ("crisis", "concern", "none")}
+    assert counts["crisis"] >= 160 and counts["concern"] >= 110 and counts["none"] >= 160
+    slices = {r.slice for r in rows}
+    expected = {"explicit", "obfuscated", "slang", "method_seeking", "passive", "third_person",
+                "misuse", "negation", "idiom", "gaming", "lyrics", "grief", "session_talk",
+                "everyday"}  # fmt: skip
+    assert expected <= slices
+    assert len({r.text for r in rows}) == len(rows)
+
+
+def test_targets_on_labelled_set(detector: Detector) -> None:
+    report = evaluate(read_labelled(DATA / "crisis_labelled.tsv"), detector)
+    print("\ncrisis_labelled.tsv\n" + report.format_table())
+    for m in report.mistakes:
+        print(f"  {m.label}->{m.level} [{m.slice}] {m.text[:90]}")
+    assert report.labels["crisis"].recall >= 0.98
+    assert report.slices["explicit"].recall >= 0.98
+    assert report.labels["none"].false_alarm_crisis <= 0.01
+    assert report.labels["concern"].recall >= 0.80
+
+
+@pytest.mark.parametrize("name", ["crisis_holdout.tsv", "crisis_holdout2.tsv"])
+def test_holdout_sets(detector: Detector, name: str) -> None:
+    """Regression floors. Both sets were written after the rules; their first, blind
+    figures are in the project's history, and rules were later widened where they
+    showed general gaps, so these floors guard against losing ground."""
+    report = evaluate(read_labelled(DATA / name), detector)
+    print(f"\n{name}\n" + report.format_table())
+    for m in report.mistakes:
+        print(f"  {m.label}->{m.level} [{m.slice}] {m.text[:90]}")
+    assert report.labels["none"].false_alarm_crisis == 0
+    assert report.labels["crisis"].recall >= 0.9
+    assert report.labels["concern"].recall >= 0.8
