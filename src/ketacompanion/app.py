@@ -7,18 +7,23 @@ from datetime import date, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ketacompanion.charts import MatplotlibCharts
 from ketacompanion.content.catalog import Content, ContentHolder, load_content
+from ketacompanion.core.checkins import CheckinFlow
 from ketacompanion.core.clock import SystemClock
 from ketacompanion.core.companion import Command, Companion, Screener
 from ketacompanion.core.crisis.detector import Detector
 from ketacompanion.core.crisis.policy import CrisisPolicy
 from ketacompanion.core.events import Events
 from ketacompanion.core.help import help_command
+from ketacompanion.core.history import ChartRenderer, HistoryFlow
 from ketacompanion.core.lessons import LessonFlow
 from ketacompanion.core.onboarding import Onboarding, SettingsFlow, home
 from ketacompanion.core.ports import Clock, Sender
 from ketacompanion.core.privacy import DeleteFlow, export, privacy
 from ketacompanion.core.safetyplan import SafetyPlanFlow
+from ketacompanion.core.schedules import ScheduleFlow
+from ketacompanion.core.sessions import SessionsFlow
 from ketacompanion.core.turn import Text
 from ketacompanion.delivery.engine import Delivery
 from ketacompanion.delivery.outbox import Outbox
@@ -67,6 +72,7 @@ def build_companion(
     default_language: str = "en",
     events: Events | None = None,
     crisis_cooldown: timedelta = timedelta(minutes=30),
+    charts: ChartRenderer | None = None,
 ) -> Companion:
     text = texts(content)
     onboarding = Onboarding()
@@ -74,6 +80,9 @@ def build_companion(
     crisis = CrisisPolicy(content, store, text, events, crisis_cooldown)
     lessons = LessonFlow(content)
     plan = SafetyPlanFlow(content, onboarding.consent_prompt)
+    checkins = CheckinFlow(content, crisis)
+    schedule, sessions = ScheduleFlow(), SessionsFlow()
+    history = HistoryFlow(content, charts or MatplotlibCharts())
     commands = {
         "start": Command(onboarding.start),
         "help": Command(help_command),
@@ -83,6 +92,13 @@ def build_companion(
         "settings": Command(onboarding.settings, needs_consent=True, private_only=True),
         "learn": Command(lessons.command),
         "safetyplan": Command(plan.command, needs_consent=True, private_only=True),
+        "checkin": Command(checkins.command, needs_consent=True, private_only=True),
+        "schedule": Command(schedule.command, needs_consent=True, private_only=True),
+        "pause": Command(schedule.pause_command, needs_consent=True, private_only=True),
+        "resume": Command(schedule.resume_command, needs_consent=True, private_only=True),
+        "sessions": Command(sessions.command, needs_consent=True, private_only=True),
+        "mood": Command(history.mood_command, needs_consent=True, private_only=True),
+        "summary": Command(history.summary_command, needs_consent=True, private_only=True),
     }
     flows = {
         onboarding.name: onboarding,
@@ -91,6 +107,10 @@ def build_companion(
         crisis.name: crisis,
         lessons.name: lessons,
         plan.name: plan,
+        checkins.name: checkins,
+        schedule.name: schedule,
+        sessions.name: sessions,
+        history.name: history,
     }
     return Companion(
         store, clock, text, screener, crisis, commands, flows,
@@ -114,7 +134,7 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
     except BaseException:
         await engine.dispose()
         raise
-    store = SqlStore(engine, cipher, clock)
+    store = SqlStore(engine, cipher, clock, timedelta(minutes=settings.checkin_window_minutes))
     events = Events()
     companion = build_companion(
         store, clock, content, detector, settings.default_language, events,

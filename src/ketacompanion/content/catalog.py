@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 from ketacompanion.content.helplines import Helplines, load_helplines, validate_helplines
+from ketacompanion.content.instruments import Instrument, load_instruments, validate_instruments
 from ketacompanion.content.lessons import LessonLibrary, scan_lessons
 from ketacompanion.content.messages import Messages, load_messages, validate_messages
 from ketacompanion.content.problems import ContentError, Problem, errors
@@ -18,6 +19,7 @@ class Content:
     messages: Messages
     helplines: Helplines
     lessons: LessonLibrary
+    instruments: dict[str, Instrument]
 
 
 def _check(root: Path, today: date) -> tuple[LessonLibrary, list[Problem]]:
@@ -25,6 +27,7 @@ def _check(root: Path, today: date) -> tuple[LessonLibrary, list[Problem]]:
     lessons, problems = scan_lessons(root / "lessons")
     problems += validate_messages(root / "messages")[1]
     problems += validate_helplines(root / "crisis" / "helplines.yaml", today)
+    problems += validate_instruments(root / "checkins")
     return lessons, problems
 
 
@@ -43,6 +46,7 @@ def load_content(root: Path, today: date) -> Content:
         messages=load_messages(root / "messages"),
         helplines=load_helplines(root / "crisis" / "helplines.yaml"),
         lessons=lessons,
+        instruments=load_instruments(root / "checkins"),
     )
 
 

@@ -144,6 +144,8 @@ class Onboarding:
         user = turn.require_user()
         user.timezone = zone
         await turn.tx.users.update(user.id, timezone=zone)
+        # Daily and weekly times are local: move the pending slots with the timezone.
+        await turn.tx.schedules.replan(user.id, turn.now)
         local = turn.now.astimezone(ZoneInfo(zone))
         said = Reply(turn.t("start.timezone_set", zone=zone, local=local.strftime("%H:%M")))
         settings_mode = turn.state.data.get("mode") == "settings"

@@ -1,0 +1,235 @@
+"""SQL for check-ins as a person sees them: answers, schedules and dosing sessions.
+
+Answers are stored one row per item, encrypted as JSON of the ``Answer`` under
+``enc_context("checkin_answers", "value_enc", user_id)``, the context export decrypts
+with. Schedule and session changes replan the pending slots in the same transaction,
+through the planner, so the delivery engine sees them at its next wake-up."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ketacompanion.cipher import FieldCipher
+from ketacompanion.core.ports import (
+    OPEN_CHECKIN_STATES,
+    CheckinRecord,
+    DosingSession,
+    PastCheckin,
+    ScheduleSettings,
+)
+from ketacompanion.core.scoring import Answer
+from ketacompanion.storage import planner
+from ketacompanion.storage import tables as t
+from ketacompanion.storage.store import _aware, enc_context
+
+_ANSWER_CONTEXT = ("checkin_answers", "value_enc")
+_SCHEDULE_FIELDS = ("daily_time", "weekly_day", "weekly_time", "quiet_start", "quiet_end", "paused_until")
+
+
+def _record(row: Any) -> CheckinRecord:
+    return CheckinRecord(
+        id=int(row.id), kind=row.kind, instrument=row.instrument, status=row.status,
+        due_at=_aware(row.due_at),  # type: ignore[arg-type]
+        expires_at=_aware(row.expires_at),  # type: ignore[arg-type]
+        session_id=row.session_id, opened_at=_aware(row.opened_at), answered_at=_aware(row.answered_at),
+    )
+
+
+def answer_json(answer: Answer) -> str:
+    return json.dumps(
+        {"value": answer.value, "options": list(answer.options), "text": answer.text}, ensure_ascii=False
+    )
+
+
+def answer_from_json(text: str) -> Answer:
+    data = json.loads(text)
+    value = data.get("value")
+    return Answer(
+        value=value if isinstance(value, int) else None,
+        options=tuple(str(o) for o in data.get("options") or ()),
+        text=data.get("text") if isinstance(data.get("text"), str) else None,
+    )
+
+
+class SqlCheckinRepo:
+    def __init__(self, conn: AsyncConnection, cipher: FieldCipher, window: timedelta) -> None:
+        self._conn, self._cipher, self._window = conn, cipher, window
+
+    async def get(self, user_id: int, checkin_id: int) -> CheckinRecord | None:
+        c = t.checkins
+        row = (await self._conn.execute(select(c).where(c.c.id == checkin_id, c.c.user_id == user_id))).first()
+        return _record(row) if row is not None else None
+
+    async def find_answerable(self, user_id: int, instrument: str, now: datetime) -> CheckinRecord | None:
+        c = t.checkins
+        row = (
+            await self._conn.execute(
+                select(c).where(
+                    c.c.user_id == user_id, c.c.instrument == instrument,
+                    c.c.status.in_(OPEN_CHECKIN_STATES), c.c.expires_at > now,
+                ).order_by(c.c.due_at.desc(), c.c.id.desc()).limit(1)
+            )
+        ).first()
+        return _record(row) if row is not None else None
+
+    async def create_manual(self, user_id: int, instrument: str, now: datetime) -> CheckinRecord:
+        c = t.checkins
+        due = now
+        taken = (
+            await self._conn.execute(
+                select(func.max(c.c.due_at)).where(c.c.user_id == user_id, c.c.kind == "manual", c.c.due_at >= now)
+            )
+        ).scalar()
+        if taken is not None:  # (user, kind, due_at) is unique: two in the same instant stay apart
+            due = _aware(taken) + timedelta(microseconds=1)  # type: ignore[operator]
+        values = {
+            "user_id": user_id, "kind": "manual", "instrument": instrument, "due_at": due,
+            "expires_at": now + self._window, "status": "open", "opened_at": now, "created_at": now,
+        }
+        new_id = (await self._conn.execute(insert(c).values(**values).returning(c.c.id))).scalar_one()
+        return CheckinRecord(int(new_id), "manual", instrument, "open", due, now + self._window, opened_at=now)
+
+    async def mark_open(self, checkin_id: int, now: datetime) -> None:
+        c = t.checkins
+        await self._conn.execute(
+            update(c).where(c.c.id == checkin_id, c.c.status.in_(OPEN_CHECKIN_STATES))
+            .values(status="open", opened_at=now)
+        )
+
+    async def finish(self, checkin_id: int, now: datetime) -> None:
+        c = t.checkins
+        await self._conn.execute(
+            update(c).where(c.c.id == checkin_id).values(status="answered", answered_at=now, closed_at=now)
+        )
+
+    async def cancel(self, checkin_id: int, now: datetime) -> None:
+        c = t.checkins
+        await self._conn.execute(
+            update(c).where(c.c.id == checkin_id, c.c.status.in_(OPEN_CHECKIN_STATES))
+            .values(status="cancelled", closed_at=now)
+        )
+
+    def _decrypt(self, user_id: int, token: bytes) -> Answer:
+        return answer_from_json(self._cipher.decrypt(token, enc_context(*_ANSWER_CONTEXT, user_id)))
+
+    async def answers(self, user_id: int, checkin_id: int) -> dict[str, Answer]:
+        a = t.checkin_answers
+        rows = await self._conn.execute(
+            select(a.c.item_id, a.c.value_enc).where(a.c.checkin_id == checkin_id, a.c.user_id == user_id)
+        )
+        return {r.item_id: self._decrypt(user_id, r.value_enc) for r in rows}
+
+    async def save_answer(self, user_id: int, checkin_id: int, item_id: str, answer: Answer, now: datetime) -> None:
+        a = t.checkin_answers
+        token = self._cipher.encrypt(answer_json(answer), enc_context(*_ANSWER_CONTEXT, user_id))
+        changed = await self._conn.execute(
+            update(a).where(a.c.checkin_id == checkin_id, a.c.item_id == item_id, a.c.user_id == user_id)
+            .values(value_enc=token, answered_at=now)
+        )
+        if changed.rowcount == 0:
+            await self._conn.execute(
+                insert(a).values(checkin_id=checkin_id, item_id=item_id, user_id=user_id, value_enc=token,
+                                 answered_at=now)
+            )
+
+    async def history(self, user_id: int, since: datetime) -> list[PastCheckin]:
+        """Check-ins due since ``since`` (oldest first) with their answers: two queries."""
+        c, a = t.checkins, t.checkin_answers
+        rows = (
+            await self._conn.execute(
+                select(c).where(
+                    c.c.user_id == user_id, c.c.due_at >= since, c.c.status != "pending",
+                    c.c.instrument.is_not(None),  # notices (preparation, follow-ups) ask nothing
+                )
+                .order_by(c.c.due_at, c.c.id)
+            )
+        ).all()
+        found: dict[int, dict[str, Answer]] = {int(r.id): {} for r in rows}
+        if found:
+            answer_rows = await self._conn.execute(
+                select(a.c.checkin_id, a.c.item_id, a.c.value_enc)
+                .select_from(a.join(c, c.c.id == a.c.checkin_id))
+                .where(a.c.user_id == user_id, c.c.due_at >= since)
+            )
+            for r in answer_rows:
+                if int(r.checkin_id) in found:
+                    found[int(r.checkin_id)][r.item_id] = self._decrypt(user_id, r.value_enc)
+        return [PastCheckin(_record(r), found[int(r.id)]) for r in rows]
+
+
+class SqlScheduleRepo:
+    def __init__(self, conn: AsyncConnection, window: timedelta) -> None:
+        self._conn, self._window = conn, window
+
+    async def get(self, user_id: int) -> ScheduleSettings:
+        s = t.schedules
+        row = (await self._conn.execute(select(s).where(s.c.user_id == user_id))).first()
+        if row is None:
+            return ScheduleSettings()
+        return ScheduleSettings(
+            row.daily_time, row.weekly_day, row.weekly_time, row.quiet_start, row.quiet_end,
+            _aware(row.paused_until),
+        )
+
+    async def save(self, user_id: int, settings: ScheduleSettings, now: datetime) -> list[CheckinRecord]:
+        s = t.schedules
+        values: dict[str, Any] = {f: getattr(settings, f) for f in _SCHEDULE_FIELDS}
+        values["updated_at"] = now
+        changed = await self._conn.execute(update(s).where(s.c.user_id == user_id).values(**values))
+        if changed.rowcount == 0:
+            await self._conn.execute(insert(s).values(user_id=user_id, **values))
+        return await self.replan(user_id, now)
+
+    async def replan(self, user_id: int, now: datetime) -> list[CheckinRecord]:
+        await planner.replan(self._conn, user_id, now, self._window)
+        return await self.upcoming(user_id, now)
+
+    async def upcoming(self, user_id: int, now: datetime, limit: int = 5) -> list[CheckinRecord]:
+        c = t.checkins
+        rows = await self._conn.execute(
+            select(c).where(c.c.user_id == user_id, c.c.status == "pending", c.c.due_at > now)
+            .order_by(c.c.due_at, c.c.id).limit(limit)
+        )
+        return [_record(r) for r in rows]
+
+    async def sessions(self, user_id: int, since: datetime | None = None) -> list[DosingSession]:
+        ds = t.dosing_sessions
+        query = select(ds.c.id, ds.c.starts_at).where(ds.c.user_id == user_id)
+        if since is not None:
+            query = query.where(ds.c.starts_at >= since)
+        rows = await self._conn.execute(query.order_by(ds.c.starts_at, ds.c.id))
+        return [DosingSession(int(r.id), _aware(r.starts_at)) for r in rows]  # type: ignore[arg-type]
+
+    async def add_session(self, user_id: int, starts_at: datetime, zone: str, now: datetime) -> DosingSession:
+        ds = t.dosing_sessions
+        new_id = int(
+            (
+                await self._conn.execute(
+                    insert(ds).values(user_id=user_id, starts_at=starts_at, created_at=now).returning(ds.c.id)
+                )
+            ).scalar_one()
+        )
+        await planner.plan_session(self._conn, user_id, new_id, starts_at, zone, now, self._window)
+        return DosingSession(new_id, starts_at)
+
+    async def remove_session(self, user_id: int, session_id: int, now: datetime) -> bool:
+        """Cancel the session's prompts still to come; keep answered ones as history."""
+        ds, c = t.dosing_sessions, t.checkins
+        owned = (
+            await self._conn.execute(select(ds.c.id).where(ds.c.id == session_id, ds.c.user_id == user_id))
+        ).first()
+        if owned is None:
+            return False
+        await self._conn.execute(
+            update(c).where(c.c.session_id == session_id, c.c.status == "pending")
+            .values(status="cancelled", closed_at=now)
+        )
+        # Unlink before deleting: the foreign key would otherwise cascade the log away.
+        await self._conn.execute(update(c).where(c.c.session_id == session_id).values(session_id=None))
+        await self._conn.execute(delete(ds).where(ds.c.id == session_id))
+        return True
