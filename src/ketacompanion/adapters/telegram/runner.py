@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -20,16 +20,15 @@ from telegram.ext import Application, ApplicationBuilder
 from telegram.request import BaseRequest, HTTPXRequest
 
 from ketacompanion.adapters.telegram.adapter import TelegramAdapter
-from ketacompanion.adapters.telegram.delivery import PLATFORM, RetryPolicy, TelegramSender
+from ketacompanion.adapters.telegram.delivery import RetryPolicy, TelegramSender
 from ketacompanion.adapters.telegram.ingress import PerChatProcessor, SanitizingRequest
 from ketacompanion.adapters.telegram.limits import Limits, Monotonic, RateLimiter, Sleep
 from ketacompanion.adapters.telegram.webhook import WebhookServer, path_of
 from ketacompanion.app import App, build_app, texts
-from ketacompanion.core.ports import Sender
 from ketacompanion.settings import Settings
 
 Service = Callable[[asyncio.Event], Awaitable[None]]
-ServiceFactory = Callable[[App, Mapping[str, Sender]], Service]
+ServiceFactory = Callable[[App], Service]  # called after every adapter is in app.senders
 
 # Only what the bot uses: fewer kinds of update means less data sent to us.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
@@ -205,8 +204,8 @@ async def run(settings: Settings, extra: Sequence[ServiceFactory] = ()) -> None:
             settings.telegram_base_file_url,
         )  # fmt: skip
         adapter = build_adapter(app, application)
-        senders: dict[str, Sender] = {PLATFORM: adapter.sender}
-        services = [telegram_service(adapter, settings), *(make(app, senders) for make in extra)]
+        app.add_sender(adapter.sender)  # the outbox reaches Telegram through the same pacing
+        services = [telegram_service(adapter, settings), *(make(app) for make in extra)]
         stop = asyncio.Event()
         remove = stop_on_signals(stop)
         try:
