@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from conftest import Chat, make_settings
-from ketacompanion.app import App, build_app
+from ketacompanion.app import App, build_app, texts
 from ketacompanion.core.clock import FakeClock
 from ketacompanion.core.model import Address, Inbound
 from ketacompanion.core.safetyplan import (
@@ -20,8 +20,10 @@ from ketacompanion.core.safetyplan import (
     TITLES,
     SafetyPlan,
     parse_entries,
+    plan_text,
     render_plan,
 )
+from ketacompanion.core.turn import Turn
 from ketacompanion.storage.tables import safety_plans
 
 # One distinctive answer per part, in the order the parts are asked.
@@ -245,6 +247,8 @@ async def test_enormous_input_is_trimmed_with_a_notice(chat: Chat) -> None:
     assert "kept the first" in chat.text()
     plan = await stored_plan(chat.app)
     assert plan is not None and plan.coping == ("x" * MAX_CHARS,)
+    exported = json.loads((await chat.say("/export"))[0].file.data)  # type: ignore[union-attr]
+    assert exported["tables"]["safety_plans"][0]["plan"]["parts"]["coping"] == ["x" * MAX_CHARS]
 
     await chat.tap("plan:edit:coping")
     await chat.say("\n".join(f"idea {n}" for n in range(25)))
@@ -317,3 +321,28 @@ def test_a_plan_survives_its_dictionary_form() -> None:
     plan = SafetyPlan(**EXPECTED)
     assert SafetyPlan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
     assert SafetyPlan.from_dict({"reasons": ["a", 3, ""], "unknown": ["b"]}) == SafetyPlan(reasons=("a",))
+
+
+async def test_plan_text_for_the_crisis_flow(chat: Chat) -> None:
+    await chat.onboard()
+
+    async def text_now() -> str | None:
+        async with chat.app.store.transaction() as tx:
+            found = await tx.users.find("console", "u1")
+            assert found is not None
+            inbound = Inbound.from_text(chat.address, "u1", "x")
+            turn = Turn(inbound, tx, found[0], found[1], chat.app.clock.now(), "en", texts(chat.app.content)("en"))
+            return await plan_text(turn)
+
+    assert await text_now() is None
+    await chat.say("/safetyplan")
+    await chat.tap("plan:edit:reasons")
+    await chat.say(ANSWERS["reasons"])
+    shown = await text_now()
+    assert shown is not None and "- my daughter Ilse\n- the garden" in shown
+    assert "nothing yet" not in shown  # only the parts that were filled in
+    await chat.say("/safetyplan")
+    for part in ("professionals", "reasons"):
+        await chat.tap(f"plan:edit:{part}")
+        await chat.tap(f"plan:clear:{part}")
+    assert await text_now() is None

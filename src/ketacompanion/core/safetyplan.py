@@ -123,6 +123,20 @@ def parse_entries(text: str) -> tuple[tuple[str, ...], bool]:
     return kept, trimmed
 
 
+async def plan_text(turn: Turn) -> str | None:
+    """The person's plan as plain text for the crisis flow; None when there is nothing to show."""
+    if turn.user is None:
+        return None
+    plan = await turn.tx.safety_plans.get(turn.user.id)
+    if plan is None or plan.is_empty:
+        return None
+    try:
+        titles: Mapping[str, str] | None = {key: turn.t(f"safetyplan.title_{key}") for key in PARTS}
+    except Exception:
+        titles = None  # the built-in English headings: the plan matters more than its wording
+    return render_plan(plan, titles)
+
+
 ConsentPrompt = Callable[[Turn], Awaitable[list[Reply]]]
 
 
