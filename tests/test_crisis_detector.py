@@ -174,6 +174,11 @@ def test_third_person_never_shields_the_writer(detector: Detector) -> None:
         "what's the tallest building in the world?",
         "where can I buy rope for climbing?",
         "goodbye for now, talk tomorrow",
+        "I have the pills ready for tomorrow's trip",
+        "I'm going to take all my stuff to the new flat",
+        "we're going to end it early today",
+        "she's going to kill me for being late",
+        "I'm going to jump in the shower",
     ],
 )
 def test_hard_everyday_cases_are_not_crisis(detector: Detector, text: str) -> None:
