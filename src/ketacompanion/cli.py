@@ -269,7 +269,17 @@ def run(
         if chat_when_idle:
             chat(json_mode=False, db=None, user="local")
         return
-    _fail("the Telegram adapter is not part of this build yet", code=1)
+    from ketacompanion import logs
+    from ketacompanion.adapters.telegram.runner import TelegramConfigError
+    from ketacompanion.adapters.telegram.runner import run as run_telegram
+
+    logs.configure(settings.log_level, settings.log_format)
+    try:
+        asyncio.run(run_telegram(settings))  # until SIGTERM or SIGINT
+    except (ContentError, DataKeyError) as exc:
+        _start_errors(exc)
+    except TelegramConfigError as exc:
+        _fail(str(exc))
 
 
 def main() -> None:
