@@ -118,6 +118,11 @@ class PerChatProcessor(BaseUpdateProcessor):
 def _chat_key(update: object) -> int | None:
     if not isinstance(update, Update):
         return None
-    if update.effective_chat is not None:
-        return update.effective_chat.id
-    return update.effective_user.id if update.effective_user is not None else None
+    try:
+        chat, user = update.effective_chat, update.effective_user
+    except Exception:  # odd shapes confuse python-telegram-bot's own shortcuts
+        return None
+    for key in (getattr(chat, "id", None), getattr(user, "id", None)):
+        if isinstance(key, int):
+            return key
+    return None

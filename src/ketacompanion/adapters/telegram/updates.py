@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from telegram import Chat, ChatMember, Message, Update
+from telegram import Chat, ChatMember, Message, Update, User
 
 from ketacompanion.core.model import Address, Inbound, InboundKind
 
@@ -70,8 +70,9 @@ def translate(update: Update, bot_username: str | None) -> Event:
     member = update.my_chat_member
     if (
         member is not None
+        and _sound_chat(member.chat)
         and member.chat.type == Chat.PRIVATE
-        and member.new_chat_member.status == ChatMember.BANNED
+        and getattr(member.new_chat_member, "status", None) == ChatMember.BANNED
     ):
         return Event(Action.BLOCKED, Address(PLATFORM, str(member.chat.id)), kind="blocked")
     return IGNORED
@@ -81,13 +82,15 @@ def _callback(update: Update) -> Event:
     query = update.callback_query
     assert query is not None
     message = query.message
-    if message is None or not isinstance(query.data, str) or not query.data:
+    query_id = query.id if isinstance(query.id, str) and query.id else None
+    chat, user = getattr(message, "chat", None), query.from_user
+    if not (_sound_chat(chat) and _sound_user(user) and isinstance(query.data, str) and query.data):
         # Inline-mode and game buttons have no chat to answer in; still stop the spinner.
-        return Event(Action.IGNORE, query_id=query.id, kind="choice")
-    chat, user = message.chat, query.from_user
+        return Event(Action.IGNORE, query_id=query_id, kind="choice")
+    assert chat is not None and user is not None
     address = Address(PLATFORM, str(chat.id))
-    language = user.language_code
-    base = {"query_id": query.id, "language": language, "kind": "choice"}
+    language = _language(user.language_code)
+    base = {"query_id": query_id, "language": language, "kind": "choice"}
     if chat.type == Chat.CHANNEL:
         return Event(Action.IGNORE, **base)  # type: ignore[arg-type]
     group = is_group(chat)
@@ -96,7 +99,7 @@ def _callback(update: Update) -> Event:
     inbound = Inbound.from_choice(
         address, str(user.id), query.data, language=language, in_group=group
     )
-    card = message.message_id if isinstance(message, Message) else None
+    card = message.message_id if isinstance(message, Message) and _is_int(message.message_id) else None
     return Event(Action.CORE, address, inbound, card_id=card, **base)  # type: ignore[arg-type]
 
 
@@ -106,13 +109,16 @@ def _group_choice(data: str) -> bool:
 
 def _message(message: Message, bot_username: str | None) -> Event:
     chat, user = message.chat, message.from_user
-    if user is None or user.is_bot or chat.type == Chat.CHANNEL:
+    if not _sound_chat(chat) or not _sound_user(user) or chat.type == Chat.CHANNEL:
+        return IGNORED
+    assert user is not None
+    if user.is_bot is True:
         return IGNORED
     address = Address(PLATFORM, str(chat.id))
-    language = user.language_code
+    language = _language(user.language_code)
     group = is_group(chat)
     text = message.text if message.text is not None else message.caption
-    if text is None or not text.strip():
+    if not isinstance(text, str) or not text.strip():
         if not group and any(getattr(message, name, None) for name in _MEDIA):
             return Event(Action.MEDIA, address, language=language, kind="media")
         return IGNORED  # service messages (joins, pins), and pictures shared in a group
@@ -140,7 +146,26 @@ def _speaks_to_us(message: Message, text: str, bot_username: str | None) -> bool
     if bot_username is None:
         return False
     replied = message.reply_to_message
-    if replied is not None and replied.from_user is not None:
-        if (replied.from_user.username or "").lower() == bot_username.lower():
+    replier = getattr(replied, "from_user", None)
+    if isinstance(replier, User) and isinstance(replier.username, str):
+        if replier.username.lower() == bot_username.lower():
             return True
     return f"@{bot_username.lower()}" in text.lower()
+
+
+# python-telegram-bot builds objects from whatever JSON arrives without checking types, so
+# the fields we rely on are checked here; Telegram itself always sends them well formed.
+def _sound_chat(chat: object) -> bool:
+    return isinstance(chat, Chat) and _is_int(chat.id) and isinstance(chat.type, str)
+
+
+def _sound_user(user: object) -> bool:
+    return isinstance(user, User) and _is_int(user.id)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _language(code: object) -> str | None:
+    return code if isinstance(code, str) and 0 < len(code) <= 35 else None
