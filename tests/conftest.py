@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from ketacompanion.app import App, build_app
+from ketacompanion.content.catalog import Content, load_content
 from ketacompanion.core.clock import FakeClock
 from ketacompanion.core.model import Address, Choice, Inbound, Reply
 from ketacompanion.settings import Settings, load_settings
@@ -30,10 +31,15 @@ TEST_KEY = base64.urlsafe_b64encode(b"k" * 32).decode()
 
 
 async def reset_postgres(url: str) -> None:
+    """Empty every table (migrations stay applied: recreating the schema per test is slow)."""
     engine = create_async_engine(url)
     async with engine.begin() as conn:
-        await conn.run_sync(metadata.drop_all)
-        await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        existing = set(
+            (await conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"))).scalars()
+        )
+        names = [name for name in metadata.tables if name in existing]
+        if names:
+            await conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
     await engine.dispose()
 
 
@@ -70,9 +76,15 @@ def make_settings(database_url: str, tmp_path: Path, **extra: object) -> Setting
     return load_settings(**(values | extra))
 
 
+@pytest.fixture(scope="session")
+def content_set() -> Content:
+    """The shipped content, loaded once: reading and grading it is the slow part of a start."""
+    return load_content(CONTENT, date(2026, 11, 23))
+
+
 @pytest.fixture
-async def app(database_url: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[App]:
-    built = await build_app(make_settings(database_url, tmp_path), clock)
+async def app(database_url: str, tmp_path: Path, clock: FakeClock, content_set: Content) -> AsyncIterator[App]:
+    built = await build_app(make_settings(database_url, tmp_path), clock, content_set)
     yield built
     await built.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -104,7 +105,7 @@ async def test_follow_up_arrives_an_hour_later_in_simulation(app: App, clock: Fa
     later = await console.json_request('{"advance_clock": "PT2M"}')
     assert later[0]["scheduled"] is True and "reach someone" in later[0]["text"]
     button = next(c["id"] for c in later[0]["choices"] if c["id"].endswith(":reached"))
-    await console.json_request('{"choice": "%s"}' % button)
+    await console.json_request(json.dumps({"choice": button}))
     async with app.engine.connect() as conn:
         outcome = (await conn.execute(select(t.escalations.c.outcome))).scalar()
     assert outcome == "reached"

@@ -8,11 +8,10 @@ from datetime import date, timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ketacompanion.charts import MatplotlibCharts
-from ketacompanion.content.catalog import Content, ContentHolder, load_content
+from ketacompanion.content.catalog import Content, ContentHolder, ContentScreener, load_content
 from ketacompanion.core.checkins import CheckinFlow
 from ketacompanion.core.clock import SystemClock
 from ketacompanion.core.companion import Command, Companion, Screener
-from ketacompanion.core.crisis.detector import Detector
 from ketacompanion.core.crisis.policy import CrisisPolicy
 from ketacompanion.core.events import Events
 from ketacompanion.core.help import help_command
@@ -122,10 +121,11 @@ def load_all_content(settings: Settings, clock: Clock) -> Content:
     return load_content(settings.content_dir, clock.now().date() if clock else date.today())
 
 
-async def build_app(settings: Settings, clock: Clock | None = None) -> App:
+async def build_app(settings: Settings, clock: Clock | None = None, content_set: Content | None = None) -> App:
+    """Everything wired; ``content_set`` skips loading the content again (tests, reloads)."""
     clock = clock or SystemClock()
-    content = ContentHolder(load_all_content(settings, clock))
-    detector = Detector.from_file(settings.content_dir / "crisis" / "phrases.yaml")
+    content = ContentHolder(content_set or load_all_content(settings, clock))
+    detector = ContentScreener(content)
     engine = create_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     try:
         await upgrade(engine)

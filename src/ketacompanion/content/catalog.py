@@ -10,7 +10,9 @@ from ketacompanion.content.helplines import Helplines, load_helplines, validate_
 from ketacompanion.content.instruments import Instrument, load_instruments, validate_instruments
 from ketacompanion.content.lessons import LessonLibrary, scan_lessons
 from ketacompanion.content.messages import Messages, load_messages, validate_messages
+from ketacompanion.content.phrases import validate_phrases
 from ketacompanion.content.problems import ContentError, Problem, errors
+from ketacompanion.core.crisis.detector import Detector
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +22,7 @@ class Content:
     helplines: Helplines
     lessons: LessonLibrary
     instruments: dict[str, Instrument]
+    detector: Detector
 
 
 def _check(root: Path, today: date) -> tuple[LessonLibrary, list[Problem]]:
@@ -28,6 +31,7 @@ def _check(root: Path, today: date) -> tuple[LessonLibrary, list[Problem]]:
     problems += validate_messages(root / "messages")[1]
     problems += validate_helplines(root / "crisis" / "helplines.yaml", today)
     problems += validate_instruments(root / "checkins")
+    problems += validate_phrases(root / "crisis" / "phrases.yaml")
     return lessons, problems
 
 
@@ -47,7 +51,18 @@ def load_content(root: Path, today: date) -> Content:
         helplines=load_helplines(root / "crisis" / "helplines.yaml"),
         lessons=lessons,
         instruments=load_instruments(root / "checkins"),
+        detector=Detector.from_file(root / "crisis" / "phrases.yaml"),
     )
+
+
+class ContentScreener:
+    """Screens with the live content's detector, so a reload swaps the rules too."""
+
+    def __init__(self, holder: ContentHolder) -> None:
+        self._holder = holder
+
+    def screen(self, text: str) -> object:
+        return self._holder.current.detector.screen(text)
 
 
 class ContentHolder:
