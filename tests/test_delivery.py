@@ -167,3 +167,19 @@ async def test_two_processes_never_send_the_same_checkin(database_url: str, tmp_
     finally:
         await first.close()
         await second.close()
+
+
+async def test_writing_again_after_blocking_resumes_the_schedule(app: App, chat: Chat, clock: FakeClock) -> None:
+    await chat.onboard("US", "America/New_York")
+    uid = await set_schedule(app, "u1", "America/New_York")
+    app.add_sender(FakeSender(blocked={"u1"}))
+    clock.set(datetime(2026, 11, 24, 1, 0, tzinfo=UTC))
+    await app.delivery.tick()
+    sender = FakeSender()
+    app.add_sender(sender)  # they unblocked the bot
+    await chat.say("/help")
+    async with app.engine.connect() as conn:
+        assert (await conn.execute(select(t.users.c.unreachable_at).where(t.users.c.id == uid))).scalar() is None
+    clock.set(datetime(2026, 11, 25, 1, 0, tzinfo=UTC))
+    await app.delivery.tick()
+    assert [chat_id for chat_id, _ in sender.sent] == ["u1"]

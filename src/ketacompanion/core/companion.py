@@ -137,6 +137,11 @@ class Companion:
     async def _open_turn(self, tx: object, inbound: Inbound) -> Turn:
         found = await tx.users.find(inbound.address.platform, inbound.user_id)  # type: ignore[attr-defined]
         user, state = found if found else (None, DialogueState())
+        if user is not None and user.unreachable_at is not None:
+            # They wrote again, so they can be reached: resume what blocking had stopped.
+            user.unreachable_at = None
+            await tx.users.update(user.id, unreachable_at=None)  # type: ignore[attr-defined]
+            await tx.schedules.replan(user.id, self._clock.now())  # type: ignore[attr-defined]
         lang = (user.language if user else None) or _base_language(inbound.language) or self._default_language
         return Turn(inbound, tx, user, state, self._clock.now(), lang, self._text(lang))  # type: ignore[arg-type]
 
