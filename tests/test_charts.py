@@ -5,10 +5,11 @@ from __future__ import annotations
 import struct
 from datetime import UTC, datetime, timedelta
 
-from conftest import Chat
 from ketacompanion.app import App, texts
 from ketacompanion.charts import render_mood, render_summary
 from ketacompanion.core.history import ClinicianSummary, MoodHistory, Series, clinician_summary
+
+from conftest import Chat
 
 PNG = b"\x89PNG\r\n\x1a\n"
 END = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

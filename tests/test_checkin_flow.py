@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, select
 
-from conftest import Chat, make_settings
 from ketacompanion.app import App, build_app
 from ketacompanion.core.clock import FakeClock
 from ketacompanion.core.model import Urgency
 from ketacompanion.core.scoring import Answer
 from ketacompanion.storage import tables as t
+
+from conftest import Chat, make_settings
 
 DAILY_ITEMS = ["mood", "anxiety", "sleep", "side_effects", "safety", "note"]
 

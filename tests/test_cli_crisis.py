@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import CONTENT, TEST_KEY
 from ketacompanion.cli import cli
+
+from conftest import CONTENT, TEST_KEY
 
 runner = CliRunner()
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ketacompanion.app import build_app
 from ketacompanion.core.model import Urgency
+
 from conftest import Chat, make_settings
 
 

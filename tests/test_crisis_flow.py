@@ -8,7 +8,6 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from conftest import Chat
 from ketacompanion.adapters.console import ConsoleAdapter
 from ketacompanion.app import App
 from ketacompanion.core.clock import FakeClock
@@ -16,6 +15,8 @@ from ketacompanion.core.events import EscalationEvent
 from ketacompanion.core.model import Urgency
 from ketacompanion.delivery.simulation import Simulation
 from ketacompanion.storage import tables as t
+
+from conftest import Chat
 
 
 async def test_us_user_gets_988_at_crisis_urgency(chat: Chat) -> None:

@@ -8,12 +8,13 @@ from pathlib import Path
 
 from sqlalchemy import insert, select, update
 
-from conftest import Chat, make_settings
 from ketacompanion.app import App, build_app
 from ketacompanion.core.clock import FakeClock
 from ketacompanion.core.model import Address, Reply, Unreachable
 from ketacompanion.storage import planner
 from ketacompanion.storage import tables as t
+
+from conftest import Chat, make_settings
 
 
 class FakeSender:

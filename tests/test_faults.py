@@ -11,6 +11,7 @@ from ketacompanion.app import build_app
 from ketacompanion.cipher import DataKeyError
 from ketacompanion.content.problems import ContentError
 from ketacompanion.core.model import Urgency
+
 from conftest import CONTENT, Chat, make_settings
 
 

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CONTENT, Chat, make_settings
 from ketacompanion.app import App, build_app
 from ketacompanion.content.lessons import Lesson, Shelf
 from ketacompanion.core.clock import FakeClock
 from ketacompanion.core.model import Urgency
+
+from conftest import CONTENT, Chat, make_settings
 
 
 def shelf_of(app: App) -> Shelf:

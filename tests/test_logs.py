@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ketacompanion import logs
 from ketacompanion.app import build_app
+
 from conftest import Chat, make_settings
 
 CANARY_NOTE = "canary-note-7d1e I have been feeling awful"

@@ -9,6 +9,7 @@ from sqlalchemy import Column
 
 from ketacompanion.app import build_app
 from ketacompanion.storage import tables
+
 from conftest import Chat, make_settings
 
 CANARY_USER = "user-canary-5f3a9c"

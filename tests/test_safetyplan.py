@@ -9,7 +9,6 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from conftest import Chat, make_settings
 from ketacompanion.app import App, build_app, texts
 from ketacompanion.core.clock import FakeClock
 from ketacompanion.core.model import Address, Inbound
@@ -25,6 +24,8 @@ from ketacompanion.core.safetyplan import (
 )
 from ketacompanion.core.turn import Turn
 from ketacompanion.storage.tables import safety_plans
+
+from conftest import Chat, make_settings
 
 # One distinctive answer per part, in the order the parts are asked.
 ANSWERS = {

@@ -8,11 +8,12 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from sqlalchemy import select
 
-from conftest import Chat
 from ketacompanion.app import App
 from ketacompanion.core.clock import FakeClock
 from ketacompanion.core.when import parse_clock, parse_moment
 from ketacompanion.storage import tables as t
+
+from conftest import Chat
 
 
 async def rows(app: App, **where: object) -> list[tuple[str, str, datetime]]:

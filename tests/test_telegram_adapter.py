@@ -6,10 +6,11 @@ from typing import Any
 
 from telegram.constants import ParseMode
 
-from fakes.telegram_objects import render_text, user_object
 from ketacompanion.adapters.telegram.adapter import COMMANDS
 from ketacompanion.core.model import Choice, InboundKind, Reply, Urgency
 from test_telegram_support import BOT_USERNAME, unit_rig
+
+from fakes.telegram_objects import render_text, user_object
 
 GROUP = -100500
 

@@ -10,7 +10,6 @@ import pytest
 from telegram.error import NetworkError, TimedOut
 from telegram.request import RequestData
 
-from fakes.telegram_request import RecordingRequest
 from ketacompanion.adapters.telegram.delivery import RetryPolicy
 from ketacompanion.core.model import (
     Address,
@@ -22,6 +21,8 @@ from ketacompanion.core.model import (
     Urgency,
 )
 from test_telegram_support import unit_rig
+
+from fakes.telegram_request import RecordingRequest
 
 CHAT = Address("telegram", "42")
 

@@ -18,9 +18,6 @@ from hypothesis import strategies as st
 from telegram import Update
 
 import ketacompanion.app as app_module
-from conftest import make_settings
-from fakes.telegram_objects import BotApiState
-from fakes.telegram_request import RecordingRequest
 from ketacompanion.adapters.telegram.adapter import TelegramAdapter
 from ketacompanion.adapters.telegram.delivery import TelegramSender
 from ketacompanion.adapters.telegram.ingress import clean_batch
@@ -31,6 +28,10 @@ from ketacompanion.core.crisis.detector import Detector
 from ketacompanion.core.model import Inbound, Reply
 from test_telegram_http import _shared
 from test_telegram_support import TOKEN, FakeTime
+
+from conftest import make_settings
+from fakes.telegram_objects import BotApiState
+from fakes.telegram_request import RecordingRequest
 
 SAMPLES = ["/start", "/help", "/learn", "/crisis", "/delete", "/export", "/start@x", "/",
            "I want to kill myself", "ok", "", " ", "\u200f\u202e", "😀" * 50, "<b>&amp;</b>",

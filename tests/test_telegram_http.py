@@ -13,9 +13,6 @@ import pytest
 from sqlalchemy import func, select
 
 import ketacompanion.app as app_module
-from conftest import make_settings
-from fakes.telegram_api import FakeBotAPI
-from fakes.telegram_objects import render_text
 from ketacompanion.adapters.telegram.delivery import RetryPolicy
 from ketacompanion.adapters.telegram.runner import Timeouts
 from ketacompanion.app import App, build_app
@@ -25,6 +22,10 @@ from ketacompanion.core.crisis.detector import Detector
 from ketacompanion.core.model import Address, Attachment, Reply
 from ketacompanion.storage import tables
 from test_telegram_support import SECRET, FakeTime, LiveRig, live_rig
+
+from conftest import make_settings
+from fakes.telegram_api import FakeBotAPI
+from fakes.telegram_objects import render_text
 
 MODES = ["polling", "webhook"]
 

@@ -10,14 +10,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from telegram import Bot, Update
 
-from fakes.telegram_objects import BotApiState
-from fakes.telegram_request import RecordingRequest
 from ketacompanion.adapters.telegram.ingress import (
     PerChatProcessor,
     SanitizingRequest,
     clean_batch,
     parse_update,
 )
+
+from fakes.telegram_objects import BotApiState
+from fakes.telegram_request import RecordingRequest
 
 CANARY = "canary-health-note-7731"
 

@@ -8,8 +8,6 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from telegram.constants import ParseMode
 
-from fakes.telegram_objects import render_text
-from fakes.telegram_objects import utf16_length as fake_utf16_length
 from ketacompanion.adapters.telegram.render import (
     MAX_CAPTION,
     MAX_TEXT,
@@ -22,6 +20,9 @@ from ketacompanion.adapters.telegram.render import (
     utf16_length,
 )
 from ketacompanion.core.model import Attachment, Choice, Reply, Urgency
+
+from fakes.telegram_objects import render_text
+from fakes.telegram_objects import utf16_length as fake_utf16_length
 
 SPECIALS = "_*[]()~`>#+-=|{}.!<>&\\\"'"
 ODD = ["\u200f", "\u200e", "\u200b", "\u200d", "\u0301", "\ufe0f", "👩‍⚕️", "🇩🇪", "𝔘", "\n", " "]

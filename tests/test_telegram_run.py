@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CONTENT, TEST_KEY
-from fakes.telegram_api import FakeBotAPI
 from ketacompanion.adapters.telegram.runner import TelegramConfigError, check_settings
 from ketacompanion.settings import load_settings
+
+from conftest import CONTENT, TEST_KEY
+from fakes.telegram_api import FakeBotAPI
 
 
 @pytest.mark.slow

@@ -15,9 +15,6 @@ from telegram import Update
 from telegram.ext import Application
 from telegram.request import BaseRequest
 
-from fakes.telegram_api import FakeBotAPI
-from fakes.telegram_objects import BotApiState, Call
-from fakes.telegram_request import RecordingRequest
 from ketacompanion.adapters.telegram.adapter import TelegramAdapter
 from ketacompanion.adapters.telegram.delivery import RetryPolicy, TelegramSender
 from ketacompanion.adapters.telegram.limits import Limits, RateLimiter
@@ -26,6 +23,10 @@ from ketacompanion.adapters.telegram.webhook import WebhookServer
 from ketacompanion.app import App
 from ketacompanion.app import texts as app_texts
 from ketacompanion.core.model import Inbound, Reply
+
+from fakes.telegram_api import FakeBotAPI
+from fakes.telegram_objects import BotApiState, Call
+from fakes.telegram_request import RecordingRequest
 
 TOKEN = "123:ABC"
 BOT_USERNAME = "ketacompanion_test_bot"  # what the fake's getMe answers
