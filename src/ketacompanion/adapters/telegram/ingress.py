@@ -75,7 +75,11 @@ class SanitizingRequest(BaseRequest):
             return status, payload  # python-telegram-bot reports an unreadable answer itself
         if not isinstance(envelope, dict) or not envelope.get("ok"):
             return status, payload
-        envelope["result"] = clean_batch(envelope.get("result"))
+        try:
+            Update.de_list(envelope.get("result"), None)
+            return status, payload  # the usual case: all well formed, pass the bytes on
+        except Exception:
+            envelope["result"] = clean_batch(envelope.get("result"))
         return status, json.dumps(envelope).encode("utf-8")
 
 

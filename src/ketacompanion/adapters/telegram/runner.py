@@ -54,7 +54,7 @@ def build_application(
     timeouts: Timeouts | None = None,
     request: BaseRequest | None = None,
     updates_request: BaseRequest | None = None,
-    concurrency: int = 64,
+    concurrency: int = 16,
 ) -> Application:  # type: ignore[type-arg]
     """A python-telegram-bot Application wired for this bot (requests injectable for tests)."""
     t = timeouts or Timeouts()
