@@ -64,12 +64,20 @@ class Context(_Model):
     note: str = ""
 
 
+class SemanticExamples(_Model):
+    """Example sentences for the optional semantic layer (whole sentences, not rules)."""
+
+    concern: dict[str, list[str]] = {}  # category -> sentences that deserve a soft check
+    everyday: list[str] = []  # look-alikes that do not (idioms, session talk, grief)
+
+
 class PhraseRules(_Model):
     version: int
     misspellings: dict[str, str] = {}
     lists: dict[str, list[str]] = {}
     categories: list[Category] = Field(min_length=1)
     contexts: list[Context] = []
+    examples: SemanticExamples = SemanticExamples()
 
 
 # ---- phrase syntax ---------------------------------------------------------------------
@@ -272,6 +280,10 @@ def _semantic_problems(path: Path, node: Any, rules: PhraseRules) -> list[Proble
                     path, _line(node, (*loc, "applies_to")), f"unknown category or rule {unknown!r}"
                 )
             )
+    for name in rules.examples.concern:
+        if name not in categories:
+            loc = ("examples", "concern", name)
+            problems.append(Problem(path, _line(node, loc), f"unknown category {name!r}"))
     for key, value in rules.misspellings.items():
         if normalise(key) != key or not normalise(value):
             problems.append(
