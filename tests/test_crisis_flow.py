@@ -133,3 +133,33 @@ class _BrokenEngine:
 
     def connect(self) -> object:
         raise OSError("disk gone")
+
+
+async def test_struggling_shows_the_persons_own_safety_plan(chat: Chat) -> None:
+    await chat.onboard()
+    await chat.say("/safetyplan")
+    await chat.tap(chat.choice("plan:edit:"))  # the first part: warning signs
+    await chat.say("I stop answering my phone")
+    await chat.say("I want to kill myself")
+    replies = await chat.tap("crisis:struggling")
+    assert any("I stop answering my phone" in r.text for r in replies)
+
+
+async def test_a_warning_sign_that_reads_like_a_crisis_is_kept_in_the_plan(chat: Chat) -> None:
+    await chat.onboard()
+    await chat.say("/safetyplan")
+    await chat.tap(chat.choice("plan:edit:"))
+    replies = await chat.say("when I start thinking I want to kill myself")
+    assert replies[0].urgency is Urgency.CRISIS  # the card comes first
+    await chat.say("/safetyplan")
+    assert "when I start thinking I want to kill myself" in chat.text()
+
+
+async def test_screen_only_answers_only_concerning_text(chat: Chat) -> None:
+    from ketacompanion.core.model import Inbound
+
+    group = Inbound.from_text(chat.address, "u1", "great meeting today", in_group=True)
+    assert await chat.app.companion.screen_only(group) == []
+    flagged = Inbound.from_text(chat.address, "u1", "I want to kill myself", in_group=True)
+    replies = await chat.app.companion.screen_only(flagged)
+    assert replies and replies[0].urgency is Urgency.CRISIS

@@ -184,3 +184,20 @@ async def test_writing_again_after_blocking_resumes_the_schedule(app: App, chat:
     clock.set(datetime(2026, 11, 25, 1, 0, tzinfo=UTC))
     await app.delivery.tick()
     assert [chat_id for chat_id, _ in sender.sent] == ["u1"]
+
+
+async def test_a_pause_holds_session_prompts_but_not_crisis_follow_ups(app: App, chat: Chat, clock: FakeClock) -> None:
+    await chat.onboard("US", "America/New_York")
+    uid = await set_schedule(app, "u1", "America/New_York", paused_until=datetime(2026, 12, 1, tzinfo=UTC))
+    async with app.engine.begin() as conn:
+        await conn.execute(insert(t.checkins), [
+            {"user_id": uid, "kind": "post_session", "instrument": "post_session", "due_at": datetime(2026, 11, 24, 12, tzinfo=UTC),
+             "expires_at": datetime(2026, 11, 24, 16, tzinfo=UTC), "status": "pending", "created_at": clock.now()},
+            {"user_id": uid, "kind": "followup_hour", "instrument": None, "due_at": datetime(2026, 11, 24, 12, tzinfo=UTC),
+             "expires_at": datetime(2026, 11, 24, 16, tzinfo=UTC), "status": "pending", "created_at": clock.now()},
+        ])
+    sender = FakeSender()
+    app.add_sender(sender)
+    clock.set(datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
+    await app.delivery.tick()
+    assert len(sender.sent) == 1 and "reach someone" in sender.sent[0][1].text

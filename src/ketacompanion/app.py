@@ -20,7 +20,7 @@ from ketacompanion.core.lessons import LessonFlow
 from ketacompanion.core.onboarding import Onboarding, SettingsFlow, home
 from ketacompanion.core.ports import Clock, Sender
 from ketacompanion.core.privacy import DeleteFlow, export, privacy
-from ketacompanion.core.safetyplan import SafetyPlanFlow
+from ketacompanion.core.safetyplan import SafetyPlanFlow, plan_text
 from ketacompanion.core.schedules import ScheduleFlow
 from ketacompanion.core.sessions import SessionsFlow
 from ketacompanion.core.turn import Text
@@ -76,7 +76,7 @@ def build_companion(
     text = texts(content)
     onboarding = Onboarding()
     delete = DeleteFlow(store)
-    crisis = CrisisPolicy(content, store, text, events, crisis_cooldown)
+    crisis = CrisisPolicy(content, store, text, events, crisis_cooldown, safety_plan=plan_text)
     lessons = LessonFlow(content)
     plan = SafetyPlanFlow(content, onboarding.consent_prompt)
     checkins = CheckinFlow(content, crisis)

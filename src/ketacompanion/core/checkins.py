@@ -56,6 +56,16 @@ class CheckinFlow:
     def __init__(self, content: ContentHolder, crisis: CheckinCrisis) -> None:
         self._content, self._crisis = content, crisis
 
+    async def keeps_flagged_text(self, turn: Turn) -> bool:
+        """A note written during a check-in is kept even when it also needs the crisis card."""
+        checkin_id = turn.state.data.get("id")
+        if turn.user is None or not isinstance(checkin_id, int):
+            return False
+        record = await turn.tx.checkins.get(turn.user.id, checkin_id)
+        ins = self._instrument(record) if record else None
+        item = next((it for it in ins.items if it.id == turn.state.step), None) if ins else None
+        return item is not None and item.kind is ItemKind.TEXT
+
     def _instrument(self, record: CheckinRecord) -> Instrument | None:
         return self._content.current.instruments.get(record.instrument or "")
 

@@ -88,7 +88,14 @@ class Companion:
                 before = turn.state.snapshot()
                 if screening is not None and screening.level > 0:
                     crisis = await self._crisis.respond(turn, screening)
-                replies = [] if _is_crisis(screening) else await self._route(turn)
+                if not _is_crisis(screening):
+                    replies = await self._route(turn)
+                elif await self._keeps_flagged_text(turn):
+                    # The open step takes free text (a note, a safety plan entry): keep
+                    # what was written as well as showing the crisis card first.
+                    replies = await self._route(turn)
+                else:
+                    replies = []
                 if turn.user is not None and not turn.deleted and turn.state.snapshot() != before:
                     await tx.users.save_dialogue(turn.user.id, turn.state)
         except StoreUnavailable as exc:
@@ -103,6 +110,33 @@ class Companion:
             except Exception:
                 log.exception("after-commit step failed")
         return crisis + replies
+
+    async def screen_only(self, inbound: Inbound) -> list[Reply]:
+        """Screen text that must not feed a flow (a group message, an edited message):
+        crisis replies when it is concerning, nothing otherwise."""
+        screening = self._screen(inbound)
+        if screening is None or screening.level <= 0:
+            return []
+        try:
+            async with self._store.transaction() as tx:
+                turn = await self._open_turn(tx, inbound)
+                replies = await self._crisis.respond(turn, screening)
+        except Exception:
+            log.exception("screen-only turn failed; sending the built-in lines")
+            return self._crisis.fallback(inbound)
+        for hook in turn.after_commit:
+            try:
+                await hook()
+            except Exception:
+                log.exception("after-commit step failed")
+        return replies
+
+    async def _keeps_flagged_text(self, turn: Turn) -> bool:
+        if turn.inbound.kind is not InboundKind.TEXT:
+            return False
+        flow = self._flows.get(turn.state.flow or "")
+        keeps = getattr(flow, "keeps_flagged_text", None)
+        return bool(keeps is not None and await keeps(turn))
 
     def _screen(self, inbound: Inbound) -> Screening | None:
         text = inbound.text if inbound.kind is not InboundKind.CHOICE else ""

@@ -147,6 +147,10 @@ class SafetyPlanFlow:
     def __init__(self, content: ContentHolder, consent_prompt: ConsentPrompt) -> None:
         self._content, self._consent_prompt = content, consent_prompt
 
+    async def keeps_flagged_text(self, turn: Turn) -> bool:
+        """A warning sign may read like a crisis message; it still belongs in the plan."""
+        return turn.state.flow == self.name and bool(turn.state.step)
+
     # --- entry points ---------------------------------------------------------------------
     async def command(self, turn: Turn) -> list[Reply]:
         """``/safetyplan``: the plan as it stands (or an intro), with a button per part."""

@@ -195,12 +195,17 @@ async def claim_due(
             for slot in recurring_slots(sched, due_at):  # type: ignore[arg-type]
                 if slot.kind == row.kind:
                     next_rows.append(_slot_row(row.user_id, slot, now, window))
-        paused = sched is not None and sched.paused_until is not None and sched.paused_until > due_at  # type: ignore[operator]
+        # A pause stops every prompt (a pause that does not pause is worse than none),
+        # except the follow-ups after a crisis.
+        paused = (
+            sched is not None and sched.paused_until is not None and sched.paused_until > due_at  # type: ignore[operator]
+            and not row.kind.startswith("followup")
+        )
         if person is None:
             final["cancelled"].append(row.id)
         elif person.unreachable_at is not None:
             final["unreachable"].append(row.id)
-        elif paused and row.kind in RECURRING:
+        elif paused:
             final["cancelled"].append(row.id)
         elif now >= expires_at:  # type: ignore[operator]
             final["missed"].append(row.id)
