@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from ketacompanion.adapters.console import ConsoleAdapter
@@ -13,6 +14,7 @@ from ketacompanion.app import App
 from ketacompanion.core.clock import FakeClock
 from ketacompanion.core.events import EscalationEvent
 from ketacompanion.core.model import Urgency
+from ketacompanion.core.ports import StoreUnavailable
 from ketacompanion.delivery.simulation import Simulation
 from ketacompanion.storage import tables as t
 
@@ -114,25 +116,19 @@ async def test_follow_up_arrives_an_hour_later_in_simulation(app: App, clock: Fa
     assert any("yesterday" in str(o.get("text")) for o in nextday)
 
 
-async def test_crisis_command_before_start_and_with_the_database_down(chat: Chat) -> None:
+async def test_crisis_command_before_start_and_with_the_database_down(chat: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
     replies = await chat.say("/crisis")
     assert replies[0].urgency is Urgency.CRISIS
-    await chat.app.engine.dispose()
-    chat.app.store.engine = _BrokenEngine()  # type: ignore[assignment]
+
+    def down() -> object:
+        raise StoreUnavailable("disk gone")
+
+    monkeypatch.setattr(chat.app.store, "transaction", down)
     replies = await chat.say("/crisis")
     assert replies[0].urgency is Urgency.CRISIS and "988" in replies[0].text
     replies = await chat.say("I want to kill myself")
     assert replies[0].urgency is Urgency.CRISIS
-
-
-class _BrokenEngine:
-    url = "sqlite+aiosqlite:///broken"
-
-    def begin(self) -> object:
-        raise OSError("disk gone")
-
-    def connect(self) -> object:
-        raise OSError("disk gone")
+    assert "try again" in replies[-1].text.lower()  # and nothing is falsely confirmed
 
 
 async def test_struggling_shows_the_persons_own_safety_plan(chat: Chat) -> None:

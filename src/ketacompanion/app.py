@@ -50,7 +50,7 @@ class App:
         self.senders[sender.platform] = sender
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        await self.store.close()
 
 
 def texts(content: ContentHolder) -> callable:  # type: ignore[valid-type]
@@ -134,7 +134,9 @@ async def build_app(settings: Settings, clock: Clock | None = None, content_set:
     except BaseException:
         await engine.dispose()
         raise
-    store = SqlStore(engine, cipher, clock, timedelta(minutes=settings.checkin_window_minutes))
+    store = SqlStore(
+        engine, cipher, clock, timedelta(minutes=settings.checkin_window_minutes), settings.sqlite_busy_timeout_ms
+    )
     events = Events()
     companion = build_companion(
         store, clock, content, detector, settings.default_language, events,

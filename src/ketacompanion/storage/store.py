@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -23,7 +23,8 @@ from ketacompanion.core.ports import (
     UserRecord,
 )
 from ketacompanion.storage import tables as t
-from ketacompanion.storage.engine import is_sqlite
+from ketacompanion.storage.engine import is_sqlite, sqlite_path
+from ketacompanion.storage.sqlite_thread import SqliteWriter
 
 _USER_FIELDS = frozenset(
     {"chat_id", "consent_at", "country", "timezone", "language", "keep_notes", "unreachable_at", "enrolment"}
@@ -45,20 +46,31 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
+_FIND = (
+    select(t.users, t.dialogue.c.flow, t.dialogue.c.step, t.dialogue.c.data)
+    .select_from(t.users.outerjoin(t.dialogue, t.dialogue.c.user_id == t.users.c.id))
+    .where(t.users.c.platform == bindparam("b_platform"), t.users.c.platform_user_id == bindparam("b_puid"))
+)
+_FIND_LOCKED = _FIND.with_for_update(of=t.users)  # serialise one person's messages on PostgreSQL
+_DIALOGUE_VALUES = {
+    "flow": bindparam("b_flow", type_=t.dialogue.c.flow.type),
+    "step": bindparam("b_step", type_=t.dialogue.c.step.type),
+    "data": bindparam("b_data", type_=t.dialogue.c.data.type),
+    "updated_at": bindparam("b_at", type_=t.dialogue.c.updated_at.type),
+}
+_SAVE_DIALOGUE = update(t.dialogue).where(t.dialogue.c.user_id == bindparam("b_user")).values(**_DIALOGUE_VALUES)
+_ADD_DIALOGUE = insert(t.dialogue).values(user_id=bindparam("b_user"), **_DIALOGUE_VALUES)
+
+
 class SqlUserRepo:
     def __init__(self, conn: AsyncConnection, cipher: FieldCipher, clock: Clock) -> None:
         self._conn, self._cipher, self._clock = conn, cipher, clock
 
     async def find(self, platform: str, platform_user_id: str) -> tuple[UserRecord, DialogueState] | None:
-        u, d = t.users, t.dialogue
-        query = (
-            select(u, d.c.flow, d.c.step, d.c.data)
-            .select_from(u.outerjoin(d, d.c.user_id == u.c.id))
-            .where(u.c.platform == platform, u.c.platform_user_id == platform_user_id)
-        )
-        if not is_sqlite(str(self._conn.engine.url)):
-            query = query.with_for_update(of=u)  # serialise one person's messages on PostgreSQL
-        row = (await self._conn.execute(query)).mappings().first()
+        # Prebuilt: this runs for every message, and building a statement costs more
+        # than running it.
+        query = _FIND if self._conn.dialect.name == "sqlite" else _FIND_LOCKED
+        row = (await self._conn.execute(query, {"b_platform": platform, "b_puid": platform_user_id})).mappings().first()
         if row is None:
             return None
         return _user(row), DialogueState(row["flow"], row["step"], dict(row["data"] or {}))
@@ -81,12 +93,11 @@ class SqlUserRepo:
         await self._conn.execute(update(t.users).where(t.users.c.id == user_id).values(**fields))
 
     async def save_dialogue(self, user_id: int, state: DialogueState) -> None:
-        values = {"flow": state.flow, "step": state.step, "data": state.data, "updated_at": self._clock.now()}
-        changed = await self._conn.execute(
-            update(t.dialogue).where(t.dialogue.c.user_id == user_id).values(**values)
-        )
+        values = {"b_flow": state.flow, "b_step": state.step, "b_data": state.data, "b_at": self._clock.now(),
+                  "b_user": user_id}
+        changed = await self._conn.execute(_SAVE_DIALOGUE, values)
         if changed.rowcount == 0:
-            await self._conn.execute(insert(t.dialogue).values(user_id=user_id, **values))
+            await self._conn.execute(_ADD_DIALOGUE, values)
 
     async def export(self, user_id: int) -> dict[str, list[dict[str, Any]]]:
         out: dict[str, list[dict[str, Any]]] = {}
@@ -210,15 +221,28 @@ _UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, OSError)
 
 class SqlStore:
     def __init__(
-        self, engine: AsyncEngine, cipher: FieldCipher, clock: Clock, checkin_window: timedelta = CHECKIN_WINDOW
+        self,
+        engine: AsyncEngine,
+        cipher: FieldCipher,
+        clock: Clock,
+        checkin_window: timedelta = CHECKIN_WINDOW,
+        busy_timeout_ms: int = 5000,
     ) -> None:
         self.engine, self.cipher, self.clock = engine, cipher, clock
         self.checkin_window = checkin_window
         self.sqlite = is_sqlite(str(engine.url))
+        path = sqlite_path(str(engine.url)) if self.sqlite else None
+        # Messages on a SQLite file go through one writer thread with group commit;
+        # PostgreSQL (truly async) and in-memory SQLite use the engine directly.
+        self._writer = SqliteWriter(path, busy_timeout_ms) if path is not None else None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlTx]:
         try:
+            if self._writer is not None:
+                async with self._writer.transaction() as conn:
+                    yield SqlTx(conn, self.cipher, self.clock, self.checkin_window)  # type: ignore[arg-type]
+                return
             async with self.engine.begin() as conn:
                 yield SqlTx(conn, self.cipher, self.clock, self.checkin_window)
         except _UNAVAILABLE as exc:
@@ -232,6 +256,9 @@ class SqlStore:
         if not self.sqlite:
             return  # PostgreSQL reclaims deleted tuples with VACUUM; nothing file-level here
         try:
+            if self._writer is not None:
+                await self._writer.checkpoint()
+                return
             async with self.engine.connect() as conn:
                 auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
                 await auto.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -239,4 +266,6 @@ class SqlStore:
             raise StoreUnavailable(type(exc).__name__) from exc
 
     async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer.close()
         await self.engine.dispose()

@@ -1,0 +1,77 @@
+"""Group commit on the SQLite writer: shared commits, isolated failures, durability."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from ketacompanion.core.ports import StoreUnavailable
+from ketacompanion.storage.sqlite_thread import SqliteWriter
+
+
+@pytest.fixture
+async def writer(tmp_path: Path):  # type: ignore[no-untyped-def]
+    w = SqliteWriter(tmp_path / "w.db", busy_timeout_ms=200)
+    async with w.transaction() as conn:
+        await conn.execute(text("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)"))
+    yield w
+    await w.close()
+
+
+def rows(path: Path) -> list[str]:
+    with sqlite3.connect(path) as other:  # a separate connection sees only what was committed
+        return [r[0] for r in other.execute("SELECT body FROM notes ORDER BY id")]
+
+
+async def test_concurrent_units_are_all_committed_before_their_callers_go_on(writer: SqliteWriter, tmp_path: Path) -> None:
+    seen_after: list[bool] = []
+
+    async def unit(i: int) -> None:
+        async with writer.transaction() as conn:
+            await conn.execute(text("INSERT INTO notes (body) VALUES (:b)"), {"b": f"n{i}"})
+        seen_after.append(f"n{i}" in rows(tmp_path / "w.db"))
+
+    await asyncio.gather(*(unit(i) for i in range(30)))
+    assert sorted(rows(tmp_path / "w.db")) == sorted(f"n{i}" for i in range(30))
+    assert all(seen_after)  # nobody was told "done" before the commit
+
+
+async def test_a_failing_unit_in_a_shared_batch_undoes_only_itself(writer: SqliteWriter, tmp_path: Path) -> None:
+    async def good(i: int) -> None:
+        async with writer.transaction() as conn:
+            await conn.execute(text("INSERT INTO notes (body) VALUES (:b)"), {"b": f"ok{i}"})
+            await asyncio.sleep(0)  # let others queue up behind this unit
+
+    async def bad() -> None:
+        async with writer.transaction() as conn:
+            await conn.execute(text("INSERT INTO notes (body) VALUES ('half-done')"))
+            raise ValueError("flow bug")
+
+    results = await asyncio.gather(good(1), bad(), good(2), bad(), good(3), return_exceptions=True)
+    assert [type(r).__name__ for r in results] == ["NoneType", "ValueError", "NoneType", "ValueError", "NoneType"]
+    assert sorted(rows(tmp_path / "w.db")) == ["ok1", "ok2", "ok3"]
+
+
+async def test_a_held_lock_makes_the_unit_fail_cleanly_and_later_ones_work(writer: SqliteWriter, tmp_path: Path) -> None:
+    blocker = sqlite3.connect(tmp_path / "w.db", timeout=0)
+    blocker.execute("BEGIN IMMEDIATE")
+    with pytest.raises(Exception) as info:
+        async with writer.transaction() as conn:
+            await conn.execute(text("INSERT INTO notes (body) VALUES ('blocked')"))
+    assert "locked" in str(info.value).lower() or isinstance(info.value, StoreUnavailable)
+    blocker.rollback()
+    blocker.close()
+    async with writer.transaction() as conn:
+        await conn.execute(text("INSERT INTO notes (body) VALUES ('after')"))
+    assert rows(tmp_path / "w.db") == ["after"]
+
+
+async def test_closed_writer_refuses(writer: SqliteWriter) -> None:
+    await writer.close()
+    with pytest.raises(StoreUnavailable):
+        async with writer.transaction():
+            pass
