@@ -11,7 +11,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ketacompanion.cipher import FieldCipher
@@ -56,13 +56,32 @@ def answer_from_json(text: str) -> Answer:
     )
 
 
+# Prebuilt statements for what runs on every check-in answer.
+_c, _a = t.checkins, t.checkin_answers
+_GET = select(_c).where(_c.c.id == bindparam("b_id"), _c.c.user_id == bindparam("b_user"))
+_ANSWERS = select(_a.c.item_id, _a.c.value_enc).where(
+    _a.c.checkin_id == bindparam("b_id"), _a.c.user_id == bindparam("b_user")
+)
+_ANSWER_VALUES = {
+    "value_enc": bindparam("b_value", type_=_a.c.value_enc.type),
+    "answered_at": bindparam("b_at", type_=_a.c.answered_at.type),
+}
+_UPDATE_ANSWER = (
+    update(_a)
+    .where(_a.c.checkin_id == bindparam("b_id"), _a.c.item_id == bindparam("b_item"), _a.c.user_id == bindparam("b_user"))
+    .values(**_ANSWER_VALUES)
+)
+_INSERT_ANSWER = insert(_a).values(
+    checkin_id=bindparam("b_id"), item_id=bindparam("b_item"), user_id=bindparam("b_user"), **_ANSWER_VALUES
+)
+
+
 class SqlCheckinRepo:
     def __init__(self, conn: AsyncConnection, cipher: FieldCipher, window: timedelta) -> None:
         self._conn, self._cipher, self._window = conn, cipher, window
 
     async def get(self, user_id: int, checkin_id: int) -> CheckinRecord | None:
-        c = t.checkins
-        row = (await self._conn.execute(select(c).where(c.c.id == checkin_id, c.c.user_id == user_id))).first()
+        row = (await self._conn.execute(_GET, {"b_id": checkin_id, "b_user": user_id})).first()
         return _record(row) if row is not None else None
 
     async def find_answerable(self, user_id: int, instrument: str, now: datetime) -> CheckinRecord | None:
@@ -118,24 +137,15 @@ class SqlCheckinRepo:
         return answer_from_json(self._cipher.decrypt(token, enc_context(*_ANSWER_CONTEXT, user_id)))
 
     async def answers(self, user_id: int, checkin_id: int) -> dict[str, Answer]:
-        a = t.checkin_answers
-        rows = await self._conn.execute(
-            select(a.c.item_id, a.c.value_enc).where(a.c.checkin_id == checkin_id, a.c.user_id == user_id)
-        )
+        rows = await self._conn.execute(_ANSWERS, {"b_id": checkin_id, "b_user": user_id})
         return {r.item_id: self._decrypt(user_id, r.value_enc) for r in rows}
 
     async def save_answer(self, user_id: int, checkin_id: int, item_id: str, answer: Answer, now: datetime) -> None:
-        a = t.checkin_answers
         token = self._cipher.encrypt(answer_json(answer), enc_context(*_ANSWER_CONTEXT, user_id))
-        changed = await self._conn.execute(
-            update(a).where(a.c.checkin_id == checkin_id, a.c.item_id == item_id, a.c.user_id == user_id)
-            .values(value_enc=token, answered_at=now)
-        )
+        values = {"b_id": checkin_id, "b_item": item_id, "b_user": user_id, "b_value": token, "b_at": now}
+        changed = await self._conn.execute(_UPDATE_ANSWER, values)
         if changed.rowcount == 0:
-            await self._conn.execute(
-                insert(a).values(checkin_id=checkin_id, item_id=item_id, user_id=user_id, value_enc=token,
-                                 answered_at=now)
-            )
+            await self._conn.execute(_INSERT_ANSWER, values)
 
     async def history(self, user_id: int, since: datetime) -> list[PastCheckin]:
         """Check-ins due since ``since`` (oldest first) with their answers: two queries."""

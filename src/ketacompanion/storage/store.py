@@ -156,6 +156,18 @@ def _user(row: Mapping[str, Any]) -> UserRecord:
     )
 
 
+_lp = t.lesson_progress
+_MOVE_CARD = (
+    update(_lp)
+    .where(_lp.c.user_id == bindparam("b_user"), _lp.c.lesson_id == bindparam("b_lesson"))
+    .values(card=bindparam("b_card", type_=_lp.c.card.type), updated_at=bindparam("b_at", type_=_lp.c.updated_at.type))
+)
+_START_LESSON = insert(_lp).values(
+    user_id=bindparam("b_user"), lesson_id=bindparam("b_lesson"), card=bindparam("b_card", type_=_lp.c.card.type),
+    started_at=bindparam("b_at", type_=_lp.c.started_at.type), updated_at=bindparam("b_at", type_=_lp.c.updated_at.type),
+)
+
+
 class SqlLessonRepo:
     def __init__(self, conn: AsyncConnection, clock: Clock) -> None:
         self._conn, self._clock = conn, clock
@@ -184,7 +196,11 @@ class SqlLessonRepo:
             )
 
     async def save_position(self, user_id: int, lesson_id: str, card: int, version: str) -> None:
-        await self._upsert(user_id, lesson_id, card=card)
+        # The common step (Next/Back on a card), prebuilt; the rarer ones build their own.
+        values = {"b_user": user_id, "b_lesson": lesson_id, "b_card": card, "b_at": self._clock.now()}
+        changed = await self._conn.execute(_MOVE_CARD, values)
+        if changed.rowcount == 0:
+            await self._conn.execute(_START_LESSON, values)
 
     async def complete(self, user_id: int, lesson_id: str, version: str) -> None:
         await self._upsert(user_id, lesson_id, completed_at=self._clock.now(), read_version=version)
