@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ketacompanion.core.ports import Clock
 from ketacompanion.core.turn import Text
 from ketacompanion.delivery.outbox import DrainStats, Outbox
-from ketacompanion.delivery.prompts import prompt, reminder
+from ketacompanion.delivery.prompts import Templates
 from ketacompanion.storage import planner
 
 
@@ -46,11 +46,12 @@ class Delivery:
         transaction with its outbox rows: a crash leaves a batch all done or not begun."""
         stats = TickStats()
         now = self.clock.now()
+        words = Templates(self._text_for)
         while True:
             async with self.engine.begin() as conn:
                 dues, claimed = await planner.claim_due(conn, now, self.window, self.claim_batch)
                 stats.queued += await self.outbox.enqueue(
-                    conn, ((d, "prompt", prompt(d, self._text_for)) for d in dues)
+                    conn, ((d, "prompt", words.encoded(d, "prompt")) for d in dues)
                 )
             stats.claimed += claimed
             if claimed == 0:  # claiming plans the next slot, which may itself be overdue
@@ -59,7 +60,7 @@ class Delivery:
             async with self.engine.begin() as conn:
                 dues = await planner.due_reminders(conn, now, self.reminder_delay, self.claim_batch)
                 stats.reminded += await self.outbox.enqueue(
-                    conn, ((d, "reminder", reminder(d, self._text_for)) for d in dues)
+                    conn, ((d, "reminder", words.encoded(d, "reminder")) for d in dues)
                 )
             if len(dues) < self.claim_batch:
                 break

@@ -16,13 +16,14 @@ from datetime import timedelta
 from typing import Any
 
 from aiolimiter import AsyncLimiter
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ketacompanion.cipher import FieldCipher
 from ketacompanion.core.model import Address, Choice, DeliveryError, Reply, Unreachable, Urgency
 from ketacompanion.core.ports import Clock, Sender
 from ketacompanion.storage import tables as t
+from ketacompanion.storage.bulk import bulk_insert
 from ketacompanion.storage.planner import Due
 from ketacompanion.storage.store import enc_context
 
@@ -101,21 +102,19 @@ class Outbox:
         # Bucket size one second's worth: short bursts allowed, the long-run rate capped.
         self._limiter = AsyncLimiter(max(1.0, self.rate_per_s), 1.0)
 
-    async def enqueue(self, conn: AsyncConnection, items: Iterable[tuple[Due, str, Reply]]) -> int:
+    async def enqueue(self, conn: AsyncConnection, items: Iterable[tuple[Due, str, str]]) -> int:
+        """Queue (due, purpose, encoded reply) rows, in the caller's transaction."""
         now = self.clock.now()
         rows: list[dict[str, Any]] = [
             {
                 "user_id": due.user_id, "checkin_id": due.checkin_id, "purpose": purpose,
                 "platform": due.platform, "chat_id": due.chat_id,
-                "payload_enc": self.cipher.encrypt(
-                    encode_reply(reply), enc_context("outbox", "payload_enc", due.user_id)
-                ),
+                "payload_enc": self.cipher.encrypt(encoded, enc_context("outbox", "payload_enc", due.user_id)),
                 "status": "queued", "attempts": 0, "not_before": max(now, due.not_before), "created_at": now,
             }
-            for due, purpose, reply in items
+            for due, purpose, encoded in items
         ]
-        if rows:
-            await conn.execute(insert(t.outbox), rows)
+        await bulk_insert(conn, t.outbox, rows)
         return len(rows)
 
     async def drain(self, max_passes: int = 10_000) -> DrainStats:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from ketacompanion.core.model import Choice, Reply, Urgency
 from ketacompanion.core.turn import Text, button
+from ketacompanion.delivery.outbox import encode_reply
 from ketacompanion.storage.planner import Due
 
 _FOLLOWUPS = ("followup_hour", "followup_day")
@@ -42,3 +44,24 @@ def _start_buttons(t: Text, checkin_id: int) -> tuple[Choice, ...]:
         button(t("delivery.start_button"), "checkin", "start", checkin_id),
         button(t("delivery.later_button"), "checkin", "later", checkin_id),
     )
+
+
+_ID = "{checkin}"
+
+
+class Templates:
+    """Encoded prompts, worded once per kind and language: a fan-out of thousands of
+    the same prompt differs only in the check-in id inside its buttons."""
+
+    def __init__(self, text_for: Callable[[str], Text]) -> None:
+        self._text_for = text_for
+        self._cache: dict[tuple[str, str, str, bool], str] = {}
+
+    def encoded(self, due: Due, purpose: str) -> str:
+        key = (purpose, due.kind, due.language or "en", due.instrument is not None)
+        template = self._cache.get(key)
+        if template is None:
+            stand_in = replace(due, checkin_id=_ID)  # type: ignore[arg-type]
+            build = reminder if purpose == "reminder" else prompt
+            template = self._cache[key] = encode_reply(build(stand_in, self._text_for))
+        return template.replace(_ID, str(due.checkin_id))

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ketacompanion.core.schedule import (
@@ -24,6 +25,7 @@ from ketacompanion.core.schedule import (
     session_timeline,
 )
 from ketacompanion.storage import tables as t
+from ketacompanion.storage.bulk import bulk_insert
 from ketacompanion.storage.store import _aware
 
 OPEN_STATES = ("queued", "sent", "reminded", "open")
@@ -63,15 +65,27 @@ class ScheduleRow:
 
 def recurring_slots(row: ScheduleRow, after: datetime) -> list[Slot]:
     """The next daily and weekly slots after ``after`` (and after any pause)."""
-    start = max(after, row.paused_until) if row.paused_until else after
+    return list(
+        _slots(row.timezone, row.daily_time, row.weekly_day, row.weekly_time, row.quiet_start, row.quiet_end,
+               row.paused_until, after)
+    )
+
+
+@lru_cache(maxsize=65536)
+def _slots(
+    zone: str, daily: str | None, weekday: int | None, weekly: str | None, quiet_start: str | None,
+    quiet_end: str | None, paused_until: datetime | None, after: datetime,
+) -> tuple[Slot, ...]:
+    # Cached: in a fan-out most people share a zone, a time and the moment.
+    start = max(after, paused_until) if paused_until else after
     slots: list[Slot] = []
-    if row.daily_time:
-        due = next_fire(row.timezone, row.daily_time, None, start)
-        slots.append(Slot("daily", "daily", after_quiet_hours(due, row.timezone, row.quiet_start, row.quiet_end)))
-    if row.weekly_time and row.weekly_day is not None:
-        due = next_fire(row.timezone, row.weekly_time, row.weekly_day, start)
-        slots.append(Slot("weekly", "phq9", after_quiet_hours(due, row.timezone, row.quiet_start, row.quiet_end)))
-    return slots
+    if daily:
+        due = next_fire(zone, daily, None, start)
+        slots.append(Slot("daily", "daily", after_quiet_hours(due, zone, quiet_start, quiet_end)))
+    if weekly and weekday is not None:
+        due = next_fire(zone, weekly, weekday, start)
+        slots.append(Slot("weekly", "phq9", after_quiet_hours(due, zone, quiet_start, quiet_end)))
+    return tuple(slots)
 
 
 def _slot_row(user_id: int, slot: Slot, now: datetime, window: timedelta, session_id: int | None = None) -> dict[str, Any]:
@@ -82,27 +96,9 @@ def _slot_row(user_id: int, slot: Slot, now: datetime, window: timedelta, sessio
 
 
 async def insert_slots(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """Insert slot rows, skipping any (user, kind, due time) that already exists."""
-    if not rows:
-        return
-    keys = {(r["user_id"], r["kind"], r["due_at"]) for r in rows}
-    c = t.checkins
-    existing: set[tuple[int, str, datetime]] = set()
-    user_ids = sorted({r["user_id"] for r in rows})
-    for chunk in _chunks(user_ids, 5000):
-        found = await conn.execute(
-            select(c.c.user_id, c.c.kind, c.c.due_at).where(
-                c.c.user_id.in_(chunk), c.c.kind.in_({r["kind"] for r in rows}),
-                c.c.due_at.in_({r["due_at"] for r in rows}) if len({r["due_at"] for r in rows}) < 500 else True,
-            )
-        )
-        existing |= {(u, k, _aware(d)) for u, k, d in found}  # type: ignore[misc]
-    fresh = [r for r in rows if (r["user_id"], r["kind"], r["due_at"]) not in existing]
-    if len(keys) != len(rows):  # duplicates within the batch itself
-        seen: set[tuple[int, str, datetime]] = set()
-        fresh = [r for r in fresh if not ((k := (r["user_id"], r["kind"], r["due_at"])) in seen or seen.add(k))]
-    if fresh:
-        await conn.execute(insert(c), fresh)
+    """Insert slot rows, skipping any (user, kind, due time) that already exists: the
+    unique key decides, so two processes planning the same slot cannot both add it."""
+    await bulk_insert(conn, t.checkins, rows, skip_conflicts_on=("user_id", "kind", "due_at"))
 
 
 async def load_schedules(conn: AsyncConnection, user_ids: Iterable[int]) -> dict[int, ScheduleRow]:
@@ -166,20 +162,28 @@ async def claim_due(
         return [], 0
     user_ids = sorted({row.user_id for row in claimed})
     people: dict[int, Any] = {}
-    sessions: dict[int, list[datetime]] = {}
+    schedules: dict[int, ScheduleRow] = {}
+    s = t.schedules
     for chunk in _chunks(user_ids, 5000):
-        for r in await conn.execute(
-            select(u.c.id, u.c.platform, u.c.chat_id, u.c.language, u.c.unreachable_at).where(u.c.id.in_(chunk))
-        ):
+        rows = await conn.execute(
+            select(u.c.id, u.c.platform, u.c.chat_id, u.c.language, u.c.unreachable_at, u.c.timezone,
+                   s.c.daily_time, s.c.weekly_day, s.c.weekly_time, s.c.quiet_start, s.c.quiet_end, s.c.paused_until)
+            .select_from(u.outerjoin(s, s.c.user_id == u.c.id)).where(u.c.id.in_(chunk))
+        )
+        for r in rows:
             people[r.id] = r
-        ds = t.dosing_sessions
-        for r in await conn.execute(
-            select(ds.c.user_id, ds.c.starts_at).where(
-                ds.c.user_id.in_(chunk), ds.c.starts_at <= now, ds.c.starts_at > now - timedelta(days=1)
-            )
-        ):
-            sessions.setdefault(r.user_id, []).append(_aware(r.starts_at))  # type: ignore[arg-type]
-    schedules = await load_schedules(conn, user_ids)
+            if r.daily_time is not None or r.weekly_time is not None or r.paused_until is not None:
+                schedules[r.id] = ScheduleRow(
+                    r.id, r.timezone or "UTC", r.daily_time, r.weekly_day, r.weekly_time,
+                    r.quiet_start, r.quiet_end, _aware(r.paused_until),
+                )
+    # Sessions under way: few at any moment, so read them all rather than per person.
+    ds = t.dosing_sessions
+    sessions: dict[int, list[datetime]] = {}
+    for r in await conn.execute(
+        select(ds.c.user_id, ds.c.starts_at).where(ds.c.starts_at <= now, ds.c.starts_at > now - timedelta(days=1))
+    ):
+        sessions.setdefault(r.user_id, []).append(_aware(r.starts_at))  # type: ignore[arg-type]
 
     queued: list[Due] = []
     final: dict[str, list[int]] = {"missed": [], "unreachable": [], "cancelled": [], "queued": []}

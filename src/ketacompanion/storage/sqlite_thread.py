@@ -52,6 +52,15 @@ class ThreadConnection:
         return buffered
 
 
+    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Result[Any]:
+        conn = self._writer.connection
+        result = conn.exec_driver_sql(statement, parameters) if parameters is not None else conn.exec_driver_sql(statement)
+        rowcount = result.rowcount
+        buffered: Result[Any] = result.freeze()() if result.returns_rows else result
+        buffered.rowcount = rowcount  # type: ignore[misc]
+        return buffered
+
+
 class SqliteWriter:
     def __init__(self, path: Path, busy_timeout_ms: int) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
