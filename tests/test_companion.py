@@ -115,3 +115,17 @@ async def test_crisis_command_works_before_start(chat: Chat) -> None:
     assert replies[0].urgency is Urgency.CRISIS
     async with chat.app.store.transaction() as tx:
         assert await tx.users.find("console", "u1") is None
+
+
+async def test_a_very_long_message_is_read_in_part_and_the_person_is_told(chat: Chat) -> None:
+    await chat.onboard()
+    await chat.say("/safetyplan")
+    await chat.tap(chat.choice("plan:edit:"))
+    replies = await chat.say("a" * 4500)
+    assert any("first 4,000 characters" in r.text for r in replies)
+
+
+async def test_a_crisis_buried_at_the_end_of_a_long_message_is_still_found(chat: Chat) -> None:
+    await chat.onboard()
+    replies = await chat.say("ordinary words " * 400 + " and honestly I want to kill myself")
+    assert replies[0].urgency.value == "crisis"

@@ -87,9 +87,9 @@ def test_long_message_with_buried_signal(detector: Detector) -> None:
     assert detector.screen(filler[:5000]).level is NONE
 
 
-def test_signal_past_the_cap_is_not_screened(detector: Detector) -> None:
-    # The cap bounds the cost; the companion screens text it will also handle.
-    assert detector.screen("a " * 6000 + "i want to die").level is NONE
+def test_signal_past_one_window_is_still_screened(detector: Detector) -> None:
+    # Long text is read in windows: a crisis at the end of a long message is not lost.
+    assert detector.screen("a " * 6000 + "i want to die").level is CRISIS
 
 
 def test_mixed_scripts(detector: Detector) -> None:
@@ -446,3 +446,15 @@ def test_shipped_examples_cover_concern_categories() -> None:
     examples = load_phrases(PHRASES).examples
     assert {"passive_ideation", "hopelessness", "distress"} <= set(examples.concern)
     assert len(examples.everyday) >= 10
+
+
+def test_words_at_the_end_of_a_very_long_message_count() -> None:
+    from pathlib import Path
+
+    from ketacompanion.core.crisis.detector import Detector, RiskLevel
+
+    detector = Detector.from_file(Path(__file__).resolve().parents[1] / "content" / "crisis" / "phrases.yaml")
+    for repeats in (900, 5000):
+        text = "ordinary words " * repeats + " and honestly I want to kill myself"
+        assert detector.screen(text).level is RiskLevel.CRISIS, len(text)
+    assert detector.screen("ordinary words " * 5000).level is RiskLevel.NONE

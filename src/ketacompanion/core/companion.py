@@ -181,14 +181,19 @@ class Companion:
 
     async def _route(self, turn: Turn) -> list[Reply]:
         inbound = turn.inbound
+        notice: list[Reply] = []
+        if len(inbound.text) > MAX_TEXT:
+            # Screened whole above; the flows get the first part, and the person is told.
+            turn.inbound = replace(inbound, text=inbound.text[:MAX_TEXT])
+            notice = [Reply(turn.t("common.too_long", limit=f"{MAX_TEXT:,}"))]
         if inbound.kind is InboundKind.COMMAND:
-            return await self._run_command(turn)
+            return notice + await self._run_command(turn)
         if inbound.kind is InboundKind.CHOICE:
             return await self._run_choice(turn)
         flow = self._flows.get(turn.state.flow or "")
         if flow is not None:
-            return await flow.on_text(turn)
-        return [Reply(turn.t("common.not_understood"))]
+            return notice + await flow.on_text(turn)
+        return notice + [Reply(turn.t("common.not_understood"))]
 
     async def _run_command(self, turn: Turn) -> list[Reply]:
         name = turn.inbound.command

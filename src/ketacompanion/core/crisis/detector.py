@@ -36,6 +36,9 @@ class Screening:
 
 
 NOTHING = Screening(RiskLevel.NONE, None, ())
+WINDOW = 8_000  # below the normaliser's cap
+OVERLAP = 400  # a phrase cut by one window's edge is whole in the next
+MAX_SCREENED = 200_000  # far beyond any platform's message limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +152,20 @@ class Detector:
         return cls(load_phrases(path))
 
     def screen(self, text: str) -> Screening:
+        if len(text) <= WINDOW:
+            return self._screen_window(text)
+        # A long message is read in overlapping windows (the normaliser caps what it
+        # reads), so words at the end count as much as words at the start.
+        best = NOTHING
+        for start in range(0, min(len(text), MAX_SCREENED), WINDOW - OVERLAP):
+            found = self._screen_window(text[start : start + WINDOW])
+            if found.level > best.level:
+                best = found
+            if best.level is RiskLevel.CRISIS:
+                break
+        return best
+
+    def _screen_window(self, text: str) -> Screening:
         toks = tokens(text, self._misspellings)
         clause: list[int] = []
         current = 0
