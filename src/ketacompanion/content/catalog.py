@@ -10,7 +10,7 @@ from ketacompanion.content.helplines import Helplines, load_helplines, validate_
 from ketacompanion.content.instruments import Instrument, load_instruments, validate_instruments
 from ketacompanion.content.lessons import LessonLibrary, scan_lessons
 from ketacompanion.content.messages import Messages, load_messages, validate_messages
-from ketacompanion.content.phrases import validate_phrases
+from ketacompanion.content.phrases import PhraseRules, scan_phrases
 from ketacompanion.content.problems import ContentError, Problem, errors
 from ketacompanion.core.crisis.detector import Detector
 
@@ -25,25 +25,26 @@ class Content:
     detector: Detector
 
 
-def _check(root: Path, today: date) -> tuple[LessonLibrary, list[Problem]]:
+def _check(root: Path, today: date) -> tuple[LessonLibrary, PhraseRules | None, list[Problem]]:
     # Lessons are read once and kept: their reading grades are the slow part of a load.
     lessons, problems = scan_lessons(root / "lessons")
     problems += validate_messages(root / "messages")[1]
     problems += validate_helplines(root / "crisis" / "helplines.yaml", today)
     problems += validate_instruments(root / "checkins")
-    problems += validate_phrases(root / "crisis" / "phrases.yaml")
-    return lessons, problems
+    phrases, phrase_problems = scan_phrases(root / "crisis" / "phrases.yaml")
+    problems += phrase_problems
+    return lessons, phrases, problems
 
 
 def validate_content(root: Path, today: date) -> list[Problem]:
     """Every problem in every content file under ``root`` (errors and warnings)."""
-    return _check(root, today)[1]
+    return _check(root, today)[2]
 
 
 def load_content(root: Path, today: date) -> Content:
-    lessons, problems = _check(root, today)
+    lessons, phrases, problems = _check(root, today)
     problems = errors(problems)
-    if problems:
+    if problems or phrases is None:
         raise ContentError(problems)
     return Content(
         root=root,
@@ -51,7 +52,7 @@ def load_content(root: Path, today: date) -> Content:
         helplines=load_helplines(root / "crisis" / "helplines.yaml"),
         lessons=lessons,
         instruments=load_instruments(root / "checkins"),
-        detector=Detector.from_file(root / "crisis" / "phrases.yaml"),
+        detector=Detector(phrases),
     )
 
 

@@ -83,7 +83,7 @@ def load_helplines(path: Path) -> Helplines:
     found = errors(validate_helplines(path, date.today()))
     if found:
         raise ContentError(found)
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)  # noqa: S506
     return Helplines.model_validate(data)
 
 
@@ -95,8 +95,8 @@ def validate_helplines(path: Path, today: date) -> list[Problem]:
     except (OSError, UnicodeDecodeError) as exc:
         return [Problem(path, 0, f"cannot read: {exc}")]
     try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=yaml.CSafeLoader)
+        data = yaml.load(text, Loader=yaml.CSafeLoader)  # noqa: S506 - the C safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 0

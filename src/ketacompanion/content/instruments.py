@@ -327,7 +327,7 @@ def _read(path: Path) -> tuple[Instrument | None, yaml.Node | None, list[Problem
         return Problem(path, line, msg)
 
     try:
-        loader = yaml.SafeLoader(path.read_text(encoding="utf-8"))
+        loader = yaml.CSafeLoader(path.read_text(encoding="utf-8"))
         try:
             node = loader.get_single_node()
             data: Any = loader.construct_document(node) if node is not None else None

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from ketacompanion.content.problems import ContentError, Problem, Severity
 from ketacompanion.core.crisis.normalise import normalise
@@ -78,6 +78,14 @@ class PhraseRules(_Model):
     categories: list[Category] = Field(min_length=1)
     contexts: list[Context] = []
     examples: SemanticExamples = SemanticExamples()
+    # Each phrase compiled once, whether validation or the detector asks first.
+    _compiled: dict[str, CompiledPhrase] = PrivateAttr(default_factory=dict)
+
+    def compile(self, phrase: str) -> CompiledPhrase:
+        found = self._compiled.get(phrase)
+        if found is None:
+            found = self._compiled[phrase] = compile_phrase(phrase, self.lists)
+        return found
 
 
 # ---- phrase syntax ---------------------------------------------------------------------
@@ -213,14 +221,19 @@ def validate_phrases(path: Path) -> list[Problem]:
     return _check(path)[1]
 
 
+def scan_phrases(path: Path) -> tuple[PhraseRules | None, list[Problem]]:
+    """The rules (None when unreadable) and every problem, from one read of the file."""
+    return _check(path)
+
+
 def _check(path: Path) -> tuple[PhraseRules | None, list[Problem]]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem(path, 0, f"cannot read: {exc}")]
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=yaml.CSafeLoader)
+        data = yaml.load(text, Loader=yaml.CSafeLoader)  # noqa: S506 - the C safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         return None, [Problem(path, mark.line + 1 if mark else 0, f"YAML error: {exc}")]
@@ -254,7 +267,7 @@ def _semantic_problems(path: Path, node: Any, rules: PhraseRules) -> list[Proble
     def phrases(items: list[str], loc: tuple[Any, ...]) -> None:
         for k, phrase in enumerate(items):
             try:
-                compile_phrase(phrase, rules.lists)
+                rules.compile(phrase)
             except (PhraseError, re.error) as exc:
                 problems.append(Problem(path, _line(node, (*loc, k)), f"bad phrase: {exc}"))
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 
-from ketacompanion.content.phrases import LEVELS, PhraseRules, compile_phrase, load_phrases, squeeze
+from ketacompanion.content.phrases import LEVELS, PhraseRules, load_phrases, squeeze
 from ketacompanion.core.crisis.normalise import BREAK, normalise, tokens
 
 
@@ -79,8 +79,8 @@ class _Index:
         self.always: list[int] = []
         self.patterns: list[tuple[int, re.Pattern[str]]] = []
 
-    def add(self, owner: int, phrase: str, lists: dict[str, list[str]]) -> None:
-        compiled = compile_phrase(phrase, lists)
+    def add(self, owner: int, phrase: str, rules: PhraseRules) -> None:
+        compiled = rules.compile(phrase)
         slot = len(self.patterns)
         self.patterns.append((owner, re.compile(compiled.regex + "(?= )")))
         if compiled.anchors is None:
@@ -133,7 +133,7 @@ class Detector:
                 level = LEVELS[r.level or cat.level]
                 self._rules.append(_Rule(r.id, cat.id, level, frozenset(r.requires), alone))
                 for phrase in r.phrases:
-                    self._rule_index.add(len(self._rules) - 1, phrase, rules.lists)
+                    self._rule_index.add(len(self._rules) - 1, phrase, rules)
         self._contexts: list[_Context] = []
         self._context_index = _Index()
         for c in rules.contexts:
@@ -143,7 +143,7 @@ class Detector:
                          c.effect, c.relabel, frozenset(c.applies_to))
             )  # fmt: skip
             for phrase in c.phrases:
-                self._context_index.add(len(self._contexts) - 1, phrase, rules.lists)
+                self._context_index.add(len(self._contexts) - 1, phrase, rules)
         self._rule_index.finish()
         self._context_index.finish()
 
