@@ -201,3 +201,28 @@ async def test_a_pause_holds_session_prompts_but_not_crisis_follow_ups(app: App,
     clock.set(datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
     await app.delivery.tick()
     assert len(sender.sent) == 1 and "reach someone" in sender.sent[0][1].text
+
+
+async def test_the_scheduler_service_sends_due_prompts_until_stopped(app: App, chat: Chat, clock: FakeClock) -> None:
+    import asyncio
+
+    from ketacompanion.app import scheduler_service
+
+    await chat.onboard("US", "America/New_York")
+    await set_schedule(app, "u1", "America/New_York")
+    sender = FakeSender()
+    app.add_sender(sender)
+    clock.set(datetime(2026, 11, 24, 1, 0, tzinfo=UTC))
+    stop = asyncio.Event()
+    task = asyncio.create_task(scheduler_service(app)(stop))
+    await asyncio.wait_for(_until(lambda: bool(sender.sent)), timeout=10)
+    stop.set()
+    await asyncio.wait_for(task, timeout=10)
+    assert [chat_id for chat_id, _ in sender.sent] == ["u1"]
+
+
+async def _until(predicate) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    while not predicate():
+        await asyncio.sleep(0.01)

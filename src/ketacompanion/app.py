@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -12,7 +17,9 @@ from ketacompanion.content.catalog import Content, ContentHolder, ContentScreene
 from ketacompanion.core.checkins import CheckinFlow
 from ketacompanion.core.clock import SystemClock
 from ketacompanion.core.companion import Command, Companion, Screener
+from ketacompanion.core.crisis.detector import Screening
 from ketacompanion.core.crisis.policy import CrisisPolicy
+from ketacompanion.core.crisis.semantic import LayeredDetector, SemanticScreen
 from ketacompanion.core.events import Events
 from ketacompanion.core.help import help_command
 from ketacompanion.core.history import ChartRenderer, HistoryFlow
@@ -26,11 +33,56 @@ from ketacompanion.core.sessions import SessionsFlow
 from ketacompanion.core.turn import Text
 from ketacompanion.delivery.engine import Delivery
 from ketacompanion.delivery.outbox import Outbox
+from ketacompanion.delivery.wakeup import WakeUps
 from ketacompanion.settings import Settings
 from ketacompanion.storage.engine import create_engine
 from ketacompanion.storage.keycheck import open_cipher
 from ketacompanion.storage.migrate import upgrade
 from ketacompanion.storage.store import SqlStore
+
+log = logging.getLogger(__name__)
+
+SemanticLoader = Callable[[Path], SemanticScreen]
+
+
+class SemanticScreenUnavailable(SystemExit):
+    """The semantic screen is switched on but its packages are missing.
+
+    A SystemExit carrying one line, so every entry point (terminal chat, Telegram)
+    stops with that line instead of a traceback."""
+
+
+class SemanticScreener:
+    """The live content's rules first, then the semantic layer where they found nothing.
+
+    The layering is rebuilt on ``holder.current.detector`` for each message, so a
+    content reload swaps the rules here too."""
+
+    def __init__(self, holder: ContentHolder, semantic: SemanticScreen) -> None:
+        self._holder, self._semantic = holder, semantic
+
+    def screen(self, text: str) -> Screening:
+        rules = self._holder.current.detector
+        try:
+            return LayeredDetector(rules, self._semantic).screen(text)
+        except Exception as exc:
+            # Only the type: the message may hold the person's words.
+            log.warning("semantic crisis screen failed (%s); using the rules alone", type(exc).__name__)
+            return rules.screen(text)
+
+
+def load_semantic(settings: Settings, loader: SemanticLoader | None = None) -> SemanticScreen:
+    """Load the model once, offline, with the example sentences of the shipped phrase file."""
+    os.environ["HF_HUB_OFFLINE"] = "1"  # the model ships inside a package: never fetch one
+    try:
+        return (loader or SemanticScreen.load)(settings.content_dir / "crisis" / "phrases.yaml")
+    except ImportError as exc:
+        missing = f" ({exc.name} is not installed)" if exc.name else ""
+        raise SemanticScreenUnavailable(
+            f"ketacompanion: KETACOMPANION_SEMANTIC_SCREEN is on but the semantic screen's "
+            f"packages are missing{missing}: pip install '.[ml]' (CPU torch first: "
+            f"pip install torch==2.13.0), or set it to false"
+        ) from None
 
 
 @dataclass
@@ -53,7 +105,7 @@ class App:
         await self.store.close()
 
 
-def texts(content: ContentHolder) -> callable:  # type: ignore[valid-type]
+def texts(content: ContentHolder) -> Callable[[str], Text]:
     def for_language(lang: str) -> Text:
         def t(key: str, **values: object) -> str:
             return content.current.messages.text(key, lang, **values)
@@ -121,11 +173,19 @@ def load_all_content(settings: Settings, clock: Clock) -> Content:
     return load_content(settings.content_dir, clock.now().date() if clock else date.today())
 
 
-async def build_app(settings: Settings, clock: Clock | None = None, content_set: Content | None = None) -> App:
-    """Everything wired; ``content_set`` skips loading the content again (tests, reloads)."""
+async def build_app(
+    settings: Settings,
+    clock: Clock | None = None,
+    content_set: Content | None = None,
+    semantic_loader: SemanticLoader | None = None,
+) -> App:
+    """Everything wired; ``content_set`` skips loading the content again (tests, reloads);
+    ``semantic_loader`` replaces the model loader when the semantic screen is on (tests)."""
     clock = clock or SystemClock()
     content = ContentHolder(content_set or load_all_content(settings, clock))
-    detector = ContentScreener(content)
+    detector: ContentScreener | SemanticScreener = ContentScreener(content)
+    if settings.semantic_screen:
+        detector = SemanticScreener(content, load_semantic(settings, semantic_loader))
     engine = create_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     try:
         await upgrade(engine)
@@ -150,3 +210,17 @@ async def build_app(settings: Settings, clock: Clock | None = None, content_set:
         reminder_delay=timedelta(minutes=settings.checkin_reminder_minutes),
     )
     return App(settings, clock, engine, store, content, companion, delivery, senders, events)
+
+
+def scheduler_service(app: App) -> Callable[[asyncio.Event], Awaitable[None]]:
+    """Scheduled delivery as a long-running service for ``ketacompanion run``."""
+
+    async def service(stop: asyncio.Event) -> None:
+        wakeups = WakeUps(app.delivery, app.settings.scheduler_safety_interval_s)
+        wakeups.start()
+        try:
+            await stop.wait()
+        finally:
+            await wakeups.stop()
+
+    return service

@@ -144,7 +144,7 @@ def chat(
                 await console.run_interactive()
         finally:
             if wakeups is not None:
-                wakeups.shutdown()
+                await wakeups.stop()
             await app.close()
 
     asyncio.run(main())
@@ -275,7 +275,9 @@ def run(
 
     logs.configure(settings.log_level, settings.log_format)
     try:
-        asyncio.run(run_telegram(settings))  # until SIGTERM or SIGINT
+        from ketacompanion.app import scheduler_service
+
+        asyncio.run(run_telegram(settings, extra=[scheduler_service]))  # until SIGTERM or SIGINT
     except (ContentError, DataKeyError) as exc:
         _start_errors(exc)
     except TelegramConfigError as exc:

@@ -66,6 +66,9 @@ class WakeUps:
             misfire_grace_time=None, replace_existing=True,
         )
 
-    def shutdown(self) -> None:
+    async def stop(self) -> None:
+        """No new passes; let a pass under way finish before the database closes."""
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+        async with self._lock:
+            pass
