@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from ketacompanion.content.problems import ContentError, Problem, Severity, errors
+from ketacompanion.content.yamlnodes import duplicate_keys
 
 # Ids end up in button callbacks and database rows: keep them plain.
 Id = Annotated[StrictStr, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
@@ -303,25 +304,6 @@ def _line(node: yaml.Node | None, path: Sequence[str | int]) -> int:
     return line
 
 
-def _duplicate_keys(root: yaml.Node) -> Iterator[tuple[int, str]]:
-    """PyYAML silently keeps the last of two equal keys, so an editor's typo would vanish."""
-    stack, visited = [root], set()
-    while stack:
-        node = stack.pop()
-        if id(node) in visited:  # an alias shares its anchor's node: report it once
-            continue
-        visited.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            keys: set[str] = set()
-            for k, v in node.value:
-                if k.value in keys:
-                    yield k.start_mark.line + 1, f"duplicate key {k.value!r}"
-                keys.add(k.value)
-                stack.append(v)
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
-
-
 def _read(path: Path) -> tuple[Instrument | None, yaml.Node | None, list[Problem]]:
     def problem(line: int, msg: str) -> Problem:
         return Problem(path, line, msg)
@@ -340,7 +322,7 @@ def _read(path: Path) -> tuple[Instrument | None, yaml.Node | None, list[Problem
         return None, None, [problem(1, f"cannot read: {e}")]
     if node is None or not isinstance(data, dict):
         return None, node, [problem(1, "expected a mapping with id, title, items ...")]
-    found = [problem(line, msg) for line, msg in _duplicate_keys(node)]
+    found = [problem(line, msg) for line, msg in duplicate_keys(node)]
     try:
         ins = Instrument.model_validate(data, context={_DEFER: True})
     except ValidationError as e:

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
 from ketacompanion.content.problems import ContentError, Problem, Severity, errors
+from ketacompanion.content.yamlnodes import duplicate_keys
 
 FALLBACK_LANGUAGE = "en"
 MAX_CARD_WORDS = 120
@@ -264,22 +265,6 @@ def _yaml_problem(path: Path, exc: yaml.YAMLError, offset: int) -> Problem:
     return Problem(path, 1, f"YAML: {exc}")
 
 
-def _duplicate_keys(root: yaml.Node) -> Iterator[tuple[int, str]]:
-    """PyYAML keeps the last of two equal keys silently; an editor's slip would vanish."""
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, yaml.MappingNode):
-            keys: set[str] = set()
-            for k, v in node.value:
-                if k.value in keys:
-                    yield k.start_mark.line + 1, f"duplicate key {k.value!r}"
-                keys.add(k.value)
-                stack.append(v)
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
-
-
 def _split(text: str) -> tuple[str, int, str, int] | None:
     """Front matter, its first line, the body, and the body's first line; None if unfenced."""
     lines = text.splitlines()
@@ -350,7 +335,7 @@ def _read_lesson(path: Path) -> _Read:
         return _Read(None, None, [_yaml_problem(path, exc, offset)])
     if node is None or not isinstance(data, dict):
         return _Read(None, node, [problem(1, "front matter must be a mapping (id, title, topic ...)")])
-    found = [problem(line + offset, msg) for line, msg in _duplicate_keys(node)]
+    found = [problem(line + offset, msg) for line, msg in duplicate_keys(node)]
     try:
         meta = LessonMeta.model_validate(data)
     except ValidationError as exc:

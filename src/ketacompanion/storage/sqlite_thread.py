@@ -45,20 +45,21 @@ class ThreadConnection:
 
     async def execute(self, statement: Any, parameters: Any = None) -> Result[Any]:
         conn = self._writer.connection
-        result = conn.execute(statement, parameters) if parameters is not None else conn.execute(statement)
-        rowcount = result.rowcount
-        buffered: Result[Any] = result.freeze()() if result.returns_rows else result
-        buffered.rowcount = rowcount  # type: ignore[misc]
-        return buffered
-
+        return _buffered(conn.execute(statement, parameters) if parameters is not None else conn.execute(statement))
 
     async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Result[Any]:
         conn = self._writer.connection
-        result = conn.exec_driver_sql(statement, parameters) if parameters is not None else conn.exec_driver_sql(statement)
-        rowcount = result.rowcount
-        buffered: Result[Any] = result.freeze()() if result.returns_rows else result
-        buffered.rowcount = rowcount  # type: ignore[misc]
-        return buffered
+        return _buffered(
+            conn.exec_driver_sql(statement, parameters) if parameters is not None else conn.exec_driver_sql(statement)
+        )
+
+
+def _buffered(result: Result[Any]) -> Result[Any]:
+    """Rows fetched now, so the result outlives the cursor; rowcount kept."""
+    rowcount = result.rowcount  # type: ignore[attr-defined]
+    buffered: Result[Any] = result.freeze()() if result.returns_rows else result  # type: ignore[attr-defined]
+    buffered.rowcount = rowcount  # type: ignore[attr-defined]
+    return buffered
 
 
 class SqliteWriter:
