@@ -353,3 +353,30 @@ async def test_unknown_instrument_and_consent(app: App, chat: Chat) -> None:
     await chat.onboard()
     await chat.say("/checkin pcl5")
     assert "/checkin phq9" in chat.text()
+
+
+async def test_a_note_that_needs_the_crisis_card_is_still_kept(chat: Chat) -> None:
+    from sqlalchemy import func, select
+
+    from ketacompanion.core.model import Urgency
+    from ketacompanion.storage import tables as t
+
+    await chat.onboard()
+    await chat.say("/checkin")
+    for _ in range(12):  # the calmest answer to each question, up to the note
+        if "note" in chat.text().lower():
+            break
+        done = [c.id for c in chat.choices() if c.id.startswith("checkin:done:")]
+        picked = any("✓" in c.label or "✔" in c.label for c in chat.choices())
+        if done and picked:
+            await chat.tap(done[0])
+        else:
+            await chat.tap(chat.choice("checkin:a:"))
+    assert "note" in chat.text().lower()
+    replies = await chat.say("rough day, I want to kill myself")
+    assert replies[0].urgency is Urgency.CRISIS
+    async with chat.app.engine.connect() as conn:
+        notes = (await conn.execute(
+            select(func.count()).select_from(t.checkin_answers).where(t.checkin_answers.c.item_id == "note")
+        )).scalar_one()
+    assert notes == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sqlalchemy import Column
+from sqlalchemy import Column, func, select
 
 from ketacompanion.app import build_app
 from ketacompanion.storage import tables
@@ -13,6 +13,7 @@ from ketacompanion.storage import tables
 from conftest import Chat, make_settings
 
 CANARY_USER = "user-canary-5f3a9c"
+CANARY_NOTE = "note-canary-81d2 my sister Ann on 555 0100"
 
 
 def test_every_table_is_registered_for_export_and_delete() -> None:
@@ -46,13 +47,27 @@ async def test_delete_leaves_no_trace_in_the_database_files(tmp_path: Path, cloc
         await other.onboard()
         chat = Chat(app, user=CANARY_USER)
         await chat.onboard("GB", "Europe/London")
+        await chat.say("/safetyplan")
+        await chat.tap(chat.choice("plan:edit:"))
+        await chat.say(CANARY_NOTE)
+        await chat.say("/checkin")  # a check-in under way: rows in checkins and answers
+        await chat.tap(chat.choice("checkin:a:"))
         await chat.say("/export")
+        # Notes are encrypted: not even the live database shows them.
+        assert not any(CANARY_NOTE.encode() in p.read_bytes() for p in _files(db))
         assert any(CANARY_USER.encode() in p.read_bytes() for p in _files(db))  # the check can see it
         await chat.say("/delete")
         await chat.tap("delete:yes")
         assert "gone" in chat.text()
         for path in _files(db):
             assert CANARY_USER.encode() not in path.read_bytes(), path.name
+            assert CANARY_NOTE.encode() not in path.read_bytes(), path.name
+        async with app.engine.connect() as conn:
+            for name in tables.USER_TABLES:  # nothing left in any table that holds user data
+                table = tables.metadata.tables[name]
+                rows = (await conn.execute(select(func.count()).select_from(table))).scalar_one()
+                other_rows = 1 if name in ("users", "dialogue") else 0
+                assert rows <= other_rows, name
         # The other person is untouched, and writing again starts fresh.
         async with app.store.transaction() as tx:
             assert await tx.users.find("console", "someone-else") is not None
