@@ -208,21 +208,23 @@ async def test_the_scheduler_service_sends_due_prompts_until_stopped(app: App, c
 
     from ketacompanion.app import scheduler_service
 
+    class SignallingSender(FakeSender):
+        def __init__(self) -> None:
+            super().__init__()
+            self.arrived = asyncio.Event()
+
+        async def send(self, address: Address, reply: Reply) -> None:
+            await super().send(address, reply)
+            self.arrived.set()
+
     await chat.onboard("US", "America/New_York")
     await set_schedule(app, "u1", "America/New_York")
-    sender = FakeSender()
+    sender = SignallingSender()
     app.add_sender(sender)
     clock.set(datetime(2026, 11, 24, 1, 0, tzinfo=UTC))
     stop = asyncio.Event()
     task = asyncio.create_task(scheduler_service(app)(stop))
-    await asyncio.wait_for(_until(lambda: bool(sender.sent)), timeout=10)
+    await asyncio.wait_for(sender.arrived.wait(), timeout=10)
     stop.set()
     await asyncio.wait_for(task, timeout=10)
     assert [chat_id for chat_id, _ in sender.sent] == ["u1"]
-
-
-async def _until(predicate) -> None:  # type: ignore[no-untyped-def]
-    import asyncio
-
-    while not predicate():
-        await asyncio.sleep(0.01)
