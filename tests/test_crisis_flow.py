@@ -159,3 +159,17 @@ async def test_screen_only_answers_only_concerning_text(chat: Chat) -> None:
     flagged = Inbound.from_text(chat.address, "u1", "I want to kill myself", in_group=True)
     replies = await chat.app.companion.screen_only(flagged)
     assert replies and replies[0].urgency is Urgency.CRISIS
+
+
+async def test_words_are_kept_with_the_record_only_when_the_person_chose_it(chat: Chat) -> None:
+    await chat.onboard()
+    await chat.say("/settings")
+    await chat.tap("set:notes")
+    assert "keep your words" in chat.text()
+    await chat.say("I want to kill myself, words-kept-42")
+    replies = await chat.say("/export")
+    exported = json.loads(replies[0].file.data)  # type: ignore[union-attr]
+    assert "words-kept-42" in exported["tables"]["escalations"][0]["note"]
+    async with chat.app.engine.connect() as conn:
+        raw = (await conn.execute(select(t.escalations.c.note_enc))).scalar()
+    assert raw is not None and b"words-kept-42" not in raw  # encrypted at rest

@@ -160,13 +160,15 @@ class Onboarding:
         unset = turn.t("settings.unset")
         country = country_names().get(user.country or "", unset)
         text = turn.t("settings.show", country=country, timezone=user.timezone or unset, language=turn.lang)
+        notes = turn.t("settings.notes_on" if user.keep_notes else "settings.notes_off")
         return [
             Reply(
-                text,
+                f"{text}\n{notes}",
                 choices=(
                     button(turn.t("settings.change_country"), "set", "country"),
                     button(turn.t("settings.change_timezone"), "set", "timezone"),
                     button(turn.t("settings.change_language"), "set", "language"),
+                    button(turn.t("settings.toggle_notes"), "set", "notes"),
                 ),
             )
         ]
@@ -202,6 +204,11 @@ class SettingsFlow:
         if action == "language" and not args:
             choices = tuple(button(lang, "set", "language", lang) for lang in self._languages)
             return [Reply(turn.t("settings.ask_language"), choices=choices)]
+        if action == "notes":
+            # Whether a crisis record may keep the person's own words: off unless they say so.
+            user.keep_notes = not user.keep_notes
+            await turn.tx.users.update(user.id, keep_notes=user.keep_notes)
+            return [Reply(turn.t("settings.notes_on" if user.keep_notes else "settings.notes_off"))]
         if action == "language" and args and args[0] in self._languages:
             user.language = args[0]
             await turn.tx.users.update(user.id, language=args[0])
