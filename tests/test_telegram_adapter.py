@@ -125,12 +125,35 @@ async def test_media_gets_one_notice_and_a_caption_is_screened_as_text() -> None
     assert [i.text for i in rig.core.seen] == ["I want to end it"]
 
 
-async def test_edits_service_messages_and_unknown_kinds_are_ignored() -> None:
+def edit_of(update: dict[str, Any], text: str) -> dict[str, Any]:
+    """``update``'s message as Telegram sends it after the person edited it to ``text``."""
+    message = {**update["message"], "text": text, "edit_date": 1}
+    return {"update_id": update["update_id"] + 10_000, "edited_message": message}
+
+
+async def test_an_edit_is_screened_alone_and_never_handled_as_a_turn() -> None:
+    crisis = Reply("Please reach out now: call or text 988.", urgency=Urgency.CRISIS)
     async with unit_rig() as rig:
-        edited = rig.state.message_update(42, "changed my mind")
-        edited["edited_message"] = edited.pop("message")
-        edited["edited_message"]["edit_date"] = 1
-        await rig.feed(edited)
+        rig.core.screen = lambda inbound: [crisis] if "die" in inbound.text else []
+        first = rig.state.message_update(42, "/checkin")
+        await rig.feed(first)
+        await rig.feed(edit_of(first, "/delete"))  # an edited command runs nothing
+        second = rig.state.message_update(42, "7")
+        await rig.feed(second)
+        await rig.feed(edit_of(second, "7, I want to die"))
+    assert [(i.kind, i.command or i.text) for i in rig.core.seen] == [
+        (InboundKind.COMMAND, "checkin"), (InboundKind.TEXT, "7"),
+    ]
+    assert [(i.kind, i.text) for i in rig.core.screened] == [
+        (InboundKind.TEXT, "/delete"), (InboundKind.TEXT, "7, I want to die"),
+    ]
+    sent = rig.called("sendMessage")
+    assert [shown(c) for c in sent] == ["ok", "ok", crisis.text]
+    assert "parse_mode" not in sent[-1].params
+
+
+async def test_service_messages_and_unknown_kinds_are_ignored() -> None:
+    async with unit_rig() as rig:
         joined = rig.state.message_update(GROUP, "x", 5, "supergroup")
         del joined["message"]["text"]
         joined["message"]["new_chat_members"] = [user_object(9)]
@@ -171,10 +194,30 @@ async def test_group_answers_lessons_and_crisis_and_offers_a_private_chat_for_th
     assert [(i.command or i.choice, i.in_group) for i in rig.core.seen] == [
         ("learn", True), ("crisis", True), ("learn:open:basics", True),
     ]
+    # Group text is screened (all of it, the command included), never handled as a turn.
+    assert [(i.kind, i.text, i.in_group) for i in rig.core.screened] == [
+        (InboundKind.TEXT, "/checkin", True), (InboundKind.TEXT, "people chatting", True),
+        (InboundKind.TEXT, f"@{BOT_USERNAME} am I ok?", True),
+    ]
     offers = [c for c in rig.called("sendMessage") if shown(c) == "<telegram.group>"]
     assert len(offers) == 3  # /checkin, the mention, the check-in button; not the chatter
     assert buttons(offers[0]) == [
         {"text": "<telegram.continue_privately>", "url": f"https://t.me/{BOT_USERNAME}?start=group"}
+    ]
+
+
+async def test_concerning_group_text_gets_plain_crisis_lines_and_a_private_button() -> None:
+    crisis = Reply("Call or text 988 <now>", (Choice("crisis:ok", "I'm OK"),), urgency=Urgency.CRISIS)
+    async with unit_rig() as rig:
+        rig.core.screen = lambda inbound: [crisis] if "end it" in inbound.text else []
+        await rig.feed(rig.state.message_update(GROUP, "I want to end it", 7, "supergroup"))
+        await rig.feed(rig.state.message_update(GROUP, "see you at 6", 8, "supergroup"))
+    assert rig.core.seen == []
+    (sent,) = rig.called("sendMessage")  # the chatter that was not concerning: no answer
+    assert sent.params["text"] == crisis.text and "parse_mode" not in sent.params
+    assert buttons(sent) == [
+        {"text": "I'm OK", "callback_data": "crisis:ok"},
+        {"text": "<telegram.continue_privately>", "url": f"https://t.me/{BOT_USERNAME}?start=group"},
     ]
 
 

@@ -67,7 +67,13 @@ class Harness:
             self.turns += 1
             return await self.app.companion.handle(inbound)
 
-        TelegramAdapter(self.application, counted, sender, app_module.texts(self.app.content))
+        async def screened(inbound: Inbound) -> list[Reply]:
+            self.turns += 1
+            return await self.app.companion.screen_only(inbound)
+
+        TelegramAdapter(
+            self.application, counted, sender, app_module.texts(self.app.content), screen=screened
+        )
         await self.application.initialize()
 
     async def stop(self) -> None:

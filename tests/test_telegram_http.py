@@ -17,11 +17,13 @@ from ketacompanion.adapters.telegram.delivery import RetryPolicy
 from ketacompanion.adapters.telegram.runner import Timeouts
 from ketacompanion.app import App, build_app
 from ketacompanion.content.catalog import Content
+from ketacompanion.content.instruments import ItemKind
 from ketacompanion.core.clock import FakeClock
 from ketacompanion.core.crisis.detector import Detector
 from ketacompanion.core.model import Address, Attachment, Reply
+from ketacompanion.core.scoring import Answer
 from ketacompanion.storage import tables
-from test_telegram_support import SECRET, FakeTime, LiveRig, live_rig
+from test_telegram_support import BOT_USERNAME, SECRET, SENDS, FakeTime, LiveRig, live_rig
 
 from conftest import make_settings
 from fakes.telegram_api import FakeBotAPI
@@ -253,3 +255,142 @@ async def test_malformed_updates_are_skipped_and_the_bot_keeps_going(polling: Li
     # Every update was confirmed, so Telegram will not send them again.
     await api.wait_for(lambda c: c.method == "getUpdates" and c.params.get("offset", 0) > 503,
                        pending=True)  # fmt: skip
+
+
+# --- screened without a turn: group text and edited messages -----------------------------------
+
+GROUP = -100777
+PRIVATE_LINK = f"https://t.me/{BOT_USERNAME}?start=group"
+
+
+def link_buttons(call: object) -> list[str]:
+    markup = call.params.get("reply_markup") or {"inline_keyboard": []}  # type: ignore[attr-defined]
+    return [b["url"] for row in markup["inline_keyboard"] for b in row if "url" in b]
+
+
+def edit_of(api: FakeBotAPI, update: dict[str, object], text: str) -> dict[str, object]:
+    """``update``'s message as Telegram sends it once the person has edited it to ``text``."""
+    fresh = api.message_update(1, "x")  # only for a new update_id
+    message = {**update["message"], "text": text, "edit_date": int(api.state.clock())}  # type: ignore[dict-item]
+    return {"update_id": fresh["update_id"], "edited_message": message}
+
+
+async def sends_after(rig: LiveRig, update: dict[str, object]) -> list[object]:
+    before = len(rig.api.calls)
+    await rig.deliver(update)
+    return [c for c in rig.api.calls[before:] if c.method in SENDS]
+
+
+async def answer_rows(app: App) -> list[tuple[object, ...]]:
+    async with app.engine.connect() as conn:
+        rows = await conn.execute(select(tables.checkin_answers).order_by("checkin_id", "item_id"))
+        return [tuple(r) for r in rows]
+
+
+async def dialogue_rows(app: App) -> list[tuple[object, ...]]:
+    async with app.engine.connect() as conn:
+        return [tuple(r) for r in await conn.execute(select(tables.dialogue))]
+
+
+async def test_a_group_message_about_suicide_gets_crisis_lines_in_plain_text(rig: LiveRig) -> None:
+    replies = await rig.say(GROUP, "I want to kill myself", user_id=7, chat_type="supergroup")
+    assert replies, "concerning group text must be answered"
+    card = replies[0]
+    assert "988" in card.params["text"]  # the country is unknown: the big lines are listed
+    assert all("parse_mode" not in c.params for c in replies)
+    assert PRIVATE_LINK in link_buttons(card)
+    assert all(c.params["chat_id"] == GROUP for c in replies)
+
+
+async def test_an_ordinary_group_message_gets_no_health_question(rig: LiveRig) -> None:
+    chatter = await rig.say(GROUP, "see you all at six", user_id=7, chat_type="supergroup")
+    assert chatter == []  # talk among people is screened and left alone
+    mention = await rig.say(GROUP, f"@{BOT_USERNAME} how are you?", user_id=7, chat_type="supergroup")
+    checkin = await rig.say(GROUP, "/checkin", user_id=7, chat_type="supergroup")
+    for replies in (mention, checkin):
+        (offer,) = replies
+        assert shown(offer) == rig.app.content.current.messages.text("telegram.group")
+        assert link_buttons(offer) == [PRIVATE_LINK]
+        buttons = [b for row in offer.params["reply_markup"]["inline_keyboard"] for b in row]
+        assert not any(b.get("callback_data", "").startswith("checkin") for b in buttons)
+    assert await user_count(rig.app) == 0  # nothing about them was stored either
+
+
+async def test_an_edit_that_adds_crisis_words_gets_the_card(rig: LiveRig) -> None:
+    await rig.onboard(201)
+    await rig.say(201, "/checkin")
+    typed = rig.api.message_update(201, "7")
+    await rig.deliver(typed)
+    stored = await answer_rows(rig.app)
+    replies = await sends_after(rig, edit_of(rig.api, typed, "7, but honestly I want to kill myself"))
+    crisis = [c for c in replies if "988" in c.params.get("text", "")]
+    assert crisis and all("parse_mode" not in c.params for c in crisis)
+    assert await answer_rows(rig.app) == stored  # the edit was screened, not taken as an answer
+
+
+async def test_an_edited_harmless_message_changes_nothing(rig: LiveRig) -> None:
+    await rig.onboard(202)
+    await rig.say(202, "/checkin")
+    typed = rig.api.message_update(202, "7")
+    await rig.deliver(typed)
+    answers, dialogue = await answer_rows(rig.app), await dialogue_rows(rig.app)
+    assert len(answers) == 1  # the mood answer, typed
+    replies = await sends_after(rig, edit_of(rig.api, typed, "3"))
+    assert replies == []
+    assert await answer_rows(rig.app) == answers
+    assert await dialogue_rows(rig.app) == dialogue
+
+
+async def test_edited_messages_are_asked_for(polling: LiveRig) -> None:
+    call = await polling.api.wait_for(lambda c: c.method == "getUpdates")
+    assert "edited_message" in call.params["allowed_updates"]
+
+
+# --- a whole check-in with buttons -------------------------------------------------------------
+
+
+async def test_a_whole_checkin_with_buttons(polling: LiveRig) -> None:
+    chat = 203
+    await polling.onboard(chat)
+    started = await polling.say(chat, "/checkin")
+    first = next(d for c in started for d in callback_data(c) if d.startswith("checkin:a:"))
+    checkin_id = int(first.split(":")[2])
+    ins = polling.app.content.current.instruments["daily"]
+    expected: dict[str, Answer] = {}
+    last: list[object] = []
+    for index, item in enumerate(ins.items):
+        # Tap what a person might: a middle value, the first option, "none of these".
+        if item.kind is ItemKind.SCALE:
+            assert item.min is not None and item.max is not None
+            value = (item.min + item.max) // 2
+            last = await polling.press(chat, f"checkin:a:{checkin_id}:{index}:{value}")
+            expected[item.id] = Answer(value=value)
+        elif item.kind is ItemKind.CHOICE:
+            last = await polling.press(chat, f"checkin:a:{checkin_id}:{index}:0")
+            expected[item.id] = Answer(value=item.options[0].score, options=(item.options[0].id,))
+        elif item.kind is ItemKind.MULTI:
+            n = next(n for n, opt in enumerate(item.options) if opt.exclusive)
+            await polling.press(chat, f"checkin:a:{checkin_id}:{index}:{n}")
+            last = await polling.press(chat, f"checkin:done:{checkin_id}:{index}")
+            expected[item.id] = Answer(options=(item.options[n].id,))
+        else:
+            last = await polling.press(chat, f"checkin:skip:{checkin_id}:{index}")
+            expected[item.id] = Answer()
+    thanks = polling.app.content.current.messages.text("checkins.thanks")
+    assert any(shown(c).startswith(thanks) for c in last), [shown(c) for c in last]
+    assert not any("988" in shown(c) for c in polling.api.sent_messages(chat))  # no crisis card
+    user = await stored_user(polling.app, chat)
+    async with polling.app.store.transaction() as tx:
+        record = await tx.checkins.get(user.id, checkin_id)  # type: ignore[attr-defined]
+        answers = await tx.checkins.answers(user.id, checkin_id)  # type: ignore[attr-defined]
+    assert record is not None and record.answered_at is not None
+    assert answers == expected
+    rows = [r for r in await answer_rows(polling.app) if r[0] == checkin_id]
+    assert len(rows) == len(ins.items)
+    presses = [c for c in polling.api.calls if c.method == "answerCallbackQuery"]
+    assert presses and all(c.status == 200 for c in presses)
+
+
+def callback_data(call: object) -> list[str]:
+    markup = call.params.get("reply_markup") or {"inline_keyboard": []}  # type: ignore[attr-defined]
+    return [b["callback_data"] for row in markup["inline_keyboard"] for b in row if "callback_data" in b]

@@ -70,10 +70,16 @@ class StubCore:
 
     answer: Callable[[Inbound], list[Reply]] = lambda inbound: [Reply("ok")]
     seen: list[Inbound] = field(default_factory=list)
+    screen: Callable[[Inbound], list[Reply]] = lambda inbound: []
+    screened: list[Inbound] = field(default_factory=list)
 
     async def handle(self, inbound: Inbound) -> list[Reply]:
         self.seen.append(inbound)
         return self.answer(inbound)
+
+    async def screen_only(self, inbound: Inbound) -> list[Reply]:
+        self.screened.append(inbound)
+        return self.screen(inbound)
 
 
 def texts(lang: str) -> Callable[..., str]:
@@ -120,7 +126,7 @@ async def unit_rig(
         application.bot, store, RateLimiter(limits or Limits(), time, time.sleep), policy,  # type: ignore[arg-type]
         time.sleep,
     )  # fmt: skip
-    adapter = TelegramAdapter(application, core.handle, sender, texts)
+    adapter = TelegramAdapter(application, core.handle, sender, texts, screen=core.screen_only)
     async with application:
         yield Rig(state, application, adapter, core, store, time)
 
@@ -213,7 +219,10 @@ async def live_rig(
     sender = TelegramSender(
         application.bot, app.store, RateLimiter(Limits(), time, time.sleep), policy, time.sleep
     )
-    adapter = TracedAdapter(application, app.companion.handle, sender, app_texts(app.content))
+    adapter = TracedAdapter(
+        application, app.companion.handle, sender, app_texts(app.content),
+        screen=app.companion.screen_only,
+    )
     app.add_sender(sender)
     webhook = WebhookServer(application, SECRET, "127.0.0.1", 0) if mode == "webhook" else None
     stop = asyncio.Event()

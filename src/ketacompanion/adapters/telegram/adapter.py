@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeDefault, Update
 from telegram.error import TelegramError
@@ -47,9 +48,14 @@ class TelegramAdapter:
         sender: TelegramSender,
         texts: Texts,
         default_language: str = "en",
+        *,
+        screen: Handle,
     ) -> None:
+        """``handle`` is the companion's whole turn; ``screen`` its crisis screen alone
+        (``Companion.screen_only``), for text that must not feed a flow."""
         self.application, self.sender = application, sender
-        self._handle, self._texts, self._default_language = handle, texts, default_language
+        self._handle, self._screen = handle, screen
+        self._texts, self._default_language = texts, default_language
         application.add_handler(TypeHandler(Update, self.on_update))
         application.add_error_handler(self._on_error)
 
@@ -99,18 +105,31 @@ class TelegramAdapter:
             t = self._t(event.language)
             await self._deliver(event, [Reply(t("common.not_understood"))])
             return
-        if event.action is Action.GROUP:
-            await self._deliver(event, [self._private_offer(event)])
+        if event.action in (Action.GROUP, Action.SCREEN):
+            await self._screen_then_offer(event)
             return
         assert event.inbound is not None
         if event.inbound.choice:
             log.info("button", extra={"kind": "choice", "command": event.inbound.choice.split(":")[0]})
         await self._deliver(event, await self._handle(event.inbound))
 
-    def _private_offer(self, event: Event) -> Reply:
-        t = self._t(event.language)
+    async def _screen_then_offer(self, event: Event) -> None:
+        """Crisis replies for concerning text; otherwise the group notice (GROUP) or
+        nothing (SCREEN). The text never reaches a flow."""
+        crisis = await self._screen(event.screen) if event.screen is not None else []
+        if crisis:
+            if event.screen is not None and event.screen.in_group:
+                # Lines in the group, and a way to talk without the group reading along.
+                first = crisis[0]
+                crisis[0] = replace(first, choices=(*first.choices, self._private_button(event)))
+            await self._deliver(event, crisis)
+        elif event.action is Action.GROUP:
+            t = self._t(event.language)
+            await self._deliver(event, [Reply(t("telegram.group"), choices=(self._private_button(event),))])
+
+    def _private_button(self, event: Event) -> Choice:
         url = f"https://t.me/{self.username}?start=group"
-        return Reply(t("telegram.group"), choices=(Choice("private", t("telegram.continue_privately"), url),))
+        return Choice("private", self._t(event.language)("telegram.continue_privately"), url)
 
     async def _deliver(self, event: Event, replies: list[Reply]) -> None:
         """Send replies in order. The first card-replacing reply to a button press edits the

@@ -31,7 +31,10 @@ Service = Callable[[asyncio.Event], Awaitable[None]]
 ServiceFactory = Callable[[App], Service]  # called after every adapter is in app.senders
 
 # Only what the bot uses: fewer kinds of update means less data sent to us.
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
+# Edited messages come in to be screened: words added in an edit can still mean danger.
+ALLOWED_UPDATES = [
+    Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER,
+]  # fmt: skip
 
 
 class TelegramConfigError(Exception):
@@ -93,7 +96,7 @@ def build_adapter(
     sender = TelegramSender(application.bot, app.store, limiter, policy, sleep)
     return TelegramAdapter(
         application, app.companion.handle, sender, texts(app.content),
-        app.settings.default_language,
+        app.settings.default_language, screen=app.companion.screen_only,
     )  # fmt: skip
 
 

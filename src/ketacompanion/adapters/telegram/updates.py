@@ -1,15 +1,17 @@
 """What a Telegram update means: something for the core, a fixed notice, or nothing.
 
 Decisions kept here, with why:
-- Edited messages are ignored: the core has no way to screen text without also treating
-  it as the next answer in an open flow, and an edit re-read as a new answer would store
-  a check-in twice.
+- Edited messages are screened for crisis words and never fed to a flow: an edit re-read
+  as a new answer would store a check-in twice, but words added in an edit can still say
+  someone is in danger.
 - Forwarded text is screened like anything the person typed: it is text they sent us.
 - Media with a caption passes the caption as text, so words beside a photo are screened;
   media alone gets one "I read text and buttons" notice.
-- In a group only lessons, /crisis, /help and /privacy reach the core; everything else
-  gets one notice with a button to continue privately. Group text is not sent to the
-  core, whose open flow (a check-in, say) belongs to the private chat.
+- In a group only lessons, /crisis, /help and /privacy reach the core. Other group text is
+  screened first (crisis lines answer concerning words wherever they are said) and never
+  reaches a flow, whose open state (a check-in, say) belongs to the private chat. Text that
+  speaks to the bot then gets one notice with a button to continue privately; talk among
+  people gets nothing.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ _MEDIA = (
 class Action(StrEnum):
     CORE = "core"  # hand ``inbound`` to the companion
     MEDIA = "media"  # say we read text and buttons
-    GROUP = "group"  # offer to continue in a private chat
+    GROUP = "group"  # screen ``screen``; if clean, offer to continue in a private chat
+    SCREEN = "screen"  # screen ``screen``; if clean, say nothing
     BLOCKED = "blocked"  # the person blocked the bot
     IGNORE = "ignore"
 
@@ -44,6 +47,7 @@ class Event:
     action: Action
     address: Address | None = None
     inbound: Inbound | None = None
+    screen: Inbound | None = None  # text for the crisis screen alone, never for a flow
     language: str | None = None
     query_id: str | None = None  # a button press to answer, whatever else happens
     card_id: int | None = None  # the bot's message whose button was pressed
@@ -67,6 +71,8 @@ def translate(update: Update, bot_username: str | None) -> Event:
         return _callback(update)
     if update.message is not None:
         return _message(update.message, bot_username)
+    if update.edited_message is not None:
+        return _edited(update.edited_message)
     member = update.my_chat_member
     if (
         member is not None
@@ -126,11 +132,31 @@ def _message(message: Message, bot_username: str | None) -> Event:
         return IGNORED
     inbound = Inbound.from_text(address, str(user.id), text, language=language, in_group=group)
     kind = "command" if inbound.kind is InboundKind.COMMAND else "text"
-    if group and kind == "text" and not _speaks_to_us(message, text, bot_username):
-        return IGNORED  # group talk among people (an admin bot sees all of it)
-    if group and not (inbound.kind is InboundKind.COMMAND and inbound.command in GROUP_COMMANDS):
-        return Event(Action.GROUP, address, language=language, kind=kind)
-    return Event(Action.CORE, address, inbound, language=language, kind=kind)
+    if not group or (inbound.kind is InboundKind.COMMAND and inbound.command in GROUP_COMMANDS):
+        return Event(Action.CORE, address, inbound, language=language, kind=kind)
+    screen = _screen_only(address, str(user.id), text, language, group)
+    if kind == "text" and not _speaks_to_us(message, text, bot_username):
+        # Talk among people (an admin bot sees all of it): answered only if it is concerning.
+        return Event(Action.SCREEN, address, screen=screen, language=language, kind=kind)
+    return Event(Action.GROUP, address, screen=screen, language=language, kind=kind)
+
+
+def _edited(message: Message) -> Event:
+    chat, user = message.chat, message.from_user
+    if not _sound_chat(chat) or not _sound_user(user) or chat.type == Chat.CHANNEL:
+        return IGNORED
+    assert user is not None
+    text = message.text if message.text is not None else message.caption
+    if user.is_bot is True or not isinstance(text, str) or not text.strip():
+        return IGNORED
+    address, language = Address(PLATFORM, str(chat.id)), _language(user.language_code)
+    screen = _screen_only(address, str(user.id), text, language, is_group(chat))
+    return Event(Action.SCREEN, address, screen=screen, language=language, kind="edited")
+
+
+def _screen_only(address: Address, user_id: str, text: str, language: str | None, group: bool) -> Inbound:
+    # Always plain text, even when it starts with "/": the whole of it is screened.
+    return Inbound(address, user_id, InboundKind.TEXT, text=text, language=language, in_group=group)
 
 
 def _addressed_to_us(text: str, bot_username: str | None) -> bool:
