@@ -28,6 +28,10 @@ CRISIS, CONCERN = 2, 1
 _LEVEL_NAMES = {CRISIS: "crisis", CONCERN: "concern"}
 _RANK = {"concern": CONCERN, "crisis": CRISIS}
 FOLLOWUP_OUTCOMES = ("reached", "better", "struggling")
+# The detector sees one message at a time: a method question on its own is only a soft
+# check, but asked within this long of a recorded escalation it gets the full card.
+RECENT_DISTRESS = timedelta(hours=6)
+METHOD_CATEGORY = "means"
 
 
 class CrisisPolicy:
@@ -95,6 +99,8 @@ class CrisisPolicy:
         level = int(getattr(screening, "level", CRISIS))
         category = getattr(screening, "category", None)
         try:
+            if level == CONCERN and category == METHOD_CATEGORY and await self._recent_distress(turn):
+                level = CRISIS
             replies = await self._escalate(turn, level, category, "message", turn.inbound.text)
         except Exception:
             log.exception("crisis reply failed; sending the built-in lines")
@@ -124,6 +130,13 @@ class CrisisPolicy:
             event = EscalationEvent(turn.inbound.address, name, source, shared_words=False)
             turn.after_commit.append(lambda: self._events.emit(event))
         return [reply]
+
+    async def _recent_distress(self, turn: Turn) -> bool:
+        """Whether this person's last escalation (concern or crisis) is recent."""
+        if turn.user is None:
+            return False
+        last = await turn.tx.escalations.last(turn.user.id)  # type: ignore[attr-defined]
+        return last is not None and _age(turn.now, last.created_at) < RECENT_DISTRESS
 
     async def _within_cooldown(self, turn: Turn, level: int) -> bool:
         if turn.user is None or self._cooldown <= timedelta(0):
