@@ -190,7 +190,9 @@ def test_hard_everyday_cases_are_not_crisis(detector: Detector, text: str) -> No
 
 def test_method_question_is_crisis_only_after_distress(detector: Detector) -> None:
     question = "What bridges in the city are taller than 25 metres?"
-    assert detector.screen(question).level is NONE
+    # Alone, a soft "are you safe?" (the distress may have come in an earlier message).
+    assert detector.screen(question).level is CONCERN
+    assert detector.screen("What is the tallest bridge in the world?").level is NONE
     assert detector.screen("I just lost my job. " + question).level is CRISIS
     assert detector.screen("I can't take it anymore. " + question).category == "means"
 
