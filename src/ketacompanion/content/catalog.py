@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from ketacompanion.content.enrolment import Enrolments, load_enrolment, validate_enrolment
 from ketacompanion.content.helplines import Helplines, load_helplines, validate_helplines
 from ketacompanion.content.instruments import Instrument, load_instruments, validate_instruments
 from ketacompanion.content.lessons import LessonLibrary, scan_lessons
@@ -23,6 +24,7 @@ class Content:
     lessons: LessonLibrary
     instruments: dict[str, Instrument]
     detector: Detector
+    enrolment: Enrolments
 
 
 def _check(root: Path, today: date) -> tuple[LessonLibrary, PhraseRules | None, list[Problem]]:
@@ -33,6 +35,7 @@ def _check(root: Path, today: date) -> tuple[LessonLibrary, PhraseRules | None, 
     problems += validate_instruments(root / "checkins")
     phrases, phrase_problems = scan_phrases(root / "crisis" / "phrases.yaml")
     problems += phrase_problems
+    problems += validate_enrolment(root / "enrolment.yaml", root / "messages")
     return lessons, phrases, problems
 
 
@@ -53,6 +56,7 @@ def load_content(root: Path, today: date) -> Content:
         lessons=lessons,
         instruments=load_instruments(root / "checkins"),
         detector=Detector(phrases),
+        enrolment=load_enrolment(root / "enrolment.yaml", root / "messages"),
     )
 
 

@@ -1,9 +1,17 @@
-"""``/start`` and ``/settings``: what the bot is, consent, country and timezone."""
+"""``/start`` and ``/settings``: what the bot is, consent, country and timezone.
+
+``/start <code>`` comes from a clinic's link (content/enrolment.yaml): the code is kept and
+its country and language apply at once; its check-in times only once the person has
+agreed and set their timezone, because check-ins are health questions."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from dataclasses import replace
 from zoneinfo import ZoneInfo
 
+from ketacompanion.content.enrolment import Enrolment, Enrolments
 from ketacompanion.core.model import Choice, Reply
 from ketacompanion.core.places import country_names, find_country, find_timezone, zones_by_country
 from ketacompanion.core.turn import Turn, button
@@ -11,6 +19,8 @@ from ketacompanion.core.turn import Turn, button
 # Offered as buttons first; any other country can be typed.
 COMMON_COUNTRIES = ("US", "GB", "CA", "AU", "IE", "DE", "NL", "IN")
 MAX_ZONE_BUTTONS = 6
+
+log = logging.getLogger(__name__)
 
 
 def home(turn: Turn) -> list[Reply]:
@@ -32,18 +42,60 @@ class Onboarding:
     name = "start"
     needs_open_state = False  # the consent buttons stay valid on an old message
 
+    def __init__(self, enrolments: Callable[[], Enrolments] | None = None) -> None:
+        # A callable, so a content reload brings new codes without rebuilding the flow.
+        self._enrolments = enrolments or Enrolments
+
     async def start(self, turn: Turn) -> list[Reply]:
         inbound = turn.inbound
+        code = inbound.text.strip()[:64]
+        enrolment = self._enrolments().find(code) if code else None
+        if code and enrolment is None:
+            # A mistyped or retired link: carry on as if there were none.
+            log.info("unknown enrolment code")
         if turn.user is None:
             turn.user = await turn.tx.users.create(
-                inbound.address.platform, inbound.user_id, inbound.address.chat_id, turn.lang
-            )
-        if turn.user.consented and turn.user.timezone:
+                inbound.address.platform, inbound.user_id, inbound.address.chat_id,
+                enrolment.language if enrolment else turn.lang,
+            )  # fmt: skip
+        set_up = turn.user.consented and turn.user.timezone
+        said = await self._enrol(turn, code, enrolment) if enrolment else []
+        if set_up:
             turn.state.clear()
-            return [Reply(turn.t("start.welcome_back"), choices=menu(turn))]
+            return [*said, Reply(turn.t("start.welcome_back"), choices=menu(turn))]
         if turn.user.consented:
-            return self._ask_country(turn)
-        return await self.consent_prompt(turn, intro=True)
+            return [*said, *await self._next_question(turn)]
+        return [*said, *await self.consent_prompt(turn, intro=True)]
+
+    async def _enrol(self, turn: Turn, code: str, enrolment: Enrolment) -> list[Reply]:
+        """Keep the code; before set-up is finished, take its country and language too.
+        Someone already set up keeps their own choices."""
+        user = turn.require_user()
+        code = code.lower()
+        if user.consented and user.timezone:
+            if user.enrolment is None:
+                user.enrolment = code
+                await turn.tx.users.update(user.id, enrolment=code)
+            return []
+        user.enrolment, user.country, user.language = code, enrolment.country, enrolment.language
+        await turn.tx.users.update(
+            user.id, enrolment=code, country=enrolment.country, language=enrolment.language
+        )
+        turn.lang = enrolment.language
+        country = country_names().get(enrolment.country, enrolment.country)
+        if enrolment.clinic:
+            return [Reply(turn.t("enrolment.welcome", clinic=enrolment.clinic, country=country))]
+        return [Reply(turn.t("enrolment.welcome_unnamed", country=country))]
+
+    async def _next_question(self, turn: Turn) -> list[Reply]:
+        """After consent: the timezone when a clinic's link already gave the country."""
+        user = turn.require_user()
+        if user.country and user.country in country_names():
+            zones = zones_by_country().get(user.country, [])
+            if len(zones) == 1:
+                return await self._set_timezone(turn, zones[0])
+            return self._ask_timezone(turn, user.country)
+        return self._ask_country(turn)
 
     async def consent_prompt(self, turn: Turn, intro: bool = False) -> list[Reply]:
         text = turn.t("start.intro") if intro else turn.t("start.consent_needed")
@@ -110,7 +162,7 @@ class Onboarding:
         if user.country and user.timezone:
             turn.state.clear()
             return home(turn)
-        return [Reply(turn.t("start.agreed")), *self._ask_country(turn)]
+        return [Reply(turn.t("start.agreed")), *await self._next_question(turn)]
 
     def _ask_country(self, turn: Turn, mode: str = "onboard") -> list[Reply]:
         turn.state.open(self.name, "country", mode=turn.state.data.get("mode", mode))
@@ -152,7 +204,30 @@ class Onboarding:
         turn.state.clear()
         if settings_mode:
             return [said]
-        return [said, *home(turn)]
+        return [said, *await self._clinic_schedule(turn), *home(turn)]
+
+    async def _clinic_schedule(self, turn: Turn) -> list[Reply]:
+        """The clinic's check-in times, once: after consent and the timezone, and only
+        when the person has not chosen times of their own."""
+        user = turn.require_user()
+        enrolment = self._enrolments().find(user.enrolment) if user.enrolment else None
+        if enrolment is None or not enrolment.has_schedule or not user.consented or not user.timezone:
+            return []
+        current = await turn.tx.schedules.get(user.id)
+        if current.daily_time or current.weekly_time:
+            return []
+        wanted = replace(
+            current, daily_time=enrolment.daily_time,
+            weekly_day=enrolment.weekday, weekly_time=enrolment.weekly_time,
+        )  # fmt: skip
+        await turn.tx.schedules.save(user.id, wanted, turn.now)
+        parts = []
+        if enrolment.daily_time:
+            parts.append(turn.t("enrolment.daily", time=enrolment.daily_time))
+        if enrolment.weekly_time and enrolment.weekday is not None:
+            day = turn.t("checkins.schedule.day_names").split(",")[enrolment.weekday].strip()
+            parts.append(turn.t("enrolment.weekly", day=day, time=enrolment.weekly_time))
+        return [Reply(turn.t("enrolment.schedule_set", when=turn.t("enrolment.joiner").join(parts)))]
 
     # /settings
     async def settings(self, turn: Turn) -> list[Reply]:
