@@ -76,7 +76,8 @@ class SemanticScreen:
 
     def _embed(self, sentences: Sequence[str]) -> Any:
         return self._model.encode(
-            list(sentences), normalize_embeddings=True, convert_to_numpy=True, batch_size=32
+            list(sentences), normalize_embeddings=True, convert_to_numpy=True, batch_size=32,
+            show_progress_bar=False,  # else a bar on stderr for every message
         )
 
     def nearest(self, text: str) -> Nearest | None:
