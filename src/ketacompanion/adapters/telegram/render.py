@@ -115,12 +115,12 @@ def contact_lines(text: str, choices: tuple[Choice, ...]) -> str:
     """Phone and SMS contacts as lines of text: Telegram refuses tel: and sms: buttons,
     while its apps make numbers in a message tappable. Numbers already in ``text`` are
     not repeated."""
+    numbers = [(choice, number) for choice in choices if (number := _dial_number(choice.url))]
+    if not numbers:
+        return ""  # most replies: no need to read the text digit by digit
     digits_in_text = _digit_runs(text)
     lines: list[str] = []
-    for choice in choices:
-        number = _dial_number(choice.url)
-        if number is None:
-            continue
+    for choice, number in numbers:
         if number in digits_in_text:
             continue
         digits_in_text.add(number)
