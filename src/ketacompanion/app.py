@@ -126,7 +126,7 @@ def build_companion(
     charts: ChartRenderer | None = None,
 ) -> Companion:
     text = texts(content)
-    onboarding = Onboarding()
+    onboarding = Onboarding(enrolments=lambda: content.current.enrolment)
     delete = DeleteFlow(store)
     crisis = CrisisPolicy(content, store, text, events, crisis_cooldown, safety_plan=plan_text)
     lessons = LessonFlow(content)
