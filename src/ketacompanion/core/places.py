@@ -14,9 +14,14 @@ def _tab(name: str) -> list[list[str]]:
     return [line.split("\t") for line in text.splitlines() if line and not line.startswith("#")]
 
 
+# The tz database's short forms, as people would write them.
+_PLAIN_NAMES = {"GB": "United Kingdom", "KR": "South Korea", "KP": "North Korea",
+                "CD": "Democratic Republic of the Congo", "CG": "Republic of the Congo"}
+
+
 @cache
 def country_names() -> dict[str, str]:
-    return {code: name for code, name, *_ in _tab("iso3166.tab")}
+    return {code: _PLAIN_NAMES.get(code, name) for code, name, *_ in _tab("iso3166.tab")}
 
 
 @cache
