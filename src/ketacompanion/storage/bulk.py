@@ -56,6 +56,21 @@ async def bulk_insert(
     columns = list(rows[0])
     verb = "INSERT OR IGNORE" if skip_conflicts_on else "INSERT"
     sql = f"{verb} INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+    # Only datetime and boolean columns need converting; the rest go as they are.
+    typed = [i for i, name in enumerate(columns) if _needs_conversion(table, name)]
     convert = _converter()
-    values = [tuple([convert(row[c]) for c in columns]) for row in rows]
+    values: list[Any] = []
+    for row in rows:
+        record = [row[name] for name in columns]
+        for i in typed:
+            record[i] = convert(record[i])
+        values.append(tuple(record))
     await conn.exec_driver_sql(sql, values)
+
+
+def _needs_conversion(table: Table, name: str) -> bool:
+    try:
+        kind = table.c[name].type.python_type
+    except NotImplementedError:
+        return True  # unknown: let the converter look at each value
+    return kind in (datetime, bool)

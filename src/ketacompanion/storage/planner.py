@@ -146,37 +146,38 @@ async def claim_due(
 
     Returns the queued ones (the caller writes their outbox rows in the same
     transaction) and how many rows were claimed in all."""
-    c, u = t.checkins, t.users
-    pick = select(c.c.id).where(c.c.status == "pending", c.c.due_at <= now).order_by(c.c.due_at, c.c.id).limit(limit)
+    c, u, s = t.checkins, t.users, t.schedules
+    # One read brings each due row with its person and schedule; the same transaction
+    # then flips them to queued (rows locked with SKIP LOCKED on PostgreSQL, and SQLite
+    # has one writer), so no other process can claim them in between.
+    pick = (
+        select(c.c.id, c.c.user_id, c.c.kind, c.c.instrument, c.c.due_at, c.c.expires_at,
+               u.c.id.label("person"), u.c.platform, u.c.chat_id, u.c.language, u.c.unreachable_at, u.c.timezone,
+               s.c.user_id.label("scheduled"), s.c.daily_time, s.c.weekly_day, s.c.weekly_time, s.c.quiet_start,
+               s.c.quiet_end, s.c.paused_until)
+        .select_from(c.outerjoin(u, u.c.id == c.c.user_id).outerjoin(s, s.c.user_id == c.c.user_id))
+        .where(c.c.status == "pending", c.c.due_at <= now)
+        .order_by(c.c.due_at, c.c.id)
+        .limit(limit)
+    )
     if _pg(conn):
-        pick = pick.with_for_update(skip_locked=True)
-    claimed = (
-        await conn.execute(
-            # Claimed rows go straight to queued; the few that turn out missed, paused or
-            # unreachable are corrected below, in the same transaction.
-            update(c).where(c.c.id.in_(pick.scalar_subquery())).values(status="queued")
-            .returning(c.c.id, c.c.user_id, c.c.kind, c.c.instrument, c.c.due_at, c.c.expires_at)
-        )
-    ).all()
+        pick = pick.with_for_update(of=c, skip_locked=True)
+    claimed = (await conn.execute(pick)).all()
     if not claimed:
         return [], 0
-    user_ids = sorted({row.user_id for row in claimed})
+    # Claimed rows go straight to queued; the few that turn out missed, paused or
+    # unreachable are corrected below, in the same transaction.
+    await conn.execute(update(c).where(c.c.id.in_([r.id for r in claimed])).values(status="queued"))
     people: dict[int, Any] = {}
     schedules: dict[int, ScheduleRow] = {}
-    s = t.schedules
-    for chunk in _chunks(user_ids, 5000):
-        rows = await conn.execute(
-            select(u.c.id, u.c.platform, u.c.chat_id, u.c.language, u.c.unreachable_at, u.c.timezone,
-                   s.c.daily_time, s.c.weekly_day, s.c.weekly_time, s.c.quiet_start, s.c.quiet_end, s.c.paused_until)
-            .select_from(u.outerjoin(s, s.c.user_id == u.c.id)).where(u.c.id.in_(chunk))
-        )
-        for r in rows:
-            people[r.id] = r
-            if r.daily_time is not None or r.weekly_time is not None or r.paused_until is not None:
-                schedules[r.id] = ScheduleRow(
-                    r.id, r.timezone or "UTC", r.daily_time, r.weekly_day, r.weekly_time,
-                    r.quiet_start, r.quiet_end, _aware(r.paused_until),
-                )
+    for r in claimed:
+        if r.person is not None:
+            people[r.user_id] = r
+        if r.scheduled is not None and r.user_id not in schedules:
+            schedules[r.user_id] = ScheduleRow(
+                r.user_id, r.timezone or "UTC", r.daily_time, r.weekly_day, r.weekly_time,
+                r.quiet_start, r.quiet_end, _aware(r.paused_until),
+            )
     # Sessions under way: few at any moment, so read them all rather than per person.
     ds = t.dosing_sessions
     sessions: dict[int, list[datetime]] = {}
@@ -189,8 +190,9 @@ async def claim_due(
     final: dict[str, list[int]] = {"missed": [], "unreachable": [], "cancelled": [], "queued": []}
     next_rows: list[dict[str, Any]] = []
     superseded: set[tuple[int, str]] = set()
+    aware = _memo(_aware)  # most rows in a fan-out share their due and expiry moments
     for row in claimed:
-        due_at, expires_at = _aware(row.due_at), _aware(row.expires_at)
+        due_at, expires_at = aware(row.due_at), aware(row.expires_at)
         person = people.get(row.user_id)
         sched = schedules.get(row.user_id)
         if row.kind in RECURRING and sched is not None:
@@ -222,14 +224,21 @@ async def claim_due(
                     person.chat_id, person.language, not_before)
             )
     queued_ids = set(final["queued"])
+    first_due = min(row.due_at for row in claimed)
     by_kind: dict[str, list[int]] = {}
     for user_id, kind in superseded:
         by_kind.setdefault(kind, []).append(user_id)
     for kind, users in by_kind.items():
         # Never two open prompts of the same kind: the older one is recorded as missed.
         for chunk in _chunks(sorted(users), 5000):
+            # Claims go in due order, so an older prompt still waiting to be sent is due
+            # before anything in this batch; the batch's own rows are left out in SQL.
             older = await conn.execute(
-                select(c.c.id).where(c.c.kind == kind, c.c.user_id.in_(chunk), c.c.status.in_(OPEN_STATES))
+                select(c.c.id).where(
+                    c.c.kind == kind, c.c.user_id.in_(chunk),
+                    or_(c.c.status.in_(("sent", "reminded", "open")),
+                        and_(c.c.status == "queued", c.c.due_at < first_due)),
+                )
             )
             stale = [i for (i,) in older if i not in queued_ids]
             if stale:
@@ -301,6 +310,19 @@ async def next_wake(conn: AsyncConnection, reminder_delay: timedelta) -> datetim
     due, sent, expires, retry = (_aware(x) for x in times)
     candidates = [x for x in (due, sent + reminder_delay if sent else None, expires, retry) if x is not None]
     return min(candidates) if candidates else None
+
+
+def _memo(fn: Any) -> Any:
+    seen: dict[Any, Any] = {}
+
+    def cached(value: Any) -> Any:
+        try:
+            return seen[value]
+        except KeyError:
+            result = seen[value] = fn(value)
+            return result
+
+    return cached
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
