@@ -93,3 +93,32 @@ async def test_summary_page_lists_counts_side_effects_and_red_flags(app: App, ch
     assert "Dizzy or unsteady: 1" in text
     assert "Nov 23: Blood in my pee" in text
     assert "not a diagnosis" in page.footer.lower()
+
+
+async def test_drawing_a_chart_holds_no_lock_on_other_peoples_messages(app) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+    import threading
+
+    from conftest import Chat
+
+    release, started = threading.Event(), threading.Event()
+    flow = app.companion._flows["hist"]
+    real = flow._renderer
+
+    class SlowRenderer:
+        def mood_png(self, data):  # type: ignore[no-untyped-def]
+            started.set()
+            release.wait(10)
+            return real.mood_png(data)
+
+    flow._renderer = SlowRenderer()
+    a, b = Chat(app, user="a"), Chat(app, user="b")
+    await a.onboard()
+    await b.onboard()
+    drawing = asyncio.create_task(a.say("/mood"))
+    await asyncio.to_thread(started.wait, 10)
+    replies = await asyncio.wait_for(b.say("/help"), timeout=5)  # not stuck behind the drawing
+    assert replies and "/learn" in replies[0].text
+    release.set()
+    charts = await drawing
+    assert charts and charts[0].image is not None and charts[0].image.data.startswith(b"\x89PNG")

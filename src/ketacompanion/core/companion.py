@@ -109,6 +109,12 @@ class Companion:
                 await hook()
             except Exception:
                 log.exception("after-commit step failed")
+        for make in turn.later:
+            try:
+                replies += await make()
+            except Exception:
+                log.exception("a reply made after the commit failed")
+                replies.append(Reply(turn.t("common.error")))
         return crisis + replies
 
     async def screen_only(self, inbound: Inbound) -> list[Reply]:

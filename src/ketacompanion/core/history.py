@@ -180,31 +180,41 @@ class HistoryFlow:
     async def mood(self, turn: Turn, days: int = PERIODS[0]) -> list[Reply]:
         past, sessions, start, zone = await self._data(turn, days)
         data = mood_history(turn.t, self._content.current.instruments, past, sessions, start, turn.now, zone)
-        # Drawing takes a moment of CPU: keep it off the event loop.
-        png = await asyncio.to_thread(self._renderer.mood_png, data)
         other = PERIODS[1] if days == PERIODS[0] else PERIODS[0]
-        return [
-            Reply(
-                turn.t("checkins.history.mood_caption", days=days) + ("\n" + turn.t("checkins.history.empty") if data.empty else ""),
-                choices=(button(turn.t("checkins.history.days_button", days=other), "hist", "mood", other),),
-                image=Attachment(f"mood-{days}d.png", "image/png", png),
-            )
-        ]
+        caption = turn.t("checkins.history.mood_caption", days=days) + (
+            "\n" + turn.t("checkins.history.empty") if data.empty else ""
+        )
+        choices = (button(turn.t("checkins.history.days_button", days=other), "hist", "mood", other),)
+
+        async def draw() -> list[Reply]:
+            # Off the event loop, and after the commit: drawing takes a moment of CPU.
+            png = await asyncio.to_thread(self._renderer.mood_png, data)
+            return [Reply(caption, choices=choices, image=Attachment(f"mood-{days}d.png", "image/png", png))]
+
+        turn.later.append(draw)
+        return []
 
     async def summary(self, turn: Turn, days: int = PERIODS[0]) -> list[Reply]:
         past, sessions, start, zone = await self._data(turn, days)
         page = clinician_summary(turn.t, self._content.current.instruments, past, sessions, start, turn.now, zone)
-        png, pdf = await asyncio.to_thread(self._renderer.summary, page)
         stamp = turn.now.strftime("%Y%m%d")
         other = PERIODS[1] if days == PERIODS[0] else PERIODS[0]
-        return [
-            Reply(
-                turn.t("checkins.history.summary_caption", days=days),
-                image=Attachment(f"summary-{stamp}.png", "image/png", png),
-                file=Attachment(f"summary-{stamp}.pdf", "application/pdf", pdf),
-                choices=(button(turn.t("checkins.history.days_button", days=other), "hist", "summary", other),),
-            )
-        ]
+        caption = turn.t("checkins.history.summary_caption", days=days)
+        choices = (button(turn.t("checkins.history.days_button", days=other), "hist", "summary", other),)
+
+        async def draw() -> list[Reply]:
+            png, pdf = await asyncio.to_thread(self._renderer.summary, page)
+            return [
+                Reply(
+                    caption,
+                    image=Attachment(f"summary-{stamp}.png", "image/png", png),
+                    file=Attachment(f"summary-{stamp}.pdf", "application/pdf", pdf),
+                    choices=choices,
+                )
+            ]
+
+        turn.later.append(draw)
+        return []
 
     async def mood_command(self, turn: Turn) -> list[Reply]:
         return await self.mood(turn, _days(turn.inbound.text))

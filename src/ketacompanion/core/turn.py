@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -24,6 +24,9 @@ class Turn:
     t: Text
     deleted: bool = False
     after_commit: list[Callable[[], Any]] = field(default_factory=list)
+    # Replies that take a while to make (charts) are made after the commit, so no
+    # database lock is held while they are drawn.
+    later: list[Callable[[], Awaitable[list[Reply]]]] = field(default_factory=list)
 
     def require_user(self) -> UserRecord:
         if self.user is None:
