@@ -58,12 +58,8 @@ class CheckinFlow:
 
     async def keeps_flagged_text(self, turn: Turn) -> bool:
         """A note written during a check-in is kept even when it also needs the crisis card."""
-        checkin_id = turn.state.data.get("id")
-        if turn.user is None or not isinstance(checkin_id, int):
-            return False
-        record = await turn.tx.checkins.get(turn.user.id, checkin_id)
-        ins = self._instrument(record) if record else None
-        item = next((it for it in ins.items if it.id == turn.state.step), None) if ins else None
+        found = await self._open_checkin(turn)
+        item = next((it for it in found[1].items if it.id == turn.state.step), None) if found else None
         return item is not None and item.kind is ItemKind.TEXT
 
     def _instrument(self, record: CheckinRecord) -> Instrument | None:
@@ -103,15 +99,24 @@ class CheckinFlow:
             return await self.reprompt(turn)
         return await self._question_button(turn, record, action, int(args[1]), args[2:])
 
-    async def on_text(self, turn: Turn) -> list[Reply]:
-        user = turn.require_user()
+    async def _open_checkin(self, turn: Turn) -> tuple[CheckinRecord, Instrument] | None:
+        """The check-in the dialogue state points at, if it can still be answered."""
         checkin_id = turn.state.data.get("id")
-        record = await turn.tx.checkins.get(user.id, int(checkin_id)) if isinstance(checkin_id, int) else None
+        if turn.user is None or not isinstance(checkin_id, int):
+            return None
+        record = await turn.tx.checkins.get(turn.user.id, checkin_id)
         ins = self._instrument(record) if record else None
         if record is None or ins is None or not record.answerable(turn.now):
+            return None
+        return record, ins
+
+    async def on_text(self, turn: Turn) -> list[Reply]:
+        found = await self._open_checkin(turn)
+        if found is None:
             turn.state.clear()
             return self._closed(turn)
-        answers = await turn.tx.checkins.answers(user.id, record.id)
+        record, ins = found
+        answers = await turn.tx.checkins.answers(turn.require_user().id, record.id)
         index = next((i for i, it in enumerate(ins.items) if it.id == turn.state.step), None)
         if index is None:
             return await self._continue(turn, ins, record, answers, [])
@@ -126,14 +131,11 @@ class CheckinFlow:
         return replies if _paused(replies) else await self._continue(turn, ins, record, answers, replies)
 
     async def reprompt(self, turn: Turn) -> list[Reply]:
-        user = turn.require_user()
-        checkin_id = turn.state.data.get("id")
-        record = await turn.tx.checkins.get(user.id, int(checkin_id)) if isinstance(checkin_id, int) else None
-        ins = self._instrument(record) if record else None
-        if record is None or ins is None or not record.answerable(turn.now):
+        found = await self._open_checkin(turn)
+        if found is None:
             turn.state.clear()
             return self._closed(turn)
-        return await self._run(turn, record, intro=False)
+        return await self._run(turn, found[0], intro=False)
 
     # --- steps ----------------------------------------------------------------------------
     async def _run(self, turn: Turn, record: CheckinRecord, intro: bool) -> list[Reply]:

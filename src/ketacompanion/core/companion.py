@@ -171,6 +171,7 @@ class Companion:
         try:
             notice = self._text(lang)(key)
         except Exception:
+            log.warning("interface strings unavailable; using the built-in notice")
             notice = "Something went wrong. Please try again in a moment. If you are in danger, send /crisis."
         return crisis + [Reply(notice)]
 

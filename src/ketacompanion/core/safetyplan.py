@@ -133,6 +133,7 @@ async def plan_text(turn: Turn) -> str | None:
     try:
         titles: Mapping[str, str] | None = {key: turn.t(f"safetyplan.title_{key}") for key in PARTS}
     except Exception:
+        log.warning("safety plan headings missing; using the built-in ones")
         titles = None  # the built-in English headings: the plan matters more than its wording
     return render_plan(plan, titles)
 

@@ -155,6 +155,7 @@ class TelegramAdapter:
         try:
             texts = self._texts(lang or self._default_language)
         except Exception:
+            log.warning("interface strings unavailable; using the built-in ones")
             texts = None
 
         def t(key: str, **values: object) -> str:

@@ -29,7 +29,9 @@ def parse_update(data: object, bot: Bot | None = None) -> Update | None:
         return None
     try:
         return Update.de_json(data, bot)
-    except Exception:
+    except Exception as exc:
+        # The type only: the update itself may hold what someone wrote.
+        log.warning("update not readable", extra={"error": type(exc).__name__})
         return None
 
 
