@@ -127,6 +127,11 @@ class ConsoleAdapter:
 
     def parse(self, typed: str, choices: list[tuple[str, str]]) -> Inbound:
         stripped = typed.strip()
+        # On a 0-10 scale the buttons are labelled with numbers too: "5" means the
+        # button labelled 5, not the fifth button (which would be 4).
+        for choice_id, label in choices:
+            if stripped and label.strip() == stripped:
+                return self.choice(choice_id)
         if stripped.isdigit() and 1 <= int(stripped) <= len(choices):
             return self.choice(choices[int(stripped) - 1][0])
         return self.text(typed)
