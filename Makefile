@@ -32,7 +32,7 @@ test: $(TEST_STAMP) lint validate
 	$(BIN)/pytest -q
 
 bench: $(TEST_STAMP)
-	@for b in bench/*.py; do echo "# $$b"; $(BIN)/python $$b; done
+	@for b in bench/[a-z]*.py; do echo "# $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,11 +1,25 @@
-"""Messages through the companion on a file SQLite database: lesson navigation and
-check-in answers, several people at once.
+"""Messages through the companion, paired with raw sqlite3 doing the same statements.
 
-Prints one JSON line: messages_per_s with many people at once, and p50_ms/p99_ms for
-one person at a time (targets: at least 1,500 messages/s, p99 under 5 ms on a 2-core
-machine); concurrent_p50_ms/p99_ms include the wait behind others.
+A realistic mix per person and round: free text (screened for crisis words, then
+answered), commands, a lesson read card by card with its quiz, and a daily check-in
+answered by buttons. Each repeat runs the project on a fresh SQLite file while every
+statement it sends is recorded, then replays exactly those statements, with the same
+commit grouping, on a plain ``sqlite3`` connection to a copy of the database as it was
+before the run: the anchor is the data work alone. Repeats alternate project and anchor.
 
-    .venv/bin/python bench/core.py [--users 20] [--rounds 3]
+With ``--database-url postgresql+asyncpg://...`` the project runs on a scratch database
+on that server and its anchor is the same mix on SQLite, so the ratio says what
+PostgreSQL costs.
+
+Prints one JSON line per crowd size (16 and 64 people by default): messages/s of both,
+``ratio_min`` / ``ratio_median`` / ``ratio_max`` (project over anchor, higher is better),
+CPU per message, and p50/p99 latency for one person alone.
+
+    .venv/bin/python bench/core.py [--users 16 64] [--rounds 2] [--repeats 5]
+        [--database-url URL]
+
+The project keeps ``synchronous=FULL`` (nothing confirmed is lost on power failure); the
+anchor is also replayed with ``synchronous=NORMAL`` to show what those fsyncs cost here.
 """
 
 from __future__ import annotations
@@ -17,15 +31,37 @@ import json
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from _common import (
+    ROOT,
+    Recording,
+    copy_database,
+    fail,
+    pct,
+    positive,
+    ratios,
+    scratch_postgres,
+    spread,
+)
+from sqlalchemy import Engine
+
 from ketacompanion.app import App, build_app
+from ketacompanion.content.catalog import Content, load_content
 from ketacompanion.core.clock import FakeClock
 from ketacompanion.core.model import Address, Inbound, Reply
 from ketacompanion.settings import load_settings
 
-ROOT = Path(__file__).resolve().parents[1]
+START = datetime(2026, 11, 23, 9, tzinfo=UTC)
+FREE_TEXT = (
+    "hi",
+    "feeling a bit flat today but ok",
+    "what should I eat before a session?",
+    "thanks 🙂",
+)
+COMMANDS = ("/help", "/privacy")
 
 
 class Person:
@@ -34,18 +70,17 @@ class Person:
         self.address = Address("bench", name)
         self.last: list[Reply] = []
 
-    async def send(self, inbound: Inbound, timed: bool = True) -> list[Reply]:
+    async def send(self, inbound: Inbound, timed: bool = True) -> None:
         started = time.perf_counter()
         self.last = await self.app.companion.handle(inbound)
         if timed:
             self.timings.append(time.perf_counter() - started)
-        return self.last
 
-    async def say(self, text: str, timed: bool = True) -> list[Reply]:
-        return await self.send(Inbound.from_text(self.address, self.name, text, language="en"), timed)
+    async def say(self, text: str, timed: bool = True) -> None:
+        await self.send(Inbound.from_text(self.address, self.name, text, language="en"), timed)
 
-    async def tap(self, choice: str, timed: bool = True) -> list[Reply]:
-        return await self.send(Inbound.from_choice(self.address, self.name, choice, language="en"), timed)
+    async def tap(self, choice: str, timed: bool = True) -> None:
+        await self.send(Inbound.from_choice(self.address, self.name, choice, language="en"), timed)
 
     def button(self, *prefixes: str) -> str | None:
         for reply in reversed(self.last):
@@ -58,15 +93,22 @@ class Person:
         await self.say("/start", timed=False)
         await self.tap("start:agree", timed=False)
         await self.tap("start:country:GB", timed=False)
+        zone = self.button("start:tz:", "start:zone:")
+        if zone:
+            await self.tap(zone, timed=False)
+
+    async def chat(self) -> None:
+        for text in FREE_TEXT:
+            await self.say(text)
+        for command in COMMANDS:
+            await self.say(command)
 
     async def lesson(self) -> None:
         await self.say("/learn")
-        topic = self.button("learn:topic:")
-        if topic:
-            await self.tap(topic)
-        opened = self.button("learn:open:", "learn:resume:")
-        if opened:
-            await self.tap(opened)
+        for prefixes in (("learn:topic:",), ("learn:open:", "learn:resume:")):
+            step = self.button(*prefixes)
+            if step:
+                await self.tap(step)
         for _ in range(8):
             step = self.button("learn:next:", "learn:ans:")
             if step is None:
@@ -76,63 +118,166 @@ class Person:
     async def checkin(self) -> None:
         await self.say("/checkin")
         for _ in range(12):
-            # The lowest answer on each item: a calm day (safety item "no"), no crisis path.
+            # The lowest answer on each item: a calm day, so the crisis path stays shut.
             step = self.button("checkin:ans:", "checkin:a:", "checkin:pick:", "checkin:done", "checkin:skip")
             if step is None:
                 break
             await self.tap(step)
 
 
-async def run(users: int, rounds: int) -> tuple[list[float], float]:
+@dataclass
+class Run:
+    messages: int
+    seconds: float
+    cpu_seconds: float
+    timings: list[float]
+    recording: Recording | None
+    snapshot: Path | None
+
+
+async def project_run(
+    url: str, users: int, rounds: int, content: Content, work: Path, record: bool
+) -> Run:
     timings: list[float] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(
-            database_url=f"sqlite+aiosqlite:///{tmp}/core.db",
-            data_key=base64.urlsafe_b64encode(b"c" * 32).decode(),
-            content_dir=ROOT / "content",
-        )
-        app = await build_app(settings, FakeClock(datetime(2026, 11, 23, 9, tzinfo=UTC)))
+    settings = load_settings(
+        database_url=url, data_key=base64.urlsafe_b64encode(b"c" * 32).decode(),
+        content_dir=ROOT / "content", export_dir=work / "exports", key_file=work / "data.key",
+    )  # fmt: skip
+    app = await build_app(settings, FakeClock(START), content_set=content)
+    try:
         people = [Person(app, f"p{i}", timings) for i in range(users)]
         for person in people:
             await person.onboard()
+        recording, snapshot = None, None
+        if record:
+            snapshot = work / "before.db"
+            copy_database(Path(url.split(":///", 1)[1]), snapshot)
+            recording = Recording()
+            recording.attach(Engine)  # every engine: the writer's and the pool's
+            recording.active = True
 
         async def journey(person: Person) -> None:
             for _ in range(rounds):
+                await person.chat()
                 await person.lesson()
                 await person.checkin()
 
-        started = time.perf_counter()
+        cpu, started = time.process_time(), time.perf_counter()
         await asyncio.gather(*(journey(p) for p in people))
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        if recording is not None:
+            recording.active = False
+    finally:
         await app.close()
-    return sorted(timings), elapsed
+    return Run(len(timings), elapsed, cpu, timings, recording, snapshot)
 
 
-def pct(values: list[float], q: float) -> float:
-    return round(values[min(len(values) - 1, int(len(values) * q))] * 1000, 3)
+def anchor_replay(run: Run, synchronous: str = "FULL") -> float:
+    assert run.recording is not None and run.snapshot is not None
+    target = run.snapshot.with_name(f"anchor-{synchronous}.db")
+    copy_database(run.snapshot, target)
+    started = time.perf_counter()
+    run.recording.replay(target, synchronous)
+    return time.perf_counter() - started
 
 
-async def main(users: int, rounds: int) -> dict[str, object]:
-    # Latency: one person at a time, so the figure is the work, not a queue.
-    alone, _ = await run(1, rounds * 4)
-    # Throughput: many people at once, sharing commits.
-    together, elapsed = await run(users, rounds)
-    return {
-        "messages": len(together),
+async def crowd(args: argparse.Namespace, users: int, content: Content, pg_url: str | None) -> dict[str, object]:
+    project_rate, anchor_rate, ratio, cpu_us, statements, normal = [], [], [], [], [], []
+    for _ in range(args.repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            sqlite_url = f"sqlite+aiosqlite:///{work / 'core.db'}"
+            if pg_url is None:
+                run = await project_run(sqlite_url, users, args.rounds, content, work, record=True)
+                anchor_s = anchor_replay(run)
+                normal.append(run.messages / anchor_replay(run, "NORMAL"))
+                assert run.recording is not None
+                statements.append(len(run.recording.statements) / run.messages)
+            else:
+                run = await project_run(pg_url, users, args.rounds, content, work, record=False)
+                await reset(pg_url)
+                base = await project_run(sqlite_url, users, args.rounds, content, work, record=False)
+                anchor_s = base.seconds * run.messages / base.messages
+        project_rate.append(run.messages / run.seconds)
+        anchor_rate.append(run.messages / anchor_s)
+        ratio.append(project_rate[-1] / anchor_rate[-1])
+        cpu_us.append(run.cpu_seconds / run.messages * 1e6)
+    line: dict[str, object] = {
+        "bench": "core",
         "users": users,
-        "messages_per_s": round(len(together) / elapsed, 1),
-        "p50_ms": round(statistics.median(alone) * 1000, 3),
-        "p99_ms": pct(alone, 0.99),
-        "concurrent_p50_ms": round(statistics.median(together) * 1000, 3),
-        "concurrent_p99_ms": pct(together, 0.99),
-        "mix": "lesson navigation and daily check-in answers",
-        "database": "sqlite file, WAL, synchronous=FULL",
+        "messages_per_repeat": run.messages,
+        "repeats": args.repeats,
+        "database": "postgresql" if pg_url else "sqlite file, WAL, synchronous=FULL",
+        "anchor": "the project on SQLite, same mix" if pg_url else "raw sqlite3 replaying the same statements and commits",
+        "project_messages_per_s": spread(project_rate, 1),
+        "anchor_messages_per_s": spread(anchor_rate, 1),
+        **ratios("ratio", ratio),
+        "cpu_us_per_message": spread(cpu_us, 1),
+        "mix": "free text, commands, a lesson with its quiz, a daily check-in by buttons",
+    }
+    if statements:
+        line["statements_per_message"] = round(statistics.median(statements), 2)
+        line["anchor_normal_messages_per_s"] = spread(normal, 1)
+    return line
+
+
+async def reset(pg_url: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from ketacompanion.storage.tables import metadata
+
+    engine = create_async_engine(pg_url)
+    async with engine.begin() as conn:
+        found = (await conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"))).scalars()
+        names = [name for name in metadata.tables if name in set(found)]
+        if names:  # none yet before the first run's migrations
+            await conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
+    await engine.dispose()
+
+
+async def alone(args: argparse.Namespace, content: Content, pg_url: str | None) -> dict[str, object]:
+    """One person at a time: the latency of the work itself, not of a queue."""
+    with tempfile.TemporaryDirectory() as tmp:
+        url = pg_url or f"sqlite+aiosqlite:///{Path(tmp) / 'alone.db'}"
+        if pg_url:
+            await reset(pg_url)
+        run = await project_run(url, 1, args.rounds * 6, content, Path(tmp), record=False)
+    return {
+        "bench": "core_alone",
+        "messages": run.messages,
+        "p50_ms": round(statistics.median(run.timings) * 1000, 3),
+        "p99_ms": round(pct(run.timings, 0.99) * 1000, 3),
+        "max_ms": round(max(run.timings) * 1000, 3),
+        "database": "postgresql" if pg_url else "sqlite file, WAL, synchronous=FULL",
     }
 
 
-if __name__ == "__main__":
+async def main(args: argparse.Namespace) -> None:
+    content = load_content(ROOT / "content", START.date())
+    if args.database_url and not args.database_url.startswith("postgresql"):
+        fail("--database-url must be a postgresql+asyncpg:// URL (SQLite is the default)")
+    if args.database_url:
+        async with scratch_postgres(args.database_url) as pg_url:
+            await emit(args, content, pg_url)
+    else:
+        await emit(args, content, None)
+
+
+async def emit(args: argparse.Namespace, content: Content, pg_url: str | None) -> None:
+    print(json.dumps(await alone(args, content, pg_url)), flush=True)
+    for users in args.users:
+        print(json.dumps(await crowd(args, users, content, pg_url)), flush=True)
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    print(json.dumps(asyncio.run(main(args.users, args.rounds))))
+    parser.add_argument("--users", type=positive(int, 1000), nargs="+", default=[16, 64])
+    parser.add_argument("--rounds", type=positive(int, 100), default=2)
+    parser.add_argument("--repeats", type=positive(int, 50), default=5)
+    parser.add_argument("--database-url", default=None)
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(parse()))

@@ -1,0 +1,143 @@
+"""What the benchmarks share: figures, argument checks, SQL recording and a scratch PostgreSQL."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sqlite3
+import statistics
+import sys
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def spread(values: Sequence[float], digits: int = 3) -> dict[str, float]:
+    """min / median / max, the shape every ratio is reported in."""
+    return {
+        "min": round(min(values), digits),
+        "median": round(statistics.median(values), digits),
+        "max": round(max(values), digits),
+    }
+
+
+def ratios(name: str, values: Sequence[float]) -> dict[str, float]:
+    s = spread(values)
+    return {f"{name}_min": s["min"], f"{name}_median": s["median"], f"{name}_max": s["max"]}
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+def positive(kind: type = int, upper: float | None = None) -> Any:
+    """An argparse type that refuses zero, negatives and absurd sizes with one line."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value <= 0 or (upper is not None and value > upper):
+            limit = f" and at most {upper:g}" if upper is not None else ""
+            raise argparse.ArgumentTypeError(f"must be above 0{limit}: {text!r}")
+        return value
+
+    return parse
+
+
+def fail(message: str) -> None:
+    """Stop with one line and a non-zero exit: no figure is better than a wrong one."""
+    print(f"{Path(sys.argv[0]).name}: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+@dataclass
+class Recording:
+    """Every statement the project sent to SQLite, in order, with its parameters."""
+
+    statements: list[tuple[str, Any, bool]] = field(default_factory=list)
+    active: bool = False
+
+    def attach(self, engine: Engine) -> None:
+        @event.listens_for(engine, "before_cursor_execute")
+        def _record(_conn: Any, _cursor: Any, statement: str, parameters: Any, _ctx: Any, many: bool) -> None:
+            if self.active:
+                self.statements.append((statement, parameters, many))
+
+    def replay(self, path: Path, synchronous: str = "FULL") -> int:
+        """Run the recorded statements on a plain sqlite3 connection, with the same
+        commit grouping: a transaction opens before the first statement after each
+        commit. Returns how many statements ran."""
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        for pragma in ("journal_mode=WAL", f"synchronous={synchronous}", "foreign_keys=ON", "secure_delete=ON"):
+            conn.execute(f"PRAGMA {pragma}")
+        open_tx, ran = False, 0
+        try:
+            for sql, params, many in self.statements:
+                head = sql.lstrip()[:16].upper()
+                if head.startswith(("BEGIN", "PRAGMA")):
+                    continue  # the project's own BEGINs are replaced by ours, below
+                if head.startswith(("COMMIT", "ROLLBACK")) and not head.startswith("ROLLBACK TO"):
+                    if open_tx:
+                        conn.execute(sql)
+                        open_tx = False
+                    continue
+                if not open_tx:
+                    conn.execute("BEGIN IMMEDIATE")
+                    open_tx = True
+                cursor = conn.executemany(sql, params) if many else conn.execute(sql, params or ())
+                cursor.fetchall()
+                ran += 1
+            if open_tx:
+                conn.execute("COMMIT")
+        finally:
+            conn.close()
+        return ran
+
+
+def copy_database(source: Path, target: Path) -> None:
+    """A consistent copy of a WAL database (the backup API folds the WAL in)."""
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+
+
+@asynccontextmanager
+async def scratch_postgres(url: str) -> AsyncIterator[str]:
+    """A fresh database on the server ``url`` names, dropped afterwards; fails with one
+    line when the server cannot be reached."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    name = f"kc_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    try:
+        conn = await asyncio.wait_for(asyncpg.connect(admin), timeout=10)
+    except Exception as exc:
+        fail(f"cannot reach PostgreSQL at {base.host}:{base.port or 5432} ({type(exc).__name__})")
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
