@@ -1,4 +1,6 @@
-"""How long validating and loading the whole content set takes, as one JSON line.
+"""How long validating and loading the whole content set takes, as one JSON line,
+paired in alternating repeats with its anchor: parsing the same YAML and front matter
+alone with the C loader, nothing validated, graded or compiled.
 
 Each run clears textstat's result caches, so every run grades every lesson afresh as a
 reload would; the pronunciation dictionary textstat reads once per process stays loaded,
@@ -17,9 +19,10 @@ import time
 from datetime import date
 from pathlib import Path
 
-from ketacompanion.content.catalog import load_content
+import yaml
+from _common import ROOT, positive, ratios
 
-ROOT = Path(__file__).resolve().parents[1]
+from ketacompanion.content.catalog import load_content
 
 
 def _clear_textstat_caches() -> None:
@@ -39,18 +42,41 @@ def _timed(root: Path, today: date) -> tuple[float, int]:
     return elapsed, sum(1 for _ in content.lessons.all())
 
 
+def _yaml_alone(root: Path) -> float:
+    start = time.perf_counter()
+    for path in sorted(root.rglob("*")):
+        if path.suffix in (".yaml", ".yml"):
+            yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+        elif path.suffix == ".md":
+            head = path.read_text(encoding="utf-8").split("---", 2)
+            if len(head) == 3:
+                yaml.load(head[1], Loader=yaml.CSafeLoader)
+    return (time.perf_counter() - start) * 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("content", nargs="?", type=Path, default=ROOT / "content")
-    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--runs", type=positive(int, 1000), default=15)
     args = parser.parse_args()
+    if not args.content.is_dir():
+        raise SystemExit(f"content.py: not a folder: {args.content}")
     today = date.today()
     first, lessons = _timed(args.content, today)
-    times = [_timed(args.content, today)[0] for _ in range(max(args.runs, 1))]
+    times, anchors = [], []
+    for _ in range(args.runs):
+        times.append(_timed(args.content, today)[0])
+        anchors.append(_yaml_alone(args.content))
     print(
         json.dumps(
             {
-                "load_validate_ms": round(statistics.median(times), 1),
+                "bench": "content",
+                "load_ms_median": round(statistics.median(times), 1),
+                "load_ms_min": round(min(times), 1),
+                "load_ms_max": round(max(times), 1),
+                "anchor": "the same YAML and front matter parsed alone (C loader)",
+                "anchor_ms_median": round(statistics.median(anchors), 1),
+                **ratios("ratio", [a / t for a, t in zip(anchors, times, strict=True)]),
                 "lessons": lessons,
                 "runs": len(times),
                 "first_run_ms": round(first, 1),
