@@ -1,19 +1,18 @@
-"""Telegram throughput: the full stack against a bare python-telegram-bot echo bot.
+"""Telegram throughput: the full stack against a bare python-telegram-bot bot, paired.
 
-Both poll the same fake Bot API server (tests/fakes, on loopback) in this one process and
-get the same updates: ``--updates`` text messages (``/help``) from ``--users`` people, all
-queued at once. Time runs from the first update queued to the last reply the server
-recorded. The full stack is the adapter, the companion and a SQLite file; send pacing is
-off (``"rate_limits": "off"``) because Telegram's limits would measure Telegram, not us.
+The project's fake Bot API server runs in a process of its own (bench/_telegram_server.py),
+so this process's CPU is the bot's alone. Both bots poll it in turn, alternating which goes
+first in each repeat, and get the same updates: ``--updates`` text messages (``/help``) from
+``--users`` people, queued at once. Both handle ``--concurrency`` updates at once and send
+the same reply: the bare bot sends the very text and parse mode the full stack sent, read
+back from the server. Time runs from the moment the updates were queued to the last reply
+the server finished. The full stack is the adapter, the companion and a SQLite file; send
+pacing is off because Telegram's limits would measure Telegram, not us.
 
-    .venv/bin/python bench/telegram.py [--updates 2000] [--users 200]
+    .venv/bin/python bench/telegram.py [--updates 2000] [--users 200] [--repeats 5]
 
-Prints one JSON line: updates_per_s, bare_ptb_updates_per_s and ratio (aim: >= 0.8).
-
-The bare bot handles one update at a time (python-telegram-bot's default); the full stack
-handles 16 chats at once, which real Telegram latency needs but a loopback server does not
-reward: on a quiet machine most of the gap is httpx's connection-pool bookkeeping for the
-requests in flight, not the adapter or the core (see ``concurrent_updates`` in the output).
+Prints one JSON line: updates/s and CPU microseconds an update for both, and
+``ratio_min`` / ``ratio_median`` / ``ratio_max`` of the full stack's speed over the bare bot's.
 """
 
 from __future__ import annotations
@@ -24,19 +23,22 @@ import base64
 import json
 import logging
 import os
+import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # This file is named like the library: keep its own folder off the path so "telegram" is PTB.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
-sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("PTB_TIMEDELTA", "true")
 
+import aiohttp  # noqa: E402
 from telegram import Update  # noqa: E402
-from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters  # noqa: E402
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters  # noqa: E402
 
 from ketacompanion.adapters.telegram.limits import Limits  # noqa: E402
 from ketacompanion.adapters.telegram.runner import (  # noqa: E402
@@ -45,104 +47,190 @@ from ketacompanion.adapters.telegram.runner import (  # noqa: E402
     build_application,
     telegram_service,
 )
-from ketacompanion.app import build_app  # noqa: E402
+from ketacompanion.app import App, build_app  # noqa: E402
 from ketacompanion.settings import load_settings  # noqa: E402
 
-from fakes.telegram_api import FakeBotAPI  # noqa: E402
+sys.path.insert(0, str(ROOT / "bench"))  # for _common; PTB is imported already, so no shadowing
+from _common import positive, ratios, spread  # noqa: E402
 
+TOKEN = "123:ABC"  # the fake server's
 POLL = timedelta(seconds=1)
+Side = Callable[[], Awaitable[tuple[float, float]]]
 
 
-async def measure(api: FakeBotAPI, updates: int, users: int) -> float:
-    """Queue the updates, wait for as many replies; updates per second, by server clock."""
-    start_index = len(api.calls)
-    first = None
-    for n in range(updates):
-        raw = api.inject_update(api.message_update(1000 + n % users, "/help"))
-        first = first if first is not None else api.state.clock()
-        del raw
-    seen, last_at, index = 0, 0.0, start_index
-    while seen < updates:
-        await asyncio.sleep(0.005)
-        calls = api.calls
-        while index < len(calls):
-            call = calls[index]
-            if call.method == "sendMessage":
-                if not call.done:
-                    break
-                seen += 1
-                last_at = call.at
-            index += 1
-    assert first is not None
-    return updates / max(last_at - first, 1e-9)
+class Server:
+    """The fake Bot API in its own process, driven through its control routes."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "_telegram_server.py")],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().split()
+        if len(line) != 2:
+            raise SystemExit("telegram.py: the fake Bot API server did not start")
+        self.origin, self.control = line
+        self.http: aiohttp.ClientSession | None = None
+
+    async def get(self, route: str, **query: object) -> dict[str, object]:
+        assert self.http is not None
+        async with self.http.get(f"{self.control}/control/{route}", params={k: str(v) for k, v in query.items()}) as r:
+            return await r.json()  # type: ignore[no-any-return]
+
+    async def inject(self, updates: int, users: int, first_chat: int) -> dict[str, object]:
+        assert self.http is not None
+        body = {"updates": updates, "users": users, "first_chat": first_chat, "text": "/help"}
+        async with self.http.post(f"{self.control}/control/inject", json=body) as r:
+            return await r.json()  # type: ignore[no-any-return]
+
+    async def wait_polling(self) -> None:
+        for _ in range(500):
+            if (await self.get("sent", since=0))["polling"]:
+                return
+            await asyncio.sleep(0.01)
+        raise SystemExit("telegram.py: the bot never polled the fake server")
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=10)
 
 
-async def bare(api: FakeBotAPI, updates: int, users: int) -> float:
-    async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        assert update.effective_message is not None
-        await update.effective_message.reply_text("help")
+async def measure(server: Server, updates: int, users: int, first_chat: int) -> tuple[float, float, dict]:
+    """Queue the updates, wait for as many replies: updates/s by the server's clock, and
+    this process's CPU microseconds an update."""
+    await server.wait_polling()
+    cpu = time.process_time()
+    queued = await server.inject(updates, users, first_chat)
+    while True:
+        seen = await server.get("sent", since=queued["since"])
+        if int(seen["done"]) >= updates:  # type: ignore[arg-type]
+            break
+        await asyncio.sleep(0.01)
+    cpu = time.process_time() - cpu
+    elapsed = float(seen["last_at"]) - float(queued["queued_at"])  # type: ignore[arg-type]
+    return updates / max(elapsed, 1e-9), cpu / updates * 1e6, seen["sample"]  # type: ignore[return-value]
 
-    application = (
-        ApplicationBuilder().token(api.token).base_url(api.base_url)
-        .base_file_url(api.base_file_url).build()
-    )  # fmt: skip
-    application.add_handler(MessageHandler(filters.ALL, echo))
+
+async def polled(application: Application, run: Callable[[], Awaitable[tuple]]) -> tuple:  # type: ignore[type-arg]
     async with application:
         await application.start()
         assert application.updater is not None
         await application.updater.start_polling(timeout=POLL)
         try:
-            return await measure(api, updates, users)
+            return await run()
         finally:
             await application.updater.stop()
             await application.stop()
 
 
-async def full(api: FakeBotAPI, updates: int, users: int, tmp: Path) -> float:
-    settings = load_settings(
-        database_url=f"sqlite+aiosqlite:///{tmp / 'bench.db'}",
-        data_key=base64.urlsafe_b64encode(b"b" * 32).decode(),
-        key_file=tmp / "data.key", content_dir=ROOT / "content",
+def bare_bot(server: Server, concurrency: int, reply: dict) -> Application:  # type: ignore[type-arg]
+    text, parse_mode = reply["text"], reply["parse_mode"]
+
+    async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.effective_chat is not None
+        await context.bot.send_message(update.effective_chat.id, text, parse_mode=parse_mode)
+
+    application = (
+        ApplicationBuilder().token(TOKEN).base_url(f"{server.origin}/bot")
+        .base_file_url(f"{server.origin}/file/bot").concurrent_updates(concurrency).build()
     )  # fmt: skip
-    app = await build_app(settings)
+    application.add_handler(MessageHandler(filters.ALL, answer))
+    return application
+
+
+async def full_stack(server: Server, app: App, concurrency: int, updates: int, users: int, first: int) -> tuple:
+    timeouts = Timeouts(poll=POLL.total_seconds())
+    application = build_application(
+        TOKEN, f"{server.origin}/bot", f"{server.origin}/file/bot", timeouts, concurrency=concurrency
+    )
+    adapter = build_adapter(app, application, limits=Limits.off())
+    stop = asyncio.Event()
+    task = asyncio.create_task(telegram_service(adapter, app.settings, timeouts)(stop))
     try:
-        timeouts = Timeouts(poll=POLL.total_seconds())
-        application = build_application(api.token, api.base_url, api.base_file_url, timeouts)
-        adapter = build_adapter(app, application, limits=Limits.off())
-        stop = asyncio.Event()
-        task = asyncio.create_task(telegram_service(adapter, settings, timeouts)(stop))
-        try:
-            await api.wait_for(lambda c: c.method == "getUpdates", pending=True)
-            return await measure(api, updates, users)
-        finally:
-            stop.set()
-            await task
+        return await measure(server, updates, users, first)
     finally:
-        await app.close()
+        stop.set()
+        await task
 
 
-async def main(updates: int, users: int) -> dict[str, object]:
-    async with FakeBotAPI() as api:
-        bare_rate = await bare(api, updates, users)
-        with tempfile.TemporaryDirectory() as tmp:
-            full_rate = await full(api, updates, users, Path(tmp))
+async def main(args: argparse.Namespace) -> dict[str, object]:
+    server = Server()
+    try:
+        async with aiohttp.ClientSession() as http:
+            server.http = http
+            with tempfile.TemporaryDirectory() as tmp:
+                settings = load_settings(
+                    database_url=f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}",
+                    data_key=base64.urlsafe_b64encode(b"b" * 32).decode(),
+                    key_file=Path(tmp) / "data.key", content_dir=ROOT / "content",
+                    export_dir=Path(tmp) / "exports",
+                )  # fmt: skip
+                app = await build_app(settings)
+                try:
+                    return await paired(args, server, app)
+                finally:
+                    await app.close()
+    finally:
+        server.close()
+
+
+async def paired(args: argparse.Namespace, server: Server, app: App) -> dict[str, object]:
+    chats = iter(range(10_000, 10_000_000, args.users))  # fresh people each run
+
+    async def full() -> tuple:
+        return await full_stack(server, app, args.concurrency, args.updates, args.users, next(chats))
+
+    # A warm-up run of the full stack, whose reply the bare bot will then send word for word.
+    _, _, reply = await full()
+    if not reply or not reply.get("text"):
+        raise SystemExit("telegram.py: the full stack sent no reply to /help")
+
+    async def bare() -> tuple:
+        application = bare_bot(server, args.concurrency, reply)
+        first = next(chats)
+        return await polled(application, lambda: measure(server, args.updates, args.users, first))
+
+    rates: dict[str, list[float]] = {"full": [], "bare": []}
+    cpus: dict[str, list[float]] = {"full": [], "bare": []}
+    ratio: list[float] = []
+    for repeat in range(args.repeats):
+        order = [("full", full), ("bare", bare)] if repeat % 2 == 0 else [("bare", bare), ("full", full)]
+        for name, side in order:
+            rate, cpu, _ = await side()
+            rates[name].append(rate)
+            cpus[name].append(cpu)
+        ratio.append(rates["full"][-1] / rates["bare"][-1])
     return {
-        "benchmark": "telegram",
-        "updates": updates,
-        "users": users,
-        "updates_per_s": round(full_rate, 1),
-        "bare_ptb_updates_per_s": round(bare_rate, 1),
-        "ratio": round(full_rate / bare_rate, 3),
-        "concurrent_updates": {"full": 16, "bare_ptb": 1},
+        "bench": "telegram",
+        "updates": args.updates,
+        "users": args.users,
+        "concurrency": args.concurrency,
+        "repeats": args.repeats,
+        "anchor": "bare python-telegram-bot bot, default request class, same concurrency and reply",
+        "updates_per_s": spread(rates["full"], 1),
+        "bare_ptb_updates_per_s": spread(rates["bare"], 1),
+        **ratios("ratio", ratio),
+        "cpu_us_per_update": spread(cpus["full"], 1),
+        "bare_ptb_cpu_us_per_update": spread(cpus["bare"], 1),
+        "reply_parse_mode": reply.get("parse_mode"),
         "rate_limits": "off",
         "database": "sqlite file",
+        "server": "fake Bot API in its own process",
     }
 
 
-if __name__ == "__main__":
+def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--updates", type=int, default=2000)
-    parser.add_argument("--users", type=int, default=200)
-    args = parser.parse_args()
+    parser.add_argument("--updates", type=positive(int, 100_000), default=2000)
+    parser.add_argument("--users", type=positive(int, 10_000), default=200)
+    parser.add_argument("--concurrency", type=positive(int, 256), default=16)
+    parser.add_argument("--repeats", type=positive(int, 50), default=5)
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    arguments = parse()
     logging.basicConfig(level=logging.WARNING)
-    print(json.dumps(asyncio.run(main(args.updates, args.users))))
+    print(json.dumps(asyncio.run(main(arguments))))
