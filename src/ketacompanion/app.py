@@ -36,7 +36,7 @@ from ketacompanion.delivery.outbox import Outbox
 from ketacompanion.delivery.wakeup import WakeUps
 from ketacompanion.settings import Settings
 from ketacompanion.storage.engine import create_engine
-from ketacompanion.storage.keycheck import open_cipher
+from ketacompanion.storage.keycheck import migration_cipher, open_cipher
 from ketacompanion.storage.migrate import upgrade
 from ketacompanion.storage.store import SqlStore
 
@@ -188,8 +188,8 @@ async def build_app(
         detector = SemanticScreener(content, load_semantic(settings, semantic_loader))
     engine = create_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     try:
-        await upgrade(engine)
         key = settings.data_key.get_secret_value() if settings.data_key else None
+        await upgrade(engine, migration_cipher(key, settings.key_file))
         cipher = await open_cipher(engine, key, settings.key_file)
     except BaseException:
         await engine.dispose()

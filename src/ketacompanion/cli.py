@@ -58,14 +58,16 @@ def version() -> None:
 def db_upgrade() -> None:
     """Apply database migrations up to the newest schema."""
     from ketacompanion.storage.engine import create_engine
+    from ketacompanion.storage.keycheck import migration_cipher
     from ketacompanion.storage.migrate import upgrade
 
     settings = _settings()
+    key = settings.data_key.get_secret_value() if settings.data_key else None
 
     async def main() -> str | None:
         engine = create_engine(settings.database_url)
         try:
-            return await upgrade(engine)
+            return await upgrade(engine, migration_cipher(key, settings.key_file))
         finally:
             await engine.dispose()
 

@@ -103,7 +103,8 @@ class LessonRepo(Protocol):
 
 
 # Check-in rows a person can still answer; later states are closed for good.
-OPEN_CHECKIN_STATES = ("queued", "sent", "reminded", "open")
+# sent_unconfirmed: the prompt's send could not be confirmed, so it may have arrived.
+OPEN_CHECKIN_STATES = ("queued", "sent", "reminded", "open", "sent_unconfirmed")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,121 @@
+"""The fault battery, on loopback against the fake Bot API: what each fault may cost a
+person, measured in copies of a prompt and in rows left behind."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from ketacompanion.adapters.telegram.delivery import RetryPolicy, TelegramSender
+from ketacompanion.adapters.telegram.limits import Limits, RateLimiter
+from ketacompanion.adapters.telegram.runner import Timeouts, build_application
+from ketacompanion.app import App, build_app
+from ketacompanion.content.catalog import Content
+from ketacompanion.core.clock import FakeClock
+from ketacompanion.storage import tables as t
+from test_delivery import set_schedule
+from test_telegram_support import FakeTime
+
+from conftest import Chat, make_settings
+from fakes.telegram_api import FakeBotAPI
+
+DUE = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)  # 20:00 in New York
+FAST = Timeouts(connect=1, read=1, write=1, pool=1, poll=1)
+
+
+@dataclass
+class Wired:
+    app: App
+    api: FakeBotAPI
+    clock: FakeClock
+    time: FakeTime
+
+
+@asynccontextmanager
+async def wired(tmp_path: Path, clock: FakeClock, content: Content) -> AsyncIterator[Wired]:
+    """The app's outbox sending through python-telegram-bot to the fake server over HTTP."""
+    app = await build_app(make_settings(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", tmp_path), clock, content)
+    time = FakeTime()
+    try:
+        async with FakeBotAPI(clock=time) as api:
+            application = build_application(api.token, api.base_url, api.base_file_url, FAST)
+            async with application:
+                limiter = RateLimiter(Limits(), time, time.sleep)
+                app.add_sender(TelegramSender(application.bot, app.store, limiter, RetryPolicy(), time.sleep))
+                yield Wired(app, api, clock, time)
+    finally:
+        await app.close()
+
+
+async def telegram_person(app: App, chat_id: int) -> int:
+    chat = Chat(app, user=str(chat_id), platform="telegram")
+    await chat.onboard("US", "America/New_York")
+    return await set_schedule(app, str(chat_id), "America/New_York")
+
+
+async def statuses(app: App, table: t.Table) -> dict[int, str]:  # type: ignore[name-defined]
+    async with app.engine.connect() as conn:
+        return dict((await conn.execute(select(table.c.user_id, table.c.status))).all())
+
+
+async def run_hours(w: Wired, hours: float) -> None:
+    for _ in range(int(hours * 4)):
+        await w.app.delivery.tick()
+        w.clock.advance(timedelta(minutes=15))
+
+
+async def test_a_prompt_dropped_after_it_was_applied_six_times_arrives_at_most_twice(
+    tmp_path: Path, clock: FakeClock, content_set: Content
+) -> None:
+    async with wired(tmp_path, clock, content_set) as w:
+        uid = await telegram_person(w.app, 42)
+        for _ in range(6):  # Telegram applies sendMessage, then the connection drops
+            w.api.drop_next("sendMessage", processed=True)
+        clock.set(DUE)
+        await run_hours(w, 3)
+        copies = len(w.api.sent_messages(42))
+        tries = len([c for c in w.api.calls if c.method == "sendMessage"])
+        assert copies == tries == 2, (copies, tries)  # one send and one retry, across both layers
+        assert (await statuses(w.app, t.outbox))[uid] == "sent_unconfirmed"
+        assert (await statuses(w.app, t.checkins))[uid] != "missed"
+        await run_hours(w, 6)  # past the answer window: still not "missed"
+        async with w.app.engine.connect() as conn:
+            ended = (await conn.execute(select(t.checkins.c.status).where(t.checkins.c.user_id == uid)
+                                        .order_by(t.checkins.c.due_at))).scalars().first()
+        assert ended == "sent_unconfirmed"
+        assert len(w.api.sent_messages(42)) == 2
+        print(f"copies per prompt, dropped after apply x6: {copies}")
+
+
+async def test_a_tenth_of_people_blocked_get_one_attempt_each_and_are_marked_unreachable(
+    tmp_path: Path, clock: FakeClock, content_set: Content
+) -> None:
+    async with wired(tmp_path, clock, content_set) as w:
+        people = {chat: await telegram_person(w.app, chat) for chat in range(1000, 1030)}
+        blocked = [1003, 1013, 1023]
+        for chat in blocked:
+            w.api.block_chat(chat)
+        clock.set(DUE)
+        await run_hours(w, 26)  # today's prompt, its reminder, and tomorrow's slot
+        tries = [c for c in w.api.calls if c.method == "sendMessage"]
+        for chat in blocked:
+            mine = [c for c in tries if c.params["chat_id"] == chat]
+            assert [c.status for c in mine] == [403]  # one attempt, then never again
+        outbox, checkins = await statuses(w.app, t.outbox), await statuses(w.app, t.checkins)
+        for chat, uid in people.items():
+            if chat in blocked:
+                assert outbox[uid] == "unreachable"
+            else:
+                assert len(w.api.sent_messages(chat)) >= 2  # today's prompt and a reminder, at least
+        async with w.app.engine.connect() as conn:
+            gone = set((await conn.execute(select(t.users.c.id).where(t.users.c.unreachable_at.is_not(None)))).scalars())
+            rows = (await conn.execute(select(t.checkins.c.user_id, t.checkins.c.status))).all()
+        assert gone == {people[c] for c in blocked}
+        for chat in blocked:  # every due slot recorded as unreachable; only the future one waits
+            assert sorted({s for u, s in rows if u == people[chat]}) == ["pending", "unreachable"]
+        del checkins
