@@ -123,7 +123,8 @@ def chat(
     from ketacompanion.delivery.wakeup import WakeUps
 
     settings = _settings(db)
-    logs.configure(settings.log_level if json_mode else "WARNING", settings.log_format)
+    logs.configure(settings.log_level if json_mode else "WARNING", settings.log_format,
+                   secrets=settings.secret_values())
     clock = FakeClock(_parse_start(simulate)) if simulate else None
 
     async def main() -> None:
@@ -275,7 +276,7 @@ def run(
     from ketacompanion.adapters.telegram.runner import TelegramConfigError
     from ketacompanion.adapters.telegram.runner import run as run_telegram
 
-    logs.configure(settings.log_level, settings.log_format)
+    logs.configure(settings.log_level, settings.log_format, secrets=settings.secret_values())
     try:
         from ketacompanion.app import scheduler_service
 
