@@ -119,3 +119,98 @@ async def test_a_tenth_of_people_blocked_get_one_attempt_each_and_are_marked_unr
         for chat in blocked:  # every due slot recorded as unreachable; only the future one waits
             assert sorted({s for u, s in rows if u == people[chat]}) == ["pending", "unreachable"]
         del checkins
+
+
+# --- files and their modes ---------------------------------------------------------------------
+
+
+async def test_database_wal_key_and_export_files_are_0600_in_0700_directories(
+    tmp_path: Path, clock: FakeClock, content_set: Content
+) -> None:
+    import os
+    import stat
+
+    from ketacompanion.adapters.console import ConsoleAdapter
+
+    old = os.umask(0o022)  # the usual umask: without care, files would be 0644
+    try:
+        db = tmp_path / "data" / "db" / "bot.db"
+        key = tmp_path / "keys" / "data.key"
+        settings = make_settings(f"sqlite+aiosqlite:///{db}", tmp_path, data_key=None, key_file=key)
+        app = await build_app(settings, clock, content_set)
+        try:
+            console = ConsoleAdapter(app.companion.handle, "u1", tmp_path / "exports" / "u1", language="en")
+            for line in ('{"text": "/start"}', '{"choice": "start:agree"}', '{"choice": "start:country:US"}',
+                         '{"choice": "start:tz:America|New_York"}', '{"text": "/export"}'):
+                out = await console.json_request(line)
+            saved = Path(next(o["file"] for o in out if o.get("file")))
+            assert saved.name.endswith(".json")
+            wal, shm = db.with_name("bot.db-wal"), db.with_name("bot.db-shm")
+            files = {"db": db, "wal": wal, "shm": shm, "key": key, "export": saved}
+            dirs = {"data": tmp_path / "data", "db dir": db.parent, "keys": key.parent,
+                    "exports": tmp_path / "exports", "export dir": saved.parent}
+            modes = {name: stat.S_IMODE(p.stat().st_mode) for name, p in (files | dirs).items()}
+            print("file modes:", {k: oct(v) for k, v in modes.items()})
+            assert all(modes[name] == 0o600 for name in files), modes
+            assert all(modes[name] == 0o700 for name in dirs), modes
+        finally:
+            await app.close()
+    finally:
+        os.umask(old)
+
+
+async def test_an_existing_world_readable_database_and_key_are_made_private(
+    tmp_path: Path, clock: FakeClock, content_set: Content
+) -> None:
+    import os
+    import stat
+
+    db, key = tmp_path / "bot.db", tmp_path / "data.key"
+    settings = make_settings(f"sqlite+aiosqlite:///{db}", tmp_path, data_key=None, key_file=key)
+    await (await build_app(settings, clock, content_set)).close()
+    for path in (db, key):
+        os.chmod(path, 0o644)  # as an older version, or a careless copy, left them
+    app = await build_app(settings, clock, content_set)
+    try:
+        assert {stat.S_IMODE(p.stat().st_mode) for p in (db, key)} == {0o600}
+    finally:
+        await app.close()
+
+
+# --- bad input at the door ---------------------------------------------------------------------
+
+
+async def test_a_deeply_nested_webhook_body_answers_400_and_the_bot_goes_on(
+    tmp_path: Path, clock: FakeClock, content_set: Content
+) -> None:
+    import aiohttp
+
+    from test_telegram_support import SECRET, live_rig
+
+    app = await build_app(make_settings(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", tmp_path), clock, content_set)
+    time = FakeTime()
+    try:
+        async with FakeBotAPI(clock=time) as api, live_rig(api, app, "webhook", time) as rig:
+            assert rig.webhook is not None
+            depth = 200_000
+            body = '{"update_id": 1, "message": ' + "[" * depth + "]" * depth + "}"
+            headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET}
+            async with aiohttp.ClientSession() as session:
+                async with session.post(rig.webhook.local_url, data=body, headers=headers) as response:
+                    assert response.status == 400
+                nested = '{"update_id": 2, "message": ' + '{"a": ' * 5000 + "1" + "}" * 5000 + "}"
+                async with session.post(rig.webhook.local_url, data=nested, headers=headers) as response:
+                    assert response.status in (200, 400)  # never 500
+            replies = await rig.say(301, "/help")
+            assert replies and "/crisis" in replies[0].params["text"]
+    finally:
+        await app.close()
+
+
+async def test_a_button_from_someone_unknown_gets_a_kind_answer(app: App) -> None:
+    for choice in ("checkin:start:5", "checkin:a:5:0:3", "sched:x", "sess:add", "hist:mood", "plan:edit:x"):
+        chat = Chat(app, user=f"stranger-{choice}")
+        replies = await chat.tap(choice)
+        text = chat.text()
+        assert replies and "went wrong" not in text, (choice, text)
+        assert "need your OK" in text or "closed" in text, (choice, text)

@@ -224,6 +224,9 @@ class Companion:
             return [Reply(turn.t("common.closed")), *await self._reprompt(turn)]
         if flow.needs_open_state and turn.state.flow != name:
             return [Reply(turn.t("common.closed")), *await self._reprompt(turn)]
+        if getattr(flow, "needs_consent", False) and (turn.user is None or not turn.user.consented):
+            # A button from someone unknown (a forwarded message, a deleted account).
+            return await self._consent_prompt(turn)
         return await flow.on_choice(turn, action, args)
 
     async def _reprompt(self, turn: Turn) -> list[Reply]:

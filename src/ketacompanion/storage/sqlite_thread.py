@@ -150,6 +150,10 @@ class SqliteWriter:
         except BaseException:
             if not done.done():
                 done.cancel()
+            elif not done.cancelled():
+                # The failed commit set its error on this unit's future too; the error is
+                # raised right here, so mark it seen (asyncio would log it, text and all).
+                done.exception()
             if not body_failed:
                 # The database itself failed (lock, disk): the whole batch is gone.
                 await self._abandon_batch()
