@@ -214,3 +214,83 @@ async def test_a_button_from_someone_unknown_gets_a_kind_answer(app: App) -> Non
         text = chat.text()
         assert replies and "went wrong" not in text, (choice, text)
         assert "need your OK" in text or "closed" in text, (choice, text)
+
+
+# --- a locked database -------------------------------------------------------------------------
+
+
+async def test_with_the_database_locked_crisis_is_answered_at_once_and_recorded_after(
+    tmp_path: Path, clock: FakeClock, content_set: Content
+) -> None:
+    import asyncio
+    import sqlite3
+    import time as wall
+
+    from ketacompanion.core.model import Urgency
+
+    db = tmp_path / "bot.db"
+    settings = make_settings(f"sqlite+aiosqlite:///{db}", tmp_path, sqlite_busy_timeout_ms=3000)
+    app = await build_app(settings, clock, content_set)
+    try:
+        chat = Chat(app)
+        await chat.onboard("US", "America/New_York")
+        blocker = sqlite3.connect(db, timeout=0)
+        blocker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+        try:
+            started = wall.monotonic()
+            replies = await chat.say("/crisis")
+            crisis_command_s = wall.monotonic() - started
+            assert replies[0].urgency is Urgency.CRISIS and "988" in replies[0].text  # the person's country, read
+            started = wall.monotonic()
+            replies = await chat.say("I want to kill myself")
+            crisis_text_s = wall.monotonic() - started
+            assert replies[0].urgency is Urgency.CRISIS and "988" in replies[0].text
+            assert "try again" in replies[-1].text.lower()  # nothing else is claimed as saved
+            print(f"/crisis {crisis_command_s * 1000:.0f} ms, crisis text {crisis_text_s * 1000:.0f} ms, lock held")
+            assert crisis_command_s < 1.0 and crisis_text_s < 1.0  # the busy timeout is 3 s
+            assert app.companion.pending is not None and len(app.companion.pending) == 1
+        finally:
+            blocker.rollback()
+            blocker.close()
+        for _ in range(100):  # the queued escalation is written once the lock clears
+            if app.companion.pending.written:
+                break
+            await asyncio.sleep(0.05)
+        async with app.engine.connect() as conn:
+            escalations = (await conn.execute(select(t.escalations.c.created_at))).all()
+            followups = sorted((await conn.execute(
+                select(t.checkins.c.kind).where(t.checkins.c.kind.like("followup%"))
+            )).scalars())  # fmt: skip
+        assert len(escalations) == 1
+        assert followups == ["followup_day", "followup_hour"]
+        await chat.say("/settings")
+        assert "Your settings" in chat.text()
+    finally:
+        await app.close()
+
+
+async def test_pending_escalations_are_bounded(tmp_path: Path, clock: FakeClock) -> None:
+    from ketacompanion.core.crisis.pending import PendingEscalation, PendingEscalations
+    from ketacompanion.core.ports import StoreUnavailable
+
+    class DownStore:
+        def transaction(self, **_: object) -> object:
+            raise StoreUnavailable("locked")
+
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        import asyncio
+
+        await asyncio.sleep(0)
+
+    pending = PendingEscalations(DownStore(), limit=5, sleep=sleep)  # type: ignore[arg-type]
+    for n in range(12):
+        pending.add(PendingEscalation("console", f"p{n}", "crisis", "message", None, None, True, clock.now()))
+    import asyncio
+
+    await asyncio.sleep(0)
+    assert len(pending) == 5
+    await pending.close()
+    assert slept  # it kept trying, on its own

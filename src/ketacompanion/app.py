@@ -18,6 +18,7 @@ from ketacompanion.core.checkins import CheckinFlow
 from ketacompanion.core.clock import SystemClock
 from ketacompanion.core.companion import Command, Companion, Screener
 from ketacompanion.core.crisis.detector import Screening
+from ketacompanion.core.crisis.pending import PendingEscalations
 from ketacompanion.core.crisis.policy import CrisisPolicy
 from ketacompanion.core.crisis.semantic import LayeredDetector, SemanticScreen
 from ketacompanion.core.events import Events
@@ -102,6 +103,8 @@ class App:
         self.senders[sender.platform] = sender
 
     async def close(self) -> None:
+        if self.companion.pending is not None:
+            await self.companion.pending.close()  # escalations still waiting for a busy database
         await self.store.close()
 
 
@@ -166,6 +169,7 @@ def build_companion(
     return Companion(
         store, clock, text, screener, crisis, commands, flows,
         consent_prompt=onboarding.consent_prompt, home=home, default_language=default_language,
+        pending=PendingEscalations(store),
     )
 
 

@@ -40,11 +40,13 @@ class SqlEscalationRepo:
         return EscalationRecord(int(row.id), level, _aware(row.created_at))  # type: ignore[arg-type]
 
     async def record(
-        self, user_id: int, level: str, source: str, category: str | None, note: str | None, follow_up: bool
+        self, user_id: int, level: str, source: str, category: str | None, note: str | None, follow_up: bool,
+        at: datetime | None = None,
     ) -> int:
         """Store the escalation (the words only when the person keeps notes) and, for a
-        crisis, plan the follow-ups an hour later and the next day."""
-        now = self._clock.now()
+        crisis, plan the follow-ups an hour later and the next day. ``at``: when it
+        happened, if it is written later (the database was busy)."""
+        now = at or self._clock.now()
         e = t.escalations
         note_enc = (
             self._cipher.encrypt(note[:2000], enc_context("escalations", "note_enc", user_id)) if note else None
