@@ -10,6 +10,7 @@ the queue: the card itself was already shown."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -92,10 +93,8 @@ class PendingEscalations:
         """One last try, then stop the retries."""
         if self._task is not None:
             self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task  # _drain logs its own failures
         try:
             await self.flush()
         except Exception:
