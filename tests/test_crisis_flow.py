@@ -180,3 +180,16 @@ async def test_words_are_kept_with_the_record_only_when_the_person_chose_it(chat
     async with chat.app.engine.connect() as conn:
         raw = (await conn.execute(select(t.escalations.c.note_enc))).scalar()
     assert raw is not None and b"words-kept-42" not in raw  # encrypted at rest
+
+
+async def test_one_episode_keeps_every_outcome_in_the_export(chat: Chat) -> None:
+    await chat.onboard()
+    await chat.say("I want to kill myself")
+    await chat.tap("crisis:danger")
+    await chat.tap("crisis:struggling")
+    await chat.tap("crisis:ok")  # "ok" must not erase "danger"
+    replies = await chat.say("/export")
+    document = json.loads(replies[0].file.data)  # type: ignore[union-attr]
+    (episode,) = document["tables"]["escalations"]
+    assert [o["outcome"] for o in episode["outcomes"]] == ["danger", "struggling", "ok"]
+    assert all(o["at"] for o in episode["outcomes"])
