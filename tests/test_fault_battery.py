@@ -3,12 +3,13 @@ person, measured in copies of a prompt and in rows left behind."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from ketacompanion.adapters.telegram.delivery import RetryPolicy, TelegramSender
@@ -294,3 +295,77 @@ async def test_pending_escalations_are_bounded(tmp_path: Path, clock: FakeClock)
     assert len(pending) == 5
     await pending.close()
     assert slept  # it kept trying, on its own
+
+
+# --- a real full disk --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MB tmpfs, where the machine lets this process mount one."""
+    import os
+    import subprocess
+
+    mountpoint = tmp_path / "disk"
+    mountpoint.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip(f"a real full disk needs a tmpfs mount, which needs root (running as uid {os.geteuid()})")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(mountpoint)],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    if done.returncode != 0:
+        pytest.skip(f"mount -t tmpfs failed here: {done.stderr.strip() or done.returncode}")
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
+
+
+def fill(disk: Path) -> int:
+    """Take every free byte of ``disk``; returns how many were written."""
+    import errno
+
+    written = 0
+    try:
+        with (disk / "filler").open("wb", buffering=0) as fh:
+            while True:
+                written += fh.write(b"\0" * 4096)
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC
+    return written
+
+
+async def test_a_full_disk_confirms_nothing_falsely_still_sends_crisis_lines_and_stays_intact(
+    tiny_disk: Path, tmp_path: Path, clock: FakeClock, content_set: Content
+) -> None:
+    import asyncio
+    import sqlite3
+
+    from ketacompanion.core.model import Urgency
+
+    db = tiny_disk / "bot.db"
+    app = await build_app(make_settings(f"sqlite+aiosqlite:///{db}", tmp_path), clock, content_set)
+    try:
+        first = Chat(app, user="before")
+        await first.onboard("US", "America/New_York")
+        await asyncio.to_thread(fill, tiny_disk)
+        told_busy, confirmed = [], []
+        for n in range(40):  # new people arriving while the disk is full
+            person = Chat(app, user=f"p{n}")
+            await person.say("/start")
+            (told_busy if "try again" in person.text().lower() else confirmed).append(f"p{n}")
+        replies = await Chat(app, user="in-crisis").say("I want to kill myself")
+        assert replies[0].urgency is Urgency.CRISIS and "988" in replies[0].text
+        assert told_busy, "the disk never filled: this test would prove nothing"
+        (tiny_disk / "filler").unlink()
+        await first.say("/settings")
+        assert "Your settings" in first.text()  # and it works again once there is room
+        async with app.store.transaction() as tx:
+            for user in told_busy:
+                assert await tx.users.find("console", user) is None, user  # told "try again": nothing half-kept
+            for user in confirmed:
+                assert await tx.users.find("console", user) is not None, user  # answered normally: kept
+    finally:
+        await app.close()
+    with sqlite3.connect(db) as check:
+        assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    print(f"full disk: {len(confirmed)} kept before it filled, {len(told_busy)} told to try again")
