@@ -89,7 +89,12 @@ async def test_escalation_is_recorded_without_the_words(chat: Chat) -> None:
     async with chat.app.engine.connect() as conn:
         rows = (await conn.execute(select(t.escalations))).mappings().all()
         follow = (await conn.execute(select(t.checkins.c.kind).where(t.checkins.c.kind.like("followup%")))).all()
-    assert [(r["level"], r["source"], r["note_enc"]) for r in rows] == [("crisis", "message", None)]
+    assert len(rows) == 1 and rows[0]["note_enc"] is None
+    # Level, source and category are stored encrypted; the export reads them back.
+    assert b"crisis" not in rows[0]["level_enc"] and b"message" not in rows[0]["source_enc"]
+    async with chat.app.store.transaction() as tx:
+        exported = (await tx.users.export(rows[0]["user_id"]))["escalations"]
+    assert [(r["level"], r["source"], r["note"]) for r in exported] == [("crisis", "message", None)]
     assert sorted(k for (k,) in follow) == ["followup_day", "followup_hour"]
     assert len(events) == 1 and events[0].level == "crisis" and not events[0].shared_words
     assert "canary" not in repr(events[0])
@@ -109,9 +114,11 @@ async def test_follow_up_arrives_an_hour_later_in_simulation(app: App, clock: Fa
     assert later[0]["scheduled"] is True and "reach someone" in later[0]["text"]
     button = next(c["id"] for c in later[0]["choices"] if c["id"].endswith(":reached"))
     await console.json_request(json.dumps({"choice": button}))
-    async with app.engine.connect() as conn:
-        outcome = (await conn.execute(select(t.escalations.c.outcome))).scalar()
-    assert outcome == "reached"
+    async with app.store.transaction() as tx:
+        found = await tx.users.find("console", "sim")
+        assert found is not None
+        exported = (await tx.users.export(found[0].id))["escalations"]
+    assert [o["outcome"] for o in exported[0]["outcomes"]] == ["reached"]
     nextday = await console.json_request('{"advance_clock": "P1D"}')
     assert any("yesterday" in str(o.get("text")) for o in nextday)
 
@@ -173,3 +180,16 @@ async def test_words_are_kept_with_the_record_only_when_the_person_chose_it(chat
     async with chat.app.engine.connect() as conn:
         raw = (await conn.execute(select(t.escalations.c.note_enc))).scalar()
     assert raw is not None and b"words-kept-42" not in raw  # encrypted at rest
+
+
+async def test_one_episode_keeps_every_outcome_in_the_export(chat: Chat) -> None:
+    await chat.onboard()
+    await chat.say("I want to kill myself")
+    await chat.tap("crisis:danger")
+    await chat.tap("crisis:struggling")
+    await chat.tap("crisis:ok")  # "ok" must not erase "danger"
+    replies = await chat.say("/export")
+    document = json.loads(replies[0].file.data)  # type: ignore[union-attr]
+    (episode,) = document["tables"]["escalations"]
+    assert [o["outcome"] for o in episode["outcomes"]] == ["danger", "struggling", "ok"]
+    assert all(o["at"] for o in episode["outcomes"])

@@ -75,3 +75,37 @@ async def test_closed_writer_refuses(writer: SqliteWriter) -> None:
     with pytest.raises(StoreUnavailable):
         async with writer.transaction():
             pass
+
+
+async def test_a_failed_commit_leaves_no_unretrieved_future_to_log_its_text(writer: SqliteWriter) -> None:
+    import gc
+
+    unretrieved: list[dict[str, object]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: unretrieved.append(context))
+    try:
+        async with writer.transaction() as conn:
+            await conn.execute(text("CREATE TABLE parent (id INTEGER PRIMARY KEY)"))
+            await conn.execute(text(
+                "CREATE TABLE child (id INTEGER PRIMARY KEY, parent INTEGER"
+                " REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)"
+            ))
+
+        async def orphan(secret: str) -> None:
+            # Checked only at COMMIT: the commit itself fails, for every unit in the batch.
+            async with writer.transaction() as conn:
+                await conn.execute(text("INSERT INTO child (parent) VALUES (999)"))
+                await conn.execute(text("INSERT INTO notes (body) VALUES (:b)"), {"b": secret})
+                await asyncio.sleep(0)
+
+        results = await asyncio.gather(orphan("note-canary-1"), orphan("note-canary-2"), return_exceptions=True)
+        assert all(isinstance(r, Exception) for r in results)
+        del results
+        for _ in range(3):
+            gc.collect()
+            await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(None)
+    assert unretrieved == []
+    async with writer.transaction() as conn:  # and the writer still works
+        await conn.execute(text("INSERT INTO notes (body) VALUES ('after')"))

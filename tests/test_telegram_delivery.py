@@ -6,6 +6,7 @@ import struct
 import zlib
 from typing import Any
 
+import httpx
 import pytest
 from telegram.error import NetworkError, TimedOut
 from telegram.request import RequestData
@@ -16,6 +17,7 @@ from ketacompanion.core.model import (
     Attachment,
     Choice,
     DeliveryError,
+    OutcomeUnknown,
     Reply,
     Unreachable,
     Urgency,
@@ -181,3 +183,34 @@ async def test_not_a_telegram_address_is_unreachable() -> None:
     async with unit_rig() as rig:
         with pytest.raises(Unreachable):
             await rig.adapter.send(Address("telegram", "someone"), Reply("hello"))
+
+
+class RefusedConnection(RecordingRequest):
+    """The next ``failures`` sendMessage calls fail to connect: nothing left the machine."""
+
+    failures = 0
+
+    async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
+                         **timeouts: Any) -> tuple[int, bytes]:  # fmt: skip
+        if url.endswith("/sendMessage") and RefusedConnection.failures > 0:
+            RefusedConnection.failures -= 1
+            self.state.record("sendMessage", {"lost": True}, {})
+            try:
+                raise httpx.ConnectError("connection refused")
+            except httpx.ConnectError as exc:
+                raise NetworkError("httpx.ConnectError: connection refused") from exc
+        return await super().do_request(url, method, request_data, **timeouts)
+
+
+async def test_a_scheduled_reply_whose_outcome_is_unknown_goes_back_to_the_outbox_at_once() -> None:
+    async with unit_rig(RetryPolicy(network_attempts=4), request=flaky(5)) as rig:
+        with pytest.raises(OutcomeUnknown):
+            await rig.adapter.sender.send(CHAT, Reply("time to check in", scheduled=True))
+    assert len(rig.called("sendMessage")) == 1  # the outbox, not the sender, may try once more
+
+
+async def test_a_scheduled_reply_is_retried_here_when_no_connection_was_made() -> None:
+    RefusedConnection.failures = 2
+    async with unit_rig(RetryPolicy(network_attempts=3), request=RefusedConnection) as rig:
+        await rig.adapter.sender.send(CHAT, Reply("time to check in", scheduled=True))
+    assert [c.params.get("lost", False) for c in rig.called("sendMessage")] == [True, True, False]

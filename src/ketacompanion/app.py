@@ -18,6 +18,7 @@ from ketacompanion.core.checkins import CheckinFlow
 from ketacompanion.core.clock import SystemClock
 from ketacompanion.core.companion import Command, Companion, Screener
 from ketacompanion.core.crisis.detector import Screening
+from ketacompanion.core.crisis.pending import PendingEscalations
 from ketacompanion.core.crisis.policy import CrisisPolicy
 from ketacompanion.core.crisis.semantic import LayeredDetector, SemanticScreen
 from ketacompanion.core.events import Events
@@ -36,7 +37,7 @@ from ketacompanion.delivery.outbox import Outbox
 from ketacompanion.delivery.wakeup import WakeUps
 from ketacompanion.settings import Settings
 from ketacompanion.storage.engine import create_engine
-from ketacompanion.storage.keycheck import open_cipher
+from ketacompanion.storage.keycheck import migration_cipher, open_cipher
 from ketacompanion.storage.migrate import upgrade
 from ketacompanion.storage.store import SqlStore
 
@@ -102,6 +103,8 @@ class App:
         self.senders[sender.platform] = sender
 
     async def close(self) -> None:
+        if self.companion.pending is not None:
+            await self.companion.pending.close()  # escalations still waiting for a busy database
         await self.store.close()
 
 
@@ -166,6 +169,7 @@ def build_companion(
     return Companion(
         store, clock, text, screener, crisis, commands, flows,
         consent_prompt=onboarding.consent_prompt, home=home, default_language=default_language,
+        pending=PendingEscalations(store),
     )
 
 
@@ -188,8 +192,8 @@ async def build_app(
         detector = SemanticScreener(content, load_semantic(settings, semantic_loader))
     engine = create_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     try:
-        await upgrade(engine)
         key = settings.data_key.get_secret_value() if settings.data_key else None
+        await upgrade(engine, migration_cipher(key, settings.key_file))
         cipher = await open_cipher(engine, key, settings.key_file)
     except BaseException:
         await engine.dispose()

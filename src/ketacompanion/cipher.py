@@ -12,6 +12,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ketacompanion.files import private_dir, private_file, private_umask
+
 log = logging.getLogger(__name__)
 
 _VERSION = b"\x01"
@@ -64,6 +66,7 @@ def load_key(env_value: str | None, key_file: Path, *, may_create: bool) -> byte
     if env_value:
         return decode_key(env_value)
     if key_file.exists():
+        private_file(key_file)
         return decode_key(key_file.read_text(encoding="ascii"))
     if not may_create:
         raise DataKeyError(
@@ -71,9 +74,10 @@ def load_key(env_value: str | None, key_file: Path, *, may_create: bool) -> byte
             f"(KETACOMPANION_DATA_KEY is unset and {key_file} does not exist); "
             "restore the key file or set the variable. Refusing to start so nothing is lost."
         )
-    key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(key_file.parent)
     text = new_key_text()
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with private_umask():
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as fh:
         fh.write(text + "\n")
     log.warning(

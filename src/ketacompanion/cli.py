@@ -58,14 +58,16 @@ def version() -> None:
 def db_upgrade() -> None:
     """Apply database migrations up to the newest schema."""
     from ketacompanion.storage.engine import create_engine
+    from ketacompanion.storage.keycheck import migration_cipher
     from ketacompanion.storage.migrate import upgrade
 
     settings = _settings()
+    key = settings.data_key.get_secret_value() if settings.data_key else None
 
     async def main() -> str | None:
         engine = create_engine(settings.database_url)
         try:
-            return await upgrade(engine)
+            return await upgrade(engine, migration_cipher(key, settings.key_file))
         finally:
             await engine.dispose()
 
@@ -121,7 +123,8 @@ def chat(
     from ketacompanion.delivery.wakeup import WakeUps
 
     settings = _settings(db)
-    logs.configure(settings.log_level if json_mode else "WARNING", settings.log_format)
+    logs.configure(settings.log_level if json_mode else "WARNING", settings.log_format,
+                   secrets=settings.secret_values())
     clock = FakeClock(_parse_start(simulate)) if simulate else None
 
     async def main() -> None:
@@ -273,7 +276,7 @@ def run(
     from ketacompanion.adapters.telegram.runner import TelegramConfigError
     from ketacompanion.adapters.telegram.runner import run as run_telegram
 
-    logs.configure(settings.log_level, settings.log_format)
+    logs.configure(settings.log_level, settings.log_format, secrets=settings.secret_values())
     try:
         from ketacompanion.app import scheduler_service
 

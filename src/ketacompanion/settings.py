@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     scheduler_safety_interval_s: int = Field(60, ge=5, le=3600)
     send_rate_per_s: float = Field(25.0, gt=0, le=100_000)
 
+    def secret_values(self) -> list[str]:
+        """Every secret setting's value (token, webhook secret, data key), for log redaction."""
+        found = [getattr(self, name) for name in type(self).model_fields]
+        return [value.get_secret_value() for value in found if isinstance(value, SecretStr)]
+
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, value: str) -> str:

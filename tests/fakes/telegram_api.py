@@ -55,6 +55,7 @@ class FakeBotAPI:
         self.state = state
         self.token = state.token
         self._socket_faults: dict[str, deque[_SocketFault]] = {}
+        self._held_chats: set[ChatId] = set()
         self._released = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._port = 0
@@ -178,6 +179,27 @@ class FakeBotAPI:
         self._released.set()
         self._released = asyncio.Event()
 
+    def hold_replies(self, chat_id: ChatId) -> None:
+        """Every sendMessage to ``chat_id`` takes effect, then gets no answer until
+        ``stop_holding`` or ``close()``: a sender killed meanwhile cannot know it arrived."""
+        self._held_chats.add(chat_id)
+
+    def stop_holding(self, chat_id: ChatId) -> None:
+        self._held_chats.discard(chat_id)
+        self.release()
+
+    async def _apply_and_hold(self, call: Call, token: str, request: web.Request) -> web.StreamResponse:
+        try:
+            await self.state.execute(call, token)
+            while call.params.get("chat_id") in self._held_chats and not self.state.closed:
+                await self._released.wait()
+        except asyncio.CancelledError:
+            self.state.finish(call, None)  # the client went away (killed) without an answer
+            raise
+        self.state.finish(call, None)
+        _drop_connection(request)
+        return web.Response(status=503)
+
     def _add_socket_fault(self, method: str, fault: _SocketFault) -> None:
         self._socket_faults.setdefault(self.state.canonical(method), deque()).append(fault)
 
@@ -204,6 +226,8 @@ class FakeBotAPI:
             return _json_response(error.code, error.envelope())
         call = self.state.record(request.match_info["method"], params, files)
         token = request.match_info["token"]
+        if call.method == "sendMessage" and call.params.get("chat_id") in self._held_chats:
+            return await self._apply_and_hold(call, token, request)
         queue = self._socket_faults.get(call.method)
         fault = queue.popleft() if queue else None
         try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any, TextIO
 
 from ketacompanion.core.model import Address, Attachment, Inbound, Reply
 from ketacompanion.delivery.simulation import Simulation, parse_duration
+from ketacompanion.files import write_private
 
 PLATFORM = "console"
 MAX_LINE = 100_000  # a JSON line longer than this is refused, not parsed
@@ -49,12 +49,8 @@ class ConsoleAdapter:
         return Inbound.from_choice(self.address, self._user, choice_id, language=self._language)
 
     def save(self, attachment: Attachment) -> Path:
-        self._files.mkdir(parents=True, exist_ok=True)
-        path = self._files / attachment.filename
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # may hold health data
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(attachment.data)
-        return path.resolve()
+        # May hold health data: 0600 in a 0700 directory.
+        return write_private(self._files / attachment.filename, attachment.data).resolve()
 
     # --- JSON lines -------------------------------------------------------------------
     def reply_json(self, reply: Reply) -> dict[str, Any]:

@@ -51,6 +51,7 @@ def _first_unanswered(ins: Instrument, answers: Mapping[str, Answer]) -> int | N
 
 class CheckinFlow:
     name = "checkin"
+    needs_consent = True  # its buttons act on health data: a stranger's press asks for consent
     needs_open_state = False  # buttons carry the check-in id and are checked against its row
 
     def __init__(self, content: ContentHolder, crisis: CheckinCrisis) -> None:

@@ -10,13 +10,17 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from ketacompanion.core.crisis.pending import PendingEscalations, UnrecordedTx
 from ketacompanion.core.model import Inbound, InboundKind, Reply, Urgency
-from ketacompanion.core.ports import Clock, DialogueState, Store, StoreUnavailable
+from ketacompanion.core.ports import Clock, DialogueState, Store, StoreBusy, StoreUnavailable
 from ketacompanion.core.turn import Flow, Text, Turn
 
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 4000  # longer messages are screened whole but handled truncated
+# How long a flagged message waits for a busy database before its crisis reply goes out
+# without it (the escalation is then written as soon as the database is free).
+CRISIS_PATIENCE_MS = 250
 
 
 class Screening(Protocol):
@@ -68,12 +72,14 @@ class Companion:
         consent_prompt: Callable[[Turn], Awaitable[list[Reply]]],
         home: Callable[[Turn], list[Reply]],
         default_language: str = "en",
+        pending: PendingEscalations | None = None,
     ) -> None:
         self._store, self._clock, self._text = store, clock, text
         self._screener, self._crisis = screener, crisis
         self._commands, self._flows = dict(commands), dict(flows)
         self._consent_prompt, self._home = consent_prompt, home
         self._default_language = default_language
+        self.pending = pending
 
     async def handle(self, inbound: Inbound) -> list[Reply]:
         screening = self._screen(inbound)
@@ -82,8 +88,9 @@ class Companion:
         ):
             return await self._crisis_command(inbound)
         crisis: list[Reply] = []
+        flagged = screening is not None and screening.level > 0
         try:
-            async with self._store.transaction() as tx:
+            async with self._store.transaction(patience_ms=CRISIS_PATIENCE_MS if flagged else None) as tx:
                 turn = await self._open_turn(tx, inbound)
                 before = turn.state.snapshot()
                 if screening is not None and screening.level > 0:
@@ -98,6 +105,11 @@ class Companion:
                     replies = []
                 if turn.user is not None and not turn.deleted and turn.state.snapshot() != before:
                     await tx.users.save_dialogue(turn.user.id, turn.state)
+        except StoreBusy as exc:
+            if flagged and not crisis and self.pending is not None:
+                return await self._unrecorded_crisis(inbound, screening)  # type: ignore[arg-type]
+            log.warning("store unavailable", extra={"error": str(exc)})
+            return self._failed(inbound, screening, crisis, "common.busy")
         except StoreUnavailable as exc:
             log.warning("store unavailable", extra={"error": str(exc)})
             return self._failed(inbound, screening, crisis, "common.busy")
@@ -116,6 +128,27 @@ class Companion:
                 log.exception("a reply made after the commit failed")
                 replies.append(Reply(turn.t("common.error")))
         return crisis + replies
+
+    async def _unrecorded_crisis(self, inbound: Inbound, screening: Screening) -> list[Reply]:
+        """The database is busy: the crisis reply now, its escalation written later."""
+        assert self.pending is not None
+        user = None
+        try:
+            user = await self._store.peek_user(inbound.address.platform, inbound.user_id)
+        except Exception:
+            log.warning("crisis reply without stored settings")
+        now = self._clock.now()
+        lang = (user.language if user else None) or _base_language(inbound.language) or self._default_language
+        tx = UnrecordedTx(self.pending, inbound.address.platform, inbound.user_id, now)
+        turn = Turn(inbound, tx, user, DialogueState(), now, lang, self._text(lang))  # type: ignore[arg-type]
+        crisis = await self._crisis.respond(turn, screening)
+        for hook in turn.after_commit:
+            try:
+                await hook()
+            except Exception:
+                log.exception("after-commit step failed")
+        log.warning("crisis reply sent while the store was busy; escalation queued", extra={"count": len(self.pending)})
+        return self._failed(inbound, screening, crisis, "common.busy")
 
     async def screen_only(self, inbound: Inbound) -> list[Reply]:
         """Screen text that must not feed a flow (a group message, an edited message):
@@ -224,6 +257,9 @@ class Companion:
             return [Reply(turn.t("common.closed")), *await self._reprompt(turn)]
         if flow.needs_open_state and turn.state.flow != name:
             return [Reply(turn.t("common.closed")), *await self._reprompt(turn)]
+        if getattr(flow, "needs_consent", False) and (turn.user is None or not turn.user.consented):
+            # A button from someone unknown (a forwarded message, a deleted account).
+            return await self._consent_prompt(turn)
         return await flow.on_choice(turn, action, args)
 
     async def _reprompt(self, turn: Turn) -> list[Reply]:

@@ -165,6 +165,7 @@ def clinician_summary(
 
 class HistoryFlow:
     name = "hist"
+    needs_consent = True  # its buttons act on health data: a stranger's press asks for consent
     needs_open_state = False
 
     def __init__(self, content: ContentHolder, renderer: ChartRenderer) -> None:

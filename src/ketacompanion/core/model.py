@@ -112,5 +112,10 @@ class DeliveryError(Exception):
     """A send failed in a way that may pass: the outbox retries it later."""
 
 
+class OutcomeUnknown(DeliveryError):
+    """The request may have reached the platform (a timeout or a connection dropped after
+    it was written): sending again could deliver a second copy."""
+
+
 class Unreachable(DeliveryError):
     """The person blocked the bot or closed their messages: stop sending to them."""

@@ -22,6 +22,10 @@ class StoreUnavailable(Exception):
     """The database could not be reached, or stayed locked past the busy timeout."""
 
 
+class StoreBusy(StoreUnavailable):
+    """Another writer held the database longer than the caller was willing to wait."""
+
+
 class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware UTC."""
@@ -103,7 +107,8 @@ class LessonRepo(Protocol):
 
 
 # Check-in rows a person can still answer; later states are closed for good.
-OPEN_CHECKIN_STATES = ("queued", "sent", "reminded", "open")
+# sent_unconfirmed: the prompt's send could not be confirmed, so it may have arrived.
+OPEN_CHECKIN_STATES = ("queued", "sent", "reminded", "open", "sent_unconfirmed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +193,8 @@ class EscalationRecord:
 class EscalationRepo(Protocol):
     async def last(self, user_id: int) -> EscalationRecord | None: ...
     async def record(
-        self, user_id: int, level: str, source: str, category: str | None, note: str | None, follow_up: bool
+        self, user_id: int, level: str, source: str, category: str | None, note: str | None, follow_up: bool,
+        at: datetime | None = None,
     ) -> int: ...
     async def set_outcome(self, user_id: int, checkin_id: int | None, outcome: str) -> bool: ...
 
@@ -210,7 +216,14 @@ class Tx(Protocol):
 
 
 class Store(Protocol):
-    def transaction(self) -> AbstractAsyncContextManager[Tx]: ...
+    def transaction(self, *, patience_ms: int | None = None) -> AbstractAsyncContextManager[Tx]:
+        """A unit of work; with ``patience_ms``, ``StoreBusy`` if another writer holds the
+        database longer than that (else the busy timeout applies)."""
+        ...
+
+    async def peek_user(self, platform: str, platform_user_id: str) -> UserRecord | None:
+        """The person's settings, read without waiting for any writer (crisis replies)."""
+        ...
 
     async def purge_traces(self) -> None:
         """Make deleted rows unrecoverable from the database files (WAL included)."""

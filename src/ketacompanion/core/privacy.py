@@ -10,6 +10,13 @@ from ketacompanion.core.ports import Store
 from ketacompanion.core.turn import Turn, button
 
 _PLATFORM_NAMES = {"telegram": "Telegram", "discord": "Discord", "console": "terminal chat"}
+# What a status in the export means where the word alone could mislead.
+STATUS_NOTES = {
+    "sent_unconfirmed": (
+        "The message was sent but the connection failed before the platform confirmed it, "
+        "so it may have reached you (at most twice); it was not sent again after that."
+    ),
+}
 
 
 def privacy_text(t: Any, platform: str) -> str:
@@ -29,11 +36,15 @@ async def export(turn: Turn) -> list[Reply]:
     if turn.user is None:
         return [Reply(turn.t("delete.nothing"))]
     data = await turn.tx.users.export(turn.user.id)
-    document = {
+    document: dict[str, Any] = {
         "format": "ketacompanion-export/1",
         "exported_at": turn.now.isoformat(),
         "tables": data,
     }
+    present = {row.get("status") for rows in data.values() for row in rows}
+    notes = {status: note for status, note in STATUS_NOTES.items() if status in present}
+    if notes:
+        document["status_notes"] = notes
     payload = json.dumps(document, ensure_ascii=False, indent=2, default=str).encode("utf-8")
     stamp = turn.now.strftime("%Y%m%d-%H%M%S")
     attachment = Attachment(f"ketacompanion-export-{stamp}.json", "application/json", payload)

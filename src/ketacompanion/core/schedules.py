@@ -55,6 +55,7 @@ def _from_compact(value: str) -> str | None:
 
 class ScheduleFlow:
     name = "sched"
+    needs_consent = True  # its buttons act on health data: a stranger's press asks for consent
     needs_open_state = False
 
     # --- commands -------------------------------------------------------------------------

@@ -22,6 +22,7 @@ MAX_LISTED = 8
 
 class SessionsFlow:
     name = "sess"
+    needs_consent = True  # its buttons act on health data: a stranger's press asks for consent
     needs_open_state = False
 
     async def command(self, turn: Turn) -> list[Reply]:

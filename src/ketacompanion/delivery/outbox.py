@@ -1,15 +1,28 @@
 """The outbox: scheduled messages are rows first, sent second, marked third.
 
-A row is claimed (``sending``) before it is sent and marked ``sent`` only after the
-platform confirmed it. A process that dies between the two leaves the row ``sending``;
-after the lease runs out another pass sends it again: at most one duplicate, and only
-when the first outcome could not be known."""
+A row is claimed (``sending``, leased to one worker) before it is sent. Just before the
+send, the attempt is written to the row and committed: ``attempts`` and ``unconfirmed``
+both go up by one, as if the outcome will never be known. A confirmed send, a refusal or
+an error that proves nothing left (a connect failure) takes the ``unconfirmed`` count back
+down; a crash, a timeout or a connection dropped after the request was written leaves it
+up. A row whose count reaches ``MAX_UNCONFIRMED`` (two) is never sent again: it ends
+``sent_unconfirmed``. So whatever fails, across processes and restarts, a prompt goes out
+at most twice, and a row that may have arrived is never recorded as missed.
+
+This layer alone retries sends whose outcome is unknown: the adapters' own retry of a
+scheduled reply is limited to errors that prove nothing was sent (see
+adapters/telegram/delivery.py), so the two never multiply.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import os
+import secrets
+import socket
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -20,7 +33,15 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ketacompanion.cipher import FieldCipher
-from ketacompanion.core.model import Address, Choice, DeliveryError, Reply, Unreachable, Urgency
+from ketacompanion.core.model import (
+    Address,
+    Choice,
+    DeliveryError,
+    OutcomeUnknown,
+    Reply,
+    Unreachable,
+    Urgency,
+)
 from ketacompanion.core.ports import Clock, Sender
 from ketacompanion.storage import tables as t
 from ketacompanion.storage.bulk import bulk_insert
@@ -30,6 +51,14 @@ from ketacompanion.storage.store import enc_context
 log = logging.getLogger(__name__)
 
 BACKOFF = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10), timedelta(minutes=30))
+MAX_UNCONFIRMED = 2  # sends of one row whose outcome could not be known: the first and one retry
+UNCONFIRMED = "sent_unconfirmed"
+
+
+def worker_identity() -> str:
+    """host:pid:random, so that the claims of two processes (or of one process before and
+    after a restart, pids being reused) can be told apart in ``claimed_by``."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 def encode_reply(reply: Reply) -> str:
@@ -61,6 +90,7 @@ class DrainStats:
     retried: int = 0
     failed: int = 0
     passes: int = 0
+    unconfirmed: int = 0
 
     def __iadd__(self, other: DrainStats) -> DrainStats:
         self.sent += other.sent
@@ -68,6 +98,7 @@ class DrainStats:
         self.retried += other.retried
         self.failed += other.failed
         self.passes += other.passes
+        self.unconfirmed += other.unconfirmed
         return self
 
 
@@ -80,8 +111,10 @@ class _Claimed:
     address: Address
     reply: Reply | None
     attempts: int
+    unconfirmed: int
     outcome: str = ""
     error: str = ""
+    tried: bool = False  # this pass wrote an attempt into the row and called the sender
 
 
 @dataclass
@@ -91,7 +124,7 @@ class Outbox:
     clock: Clock
     senders: Mapping[str, Sender]
     rate_per_s: float
-    worker: str = "main"
+    worker: str = field(default_factory=worker_identity)
     lease: timedelta = timedelta(minutes=5)
     max_attempts: int = 5
     batch: int = 2000
@@ -110,7 +143,7 @@ class Outbox:
                 "user_id": due.user_id, "checkin_id": due.checkin_id, "purpose": purpose,
                 "platform": due.platform, "chat_id": due.chat_id,
                 "payload_enc": self.cipher.encrypt(encoded, enc_context("outbox", "payload_enc", due.user_id)),
-                "status": "queued", "attempts": 0, "not_before": max(now, due.not_before), "created_at": now,
+                "status": "queued", "attempts": 0, "unconfirmed": 0, "not_before": max(now, due.not_before), "created_at": now,
             }
             for due, purpose, encoded in items
         ]
@@ -148,9 +181,9 @@ class Outbox:
             rows = (
                 await conn.execute(
                     update(o).where(o.c.id.in_(pick.scalar_subquery()))
-                    .values(status="sending", claimed_by=self.worker, claimed_at=now, attempts=o.c.attempts + 1)
+                    .values(status="sending", claimed_by=self.worker, claimed_at=now)
                     .returning(o.c.id, o.c.user_id, o.c.checkin_id, o.c.purpose, o.c.platform, o.c.chat_id,
-                               o.c.payload_enc, o.c.attempts)
+                               o.c.payload_enc, o.c.attempts, o.c.unconfirmed)
                 )
             ).all()
         claimed: list[_Claimed] = []
@@ -163,62 +196,127 @@ class Outbox:
                 log.exception("outbox row unreadable", extra={"outbox_id": r.id})
                 reply = None
             claimed.append(
-                _Claimed(r.id, r.user_id, r.checkin_id, r.purpose, Address(r.platform, r.chat_id), reply, r.attempts)
+                _Claimed(r.id, r.user_id, r.checkin_id, r.purpose, Address(r.platform, r.chat_id), reply, r.attempts,
+                         r.unconfirmed)
             )
         return claimed
 
     async def _send_all(self, claimed: list[_Claimed]) -> None:
         gate = asyncio.Semaphore(self.concurrency)
-        # Rows for one chat go out in order, one at a time; chats run side by side.
-        by_chat: dict[Address, list[_Claimed]] = {}
+        # Rows for one chat go out in order, one at a time; chats run side by side. Sends
+        # go in waves of about a second's worth, each wave's attempts committed first.
+        by_chat: dict[Address, deque[_Claimed]] = {}
         for item in claimed:
-            by_chat.setdefault(item.address, []).append(item)
+            by_chat.setdefault(item.address, deque()).append(item)
+        wave_size = max(self.concurrency, int(self.rate_per_s))
 
-        async def chat_queue(items: list[_Claimed]) -> None:
+        async def one(item: _Claimed) -> None:
             async with gate:
-                for item in items:
-                    await self._send_one(item)
+                await self._send_one(item)
 
-        await asyncio.gather(*(chat_queue(items) for items in by_chat.values()))
+        while by_chat:
+            wave: list[_Claimed] = []
+            for address in list(by_chat):
+                queue = by_chat[address]
+                wave.append(queue.popleft())
+                if not queue:
+                    del by_chat[address]
+                if len(wave) >= wave_size:
+                    break
+            ready = await self._begin_attempts(wave)
+            await asyncio.gather(*(one(item) for item in ready))
+
+    async def _begin_attempts(self, wave: list[_Claimed]) -> list[_Claimed]:
+        """Write the attempt into each row before its send; return the rows to send."""
+        ready: list[_Claimed] = []
+        for item in wave:
+            if item.reply is None:
+                item.outcome = "failed"
+            elif item.address.platform not in self.senders:
+                item.outcome, item.error = "unsent", "no adapter running for this platform"
+            elif item.unconfirmed >= MAX_UNCONFIRMED:
+                item.outcome = "unconfirmed"  # it may have arrived twice already: never a third
+            else:
+                ready.append(item)
+        if not ready:
+            return []
+        o = t.outbox
+        ids = [i.id for i in ready]
+        async with self.engine.begin() as conn:
+            mine = {
+                row.id
+                for chunk in _chunks(ids)
+                for row in await conn.execute(
+                    update(o)
+                    .where(o.c.id.in_(chunk), o.c.status == "sending", o.c.claimed_by == self.worker,
+                           o.c.unconfirmed < MAX_UNCONFIRMED)
+                    .values(attempts=o.c.attempts + 1, unconfirmed=o.c.unconfirmed + 1)
+                    .returning(o.c.id)
+                )
+            }
+        sendable: list[_Claimed] = []
+        for item in ready:
+            if item.id in mine:
+                item.attempts += 1
+                item.unconfirmed += 1
+                item.tried = True
+                sendable.append(item)
+            else:
+                item.outcome = "lost"  # another worker took the row over: theirs to record
+        return sendable
 
     async def _send_one(self, item: _Claimed) -> None:
-        if item.reply is None:
-            item.outcome = "failed"
-            return
-        sender = self.senders.get(item.address.platform)
-        if sender is None:
-            item.outcome, item.error = "retry", "no adapter running for this platform"
-            return
+        sender = self.senders[item.address.platform]
+        assert item.reply is not None
         await self._limiter.acquire()
         try:
             await sender.send(item.address, item.reply)
             item.outcome = "sent"
         except Unreachable:
             item.outcome = "unreachable"
+        except OutcomeUnknown as exc:
+            item.outcome, item.error = "unknown", type(exc).__name__
         except DeliveryError as exc:
-            item.outcome, item.error = "retry", type(exc).__name__
-        except Exception as exc:  # an adapter bug must not lose the row
+            item.outcome, item.error = "unsent", type(exc).__name__
+        except Exception as exc:  # an adapter bug must not lose the row; it may have sent
             log.exception("send failed", extra={"outbox_id": item.id})
-            item.outcome, item.error = "retry", type(exc).__name__
+            item.outcome, item.error = "unknown", type(exc).__name__
 
     async def _record(self, claimed: list[_Claimed]) -> DrainStats:
         o, c, u = t.outbox, t.checkins, t.users
         now = self.clock.now()
         stats = DrainStats(passes=1)
-        sent = [i for i in claimed if i.outcome == "sent"]
-        gone = [i for i in claimed if i.outcome == "unreachable"]
-        retry = [i for i in claimed if i.outcome == "retry" and i.attempts < self.max_attempts]
-        failed = [
-            i for i in claimed
-            if i.outcome not in ("sent", "unreachable") and not (i.outcome == "retry" and i.attempts < self.max_attempts)
-        ]
+        sent, gone, retry, failed, unconfirmed = [], [], [], [], []
+        for i in claimed:
+            if i.outcome in ("sent", "unreachable", "unsent") and i.tried:
+                i.unconfirmed -= 1  # the outcome is known after all
+            elif i.outcome == "unsent":
+                i.attempts += 1  # no adapter: a try that cannot have sent, counted so it ends
+            if i.outcome == "sent":
+                sent.append(i)
+            elif i.outcome == "unreachable":
+                gone.append(i)
+            elif i.outcome == "lost":
+                continue
+            elif i.outcome == "unsent" and i.attempts < self.max_attempts:
+                retry.append(i)
+            elif i.outcome == "unknown" and i.unconfirmed < MAX_UNCONFIRMED and i.attempts < self.max_attempts:
+                retry.append(i)
+            elif i.unconfirmed > 0:
+                unconfirmed.append(i)  # out of tries, but an earlier try may have arrived
+            else:
+                failed.append(i)
         async with self.engine.begin() as conn:
             for chunk in _chunks([i.id for i in sent]):
-                await conn.execute(update(o).where(o.c.id.in_(chunk)).values(status="sent", sent_at=now))
+                await conn.execute(
+                    update(o).where(o.c.id.in_(chunk))
+                    .values(status="sent", sent_at=now, unconfirmed=o.c.unconfirmed - 1)
+                )
             prompt_ids = [i.checkin_id for i in sent if i.checkin_id is not None and i.purpose == "prompt"]
             for chunk in _chunks(prompt_ids):
                 await conn.execute(
-                    update(c).where(c.c.id.in_(chunk), c.c.status == "queued").values(status="sent", sent_at=now)
+                    update(c).where(c.c.id.in_(chunk), c.c.status.in_(("queued", UNCONFIRMED)))
+                    .values(status="sent", sent_at=now)
                 )
             if gone:
                 users = sorted({i.user_id for i in gone})
@@ -234,20 +332,38 @@ class Outbox:
                         .values(status="unreachable", closed_at=now)
                     )
             for item in retry:
-                wait = BACKOFF[min(item.attempts - 1, len(BACKOFF) - 1)]
+                wait = BACKOFF[min(item.attempts - 1, len(BACKOFF) - 1)] if item.attempts else BACKOFF[0]
                 await conn.execute(
-                    update(o).where(o.c.id == item.id).values(status="queued", not_before=now + wait)
+                    update(o).where(o.c.id == item.id, o.c.status == "sending")
+                    .values(status="queued", not_before=now + wait, attempts=item.attempts,
+                            unconfirmed=item.unconfirmed)
+                )
+            for item in unconfirmed:
+                await conn.execute(
+                    update(o).where(o.c.id == item.id, o.c.status == "sending")
+                    .values(status=UNCONFIRMED, unconfirmed=item.unconfirmed)
+                )
+            unconfirmed_prompts = [i.checkin_id for i in unconfirmed if i.checkin_id is not None and i.purpose == "prompt"]
+            for chunk in _chunks(unconfirmed_prompts):
+                # It may have arrived: answerable like a sent one, and never recorded as missed.
+                await conn.execute(
+                    update(c).where(c.c.id.in_(chunk), c.c.status == "queued")
+                    .values(status=UNCONFIRMED, sent_at=now)
                 )
             for chunk in _chunks([i.id for i in failed]):
-                await conn.execute(update(o).where(o.c.id.in_(chunk)).values(status="failed"))
+                await conn.execute(update(o).where(o.c.id.in_(chunk), o.c.status == "sending").values(status="failed", unconfirmed=0))
             failed_checkins = [i.checkin_id for i in failed if i.checkin_id is not None]
             for chunk in _chunks(failed_checkins):
                 await conn.execute(
                     update(c).where(c.c.id.in_(chunk), c.c.status == "queued").values(status="missed", closed_at=now)
                 )
         stats.sent, stats.unreachable, stats.retried, stats.failed = len(sent), len(gone), len(retry), len(failed)
-        if gone or failed:
-            log.warning("outbox pass", extra={"count": len(claimed), "status": f"{len(gone)} unreachable, {len(failed)} failed"})
+        stats.unconfirmed = len(unconfirmed)
+        if gone or failed or unconfirmed:
+            log.warning("outbox pass", extra={
+                "count": len(claimed),
+                "status": f"{len(gone)} unreachable, {len(failed)} failed, {len(unconfirmed)} unconfirmed",
+            })  # fmt: skip
         return stats
 
 

@@ -90,7 +90,7 @@ class SqlCheckinRepo:
             await self._conn.execute(
                 select(c).where(
                     c.c.user_id == user_id, c.c.instrument == instrument,
-                    c.c.status.in_(OPEN_CHECKIN_STATES), c.c.expires_at > now,
+                    c.c.status.in_(OPEN_CHECKIN_STATES), c.c.expires_at > now, c.c.closed_at.is_(None),
                 ).order_by(c.c.due_at.desc(), c.c.id.desc()).limit(1)
             )
         ).first()

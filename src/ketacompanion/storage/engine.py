@@ -9,6 +9,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from ketacompanion.files import private_sqlite
+
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
@@ -26,7 +28,7 @@ def create_engine(url: str, *, busy_timeout_ms: int = 5000) -> AsyncEngine:
         return create_async_engine(url, pool_size=10, max_overflow=5, pool_pre_ping=True)
     path = sqlite_path(url)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite(path)  # 0600 in a 0700 directory; the -wal and -shm files follow it
     # One connection: SQLite has one writer anyway, and every await on aiosqlite is a
     # thread hand-off, so a pool would add cost without adding concurrency.
     engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)

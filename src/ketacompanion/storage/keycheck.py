@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ketacompanion.cipher import DataKeyError, FieldCipher, load_key
@@ -34,3 +35,21 @@ async def open_cipher(engine: AsyncEngine, env_key: str | None, key_file: Path) 
             "refusing to start so nothing is lost"
         )
     return cipher
+
+
+def migration_cipher(env_key: str | None, key_file: Path) -> Callable[[Connection], FieldCipher]:
+    """For migrations that convert stored values: the key, checked against the canary
+    with the migration's own connection (no key is ever created here)."""
+
+    def make(conn: Connection) -> FieldCipher:
+        stored = conn.execute(select(meta.c.value).where(meta.c.key == "key_check")).scalar()
+        cipher = FieldCipher(load_key(env_key, key_file, may_create=False))
+        try:
+            ok = stored is not None and cipher.decrypt(stored, _CONTEXT) == _CANARY
+        except DataKeyError:
+            ok = False
+        if not ok:
+            raise DataKeyError("the data key does not match this database; refusing to convert its rows")
+        return cipher
+
+    return make

@@ -29,6 +29,7 @@ from ketacompanion.storage.bulk import bulk_insert
 from ketacompanion.storage.store import _aware
 
 OPEN_STATES = ("queued", "sent", "reminded", "open")
+UNCONFIRMED = "sent_unconfirmed"  # the send's outcome could not be known; see delivery/outbox.py
 INSTRUMENT_OF = {"daily": "daily", "weekly": "phq9"}
 
 
@@ -243,6 +244,11 @@ async def claim_due(
             stale = [i for (i,) in older if i not in queued_ids]
             if stale:
                 await conn.execute(update(c).where(c.c.id.in_(stale)).values(status="missed", closed_at=now))
+            await conn.execute(
+                update(c).where(c.c.kind == kind, c.c.user_id.in_(chunk), c.c.status == UNCONFIRMED,
+                                c.c.closed_at.is_(None), c.c.due_at < first_due)
+                .values(closed_at=now)
+            )
     for status, ids in final.items():
         if status == "queued":
             continue
@@ -291,6 +297,11 @@ async def expire(conn: AsyncConnection, now: datetime) -> int:
         update(c).where(c.c.status.in_(("sent", "reminded", "open")), c.c.expires_at <= now)
         .values(status="missed", closed_at=now)
     )
+    # A prompt that may have arrived keeps saying so: closed, never "missed" as if unsent.
+    await conn.execute(
+        update(c).where(c.c.status == UNCONFIRMED, c.c.closed_at.is_(None), c.c.expires_at <= now)
+        .values(closed_at=now)
+    )
     return result.rowcount or 0
 
 
@@ -302,7 +313,10 @@ async def next_wake(conn: AsyncConnection, reminder_delay: timedelta) -> datetim
             select(
                 select(func.min(c.c.due_at)).where(c.c.status == "pending").scalar_subquery(),
                 select(func.min(c.c.sent_at)).where(c.c.status == "sent", c.c.instrument.is_not(None)).scalar_subquery(),
-                select(func.min(c.c.expires_at)).where(c.c.status.in_(("sent", "reminded", "open"))).scalar_subquery(),
+                select(func.min(c.c.expires_at)).where(
+                    or_(c.c.status.in_(("sent", "reminded", "open")),
+                        and_(c.c.status == UNCONFIRMED, c.c.closed_at.is_(None)))
+                ).scalar_subquery(),
                 select(func.min(o.c.not_before)).where(o.c.status == "queued").scalar_subquery(),
             )
         )

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, Result
 
-from ketacompanion.core.ports import StoreUnavailable
+from ketacompanion.core.ports import StoreBusy, StoreUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -108,10 +108,19 @@ class SqliteWriter:
         return run
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[ThreadConnection]:
+    async def transaction(self, patience_ms: int | None = None) -> AsyncIterator[ThreadConnection]:
+        """One unit of work. ``patience_ms``: give up with ``StoreBusy`` rather than wait
+        longer than that for the write lock (the crisis path never waits the busy timeout)."""
         self._waiting += 1
         try:
-            await self._lock.acquire()
+            if patience_ms is None:
+                await self._lock.acquire()
+            else:
+                try:
+                    async with asyncio.timeout(patience_ms / 1000):
+                        await self._lock.acquire()
+                except TimeoutError:
+                    raise StoreBusy("the writer is busy") from None
         finally:
             self._waiting -= 1
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -127,7 +136,7 @@ class SqliteWriter:
             if shared:
                 await self.call(self._raw("SAVEPOINT unit"))
             else:
-                await self._begin()
+                await self._begin(patience_ms)
                 self._in_batch = True
             try:
                 yield ThreadConnection(self)
@@ -150,6 +159,10 @@ class SqliteWriter:
         except BaseException:
             if not done.done():
                 done.cancel()
+            elif not done.cancelled():
+                # The failed commit set its error on this unit's future too; the error is
+                # raised right here, so mark it seen (asyncio would log it, text and all).
+                done.exception()
             if not body_failed:
                 # The database itself failed (lock, disk): the whole batch is gone.
                 await self._abandon_batch()
@@ -158,9 +171,9 @@ class SqliteWriter:
             self._lock.release()
         await done  # durable before the caller goes on
 
-    async def _begin(self) -> None:
+    async def _begin(self, patience_ms: int | None = None) -> None:
         """Take the write lock: at once on the loop when it is free (the usual case),
-        else in the writer thread, waiting up to the busy timeout."""
+        else in the writer thread, waiting up to the busy timeout (or ``patience_ms``)."""
         raw = self.connection.connection.dbapi_connection
         assert raw is not None
         raw.execute("PRAGMA busy_timeout=0")
@@ -171,7 +184,23 @@ class SqliteWriter:
             pass  # another writer holds it: wait for it off the loop
         finally:
             raw.execute(f"PRAGMA busy_timeout={int(self._busy)}")
-        await self.call(self._raw("BEGIN IMMEDIATE"))
+        if patience_ms is None:
+            await self.call(self._raw("BEGIN IMMEDIATE"))
+            return
+
+        def impatient() -> None:
+            conn = self.connection.connection.dbapi_connection
+            assert conn is not None
+            conn.execute(f"PRAGMA busy_timeout={int(min(patience_ms, self._busy))}")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            finally:
+                conn.execute(f"PRAGMA busy_timeout={int(self._busy)}")
+
+        try:
+            await self.call(impatient)
+        except sqlite3.OperationalError:
+            raise StoreBusy("another writer holds the database") from None
 
     def _raws(self, *sqls: str) -> Callable[[], None]:
         def run() -> None:

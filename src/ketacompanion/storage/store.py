@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -251,22 +252,47 @@ class SqlStore:
         # Messages on a SQLite file go through one writer thread with group commit;
         # PostgreSQL (truly async) and in-memory SQLite use the engine directly.
         self._writer = SqliteWriter(path, busy_timeout_ms) if path is not None else None
+        self._reader_path = path
+        self._reader_engine: Engine | None = None
+        self._reader: Connection | None = None
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[SqlTx]:
+    async def transaction(self, *, patience_ms: int | None = None) -> AsyncIterator[SqlTx]:
         try:
             if self._writer is not None:
-                async with self._writer.transaction() as conn:
+                async with self._writer.transaction(patience_ms) as conn:
                     yield SqlTx(conn, self.cipher, self.clock, self.checkin_window)  # type: ignore[arg-type]
                 return
             async with self.engine.begin() as conn:
                 yield SqlTx(conn, self.cipher, self.clock, self.checkin_window)
+        except StoreUnavailable:
+            raise
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
         except DBAPIError as exc:
             if exc.connection_invalidated:
                 raise StoreUnavailable(type(exc).__name__) from exc
             raise
+
+    async def peek_user(self, platform: str, platform_user_id: str) -> UserRecord | None:
+        """A read that no writer can hold up: on a SQLite file, a reader connection of its
+        own on the loop (WAL readers never wait, and a point read takes microseconds)."""
+        params = {"b_platform": platform, "b_puid": platform_user_id}
+        try:
+            if self._reader_path is not None:
+                if self._reader is None:
+                    self._reader_engine = create_sync_engine(
+                        f"sqlite:///{self._reader_path}", connect_args={"timeout": 0.1}
+                    )
+                    self._reader = self._reader_engine.connect()
+                row = self._reader.execute(_FIND, params).mappings().first()
+                self._reader.rollback()  # end the read, so the WAL can be checkpointed
+            else:
+                async with self.engine.connect() as conn:
+                    row = (await conn.execute(_FIND, params)).mappings().first()
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+        return _user(row) if row is not None else None
 
     async def purge_traces(self) -> None:
         if not self.sqlite:
@@ -282,6 +308,10 @@ class SqlStore:
             raise StoreUnavailable(type(exc).__name__) from exc
 
     async def close(self) -> None:
+        if self._reader is not None and self._reader_engine is not None:
+            self._reader.close()
+            self._reader_engine.dispose()
+            self._reader = self._reader_engine = None
         if self._writer is not None:
             await self._writer.close()
         await self.engine.dispose()

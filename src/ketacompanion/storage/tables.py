@@ -109,12 +109,18 @@ checkins = Table(
     metadata,
     Column("id", _ID, primary_key=True, autoincrement=True),
     _owner(),
+    # Plain: the scheduler claims and words prompts by kind. A followup_* kind reveals that a
+    # crisis was recorded for the person at about that time, no more (level, category and
+    # words are in escalations, encrypted).
     Column("kind", String(24), nullable=False),  # daily, weekly, session_prep, ...
     Column("instrument", String(32)),
     Column("session_id", _ID, ForeignKey("dosing_sessions.id", ondelete="CASCADE")),
     Column("due_at", UTC, nullable=False),
     Column("expires_at", UTC, nullable=False),
-    Column("status", String(12), nullable=False),  # pending, sent, reminded, open, answered, missed, unreachable, cancelled
+    # pending, queued, sent, reminded, open, answered, missed, unreachable, cancelled, or
+    # sent_unconfirmed: the send's outcome could not be known (it may have arrived), so it is
+    # answerable like a sent one and never recorded as missed.
+    Column("status", String(20), nullable=False),
     Column("sent_at", UTC),
     Column("reminded_at", UTC),
     Column("opened_at", UTC),
@@ -145,8 +151,9 @@ outbox = Table(
     Column("platform", String(16), nullable=False),
     Column("chat_id", String(64), nullable=False),
     Column("payload_enc", LargeBinary, nullable=False),
-    Column("status", String(12), nullable=False),  # queued, sending, sent, failed, unreachable
-    Column("attempts", Integer, nullable=False, default=0),
+    Column("status", String(20), nullable=False),  # queued, sending, sent, failed, unreachable, sent_unconfirmed
+    Column("attempts", Integer, nullable=False, default=0),  # sends begun, written before each send
+    Column("unconfirmed", Integer, nullable=False, default=0, server_default="0"),  # of those, outcome unknown
     Column("not_before", UTC, nullable=False),
     Column("claimed_by", String(64)),
     Column("claimed_at", UTC),
@@ -160,13 +167,17 @@ escalations = Table(
     metadata,
     Column("id", _ID, primary_key=True, autoincrement=True),
     _owner(),
-    Column("level", String(8), nullable=False),
-    Column("source", String(16), nullable=False),  # message, checkin, command, button
-    Column("category", String(24)),
+    # Level (crisis, concern), source (message, checkin, command, button) and category are
+    # health data: encrypted like the words. Nothing the scheduler needs is read from here.
+    Column("level_enc", LargeBinary, nullable=False),
+    Column("source_enc", LargeBinary, nullable=False),
+    Column("category_enc", LargeBinary),
     Column("created_at", UTC, nullable=False),
     Column("followup_hour_at", UTC),
     Column("followup_day_at", UTC),
-    Column("outcome", String(24)),
+    # Every outcome of the episode, oldest first, as JSON [{"outcome", "at"}]: "ok" after
+    # "danger" must not erase the "danger".
+    Column("outcomes_enc", LargeBinary),
     Column("note_enc", LargeBinary),
 )
 

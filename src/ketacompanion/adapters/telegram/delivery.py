@@ -5,7 +5,11 @@
 - 403, or a chat that no longer exists: the person blocked the bot. Marked unreachable in
   the store, one attempt only, then ``Unreachable``.
 - Network errors and timeouts: back off and retry, bounded. A timed-out send may have
-  arrived, so a normal reply is tried at most once more.
+  arrived, so a normal reply is tried at most once more. A scheduled reply (from the
+  outbox) is retried here only when the error proves nothing was sent (no connection
+  was made); any other network failure goes back at once as ``OutcomeUnknown``, because
+  the outbox counts such sends in its row and allows one more, ever. Retrying them here
+  too would multiply the two layers' tries.
 - Refused as built (400): sent again as bare text, so the words still arrive.
 Anything else that fails ends as ``DeliveryError``, for the outbox to try later.
 """
@@ -15,10 +19,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from telegram import Bot, LinkPreviewOptions
 from telegram.error import (
     BadRequest,
@@ -31,7 +36,7 @@ from telegram.error import (
 
 from ketacompanion.adapters.telegram.limits import RateLimiter, Sleep
 from ketacompanion.adapters.telegram.render import Kind, Message, is_urgent, render
-from ketacompanion.core.model import Address, DeliveryError, Reply, Unreachable
+from ketacompanion.core.model import Address, DeliveryError, OutcomeUnknown, Reply, Unreachable
 from ketacompanion.core.ports import Store
 
 log = logging.getLogger(__name__)
@@ -47,13 +52,18 @@ class RetryPolicy:
     network_attempts: int = 2  # a timed-out send may have arrived: at most one more
     backoff_s: float = 0.5
     max_retry_after_s: float = 60.0  # a longer wait goes back to the outbox
+    retry_unknown: bool = True  # retry sends that may have arrived (not for the outbox's)
 
     def urgent(self) -> RetryPolicy:
         # A duplicate crisis message does no harm; a missing one might.
         return RetryPolicy(
             max(self.rate_limited_attempts, 8), max(self.network_attempts, 4), self.backoff_s,
-            max(self.max_retry_after_s, 300.0),
+            max(self.max_retry_after_s, 300.0), self.retry_unknown,
         )  # fmt: skip
+
+    def scheduled(self) -> RetryPolicy:
+        # The outbox owns the retry of an unknowable outcome (see delivery/outbox.py).
+        return replace(self, retry_unknown=False)
 
 
 Call = Callable[[int], Awaitable[Any]]
@@ -80,6 +90,8 @@ class TelegramSender:
     async def send(self, address: Address, reply: Reply) -> None:
         chat_id = _chat_id(address)
         policy = self._policy.urgent() if is_urgent(reply) else self._policy
+        if reply.scheduled:
+            policy = policy.scheduled()
         for message in render(reply):
             chat_id = await self._send_message(chat_id, message, policy)
 
@@ -187,13 +199,26 @@ class TelegramSender:
                 raise
             except NetworkError as exc:  # includes TimedOut
                 network_failures += 1
+                unsent = surely_unsent(exc)
                 log.warning("network error", extra={"error": type(exc).__name__,
                                                     "attempt": network_failures})  # fmt: skip
+                if not unsent and not policy.retry_unknown:
+                    raise OutcomeUnknown(f"network: {type(exc).__name__}") from exc
                 if network_failures >= policy.network_attempts:
-                    raise DeliveryError(f"network: {type(exc).__name__}") from exc
+                    failure = DeliveryError if unsent else OutcomeUnknown
+                    raise failure(f"network: {type(exc).__name__}") from exc
                 await self._sleep(policy.backoff_s * 2 ** (network_failures - 1))
             except TelegramError as exc:  # a bad token or a conflict: not this message's to fix
                 raise DeliveryError(type(exc).__name__) from exc
+
+
+# Raised before any byte of the request left: no connection, or none free in the pool.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def surely_unsent(exc: NetworkError) -> bool:
+    """Whether the failed request certainly never reached Telegram (safe to send again)."""
+    return isinstance(exc.__cause__, _NOT_SENT)
 
 
 def _chat_id(address: Address) -> int:

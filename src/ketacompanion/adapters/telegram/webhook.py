@@ -84,7 +84,14 @@ class WebhookServer:
             data = json.loads(await request.read())
         except ValueError:  # not JSON, or not UTF-8
             data = None
-        update = parse_update(data, self._application.bot)
+        except RecursionError:  # nested deeper than any update: not from Telegram
+            log.warning("webhook body nested too deep", extra={"status": 400})
+            return web.Response(status=400)
+        try:
+            update = parse_update(data, self._application.bot)
+        except RecursionError:
+            log.warning("webhook body nested too deep", extra={"status": 400})
+            return web.Response(status=400)
         if update is None:
             log.warning("malformed webhook update ignored", extra={"kind": "malformed"})
             return web.Response(status=200)
