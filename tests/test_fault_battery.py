@@ -70,6 +70,7 @@ async def run_hours(w: Wired, hours: float) -> None:
         w.clock.advance(timedelta(minutes=15))
 
 
+@pytest.mark.slow
 async def test_a_prompt_dropped_after_it_was_applied_six_times_arrives_at_most_twice(
     tmp_path: Path, clock: FakeClock, content_set: Content
 ) -> None:
@@ -93,6 +94,7 @@ async def test_a_prompt_dropped_after_it_was_applied_six_times_arrives_at_most_t
         print(f"copies per prompt, dropped after apply x6: {copies}")
 
 
+@pytest.mark.slow
 async def test_a_tenth_of_people_blocked_get_one_attempt_each_and_are_marked_unreachable(
     tmp_path: Path, clock: FakeClock, content_set: Content
 ) -> None:
@@ -181,6 +183,7 @@ async def test_an_existing_world_readable_database_and_key_are_made_private(
 # --- bad input at the door ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_a_deeply_nested_webhook_body_answers_400_and_the_bot_goes_on(
     tmp_path: Path, clock: FakeClock, content_set: Content
 ) -> None:
@@ -334,6 +337,7 @@ def fill(disk: Path) -> int:
     return written
 
 
+@pytest.mark.slow
 async def test_a_full_disk_confirms_nothing_falsely_still_sends_crisis_lines_and_stays_intact(
     tiny_disk: Path, tmp_path: Path, clock: FakeClock, content_set: Content
 ) -> None:
