@@ -3,7 +3,9 @@ the real content, a fake clock, and a small chat driver."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import hashlib
 import os
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
@@ -25,7 +27,38 @@ os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTENT = ROOT / "content"
-PG_URL = os.environ.get("KETACOMPANION_TEST_DATABASE_URL")
+
+
+def own_database(url: str | None) -> str | None:
+    """A PostgreSQL database of this checkout's own, created on first use.
+
+    Two checkouts on one server (CI beside a developer, or two branches) would otherwise
+    truncate each other's tables mid-test and apply each other's migrations."""
+    if not url:
+        return None
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    name = f"{base.database}_{hashlib.sha1(str(ROOT).encode()).hexdigest()[:10]}"
+
+    async def create() -> None:
+        dsn = base.set(drivername="postgresql").render_as_string(hide_password=False)
+        conn = await asyncpg.connect(dsn)
+        try:
+            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+                try:
+                    await conn.execute(f'CREATE DATABASE "{name}"')
+                except asyncpg.DuplicateDatabaseError:
+                    pass  # another worker of the same checkout created it first
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+PG_URL = own_database(os.environ.get("KETACOMPANION_TEST_DATABASE_URL"))
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 TEST_KEY = base64.urlsafe_b64encode(b"k" * 32).decode()
 
