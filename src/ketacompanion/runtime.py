@@ -48,6 +48,11 @@ def configured_platforms(settings: Settings) -> list[Platform]:
         from ketacompanion.adapters.telegram.runner import check_settings, telegram_platform
 
         found.append(Platform("telegram", check_settings, telegram_platform))
+    if settings.discord_token is not None:
+        from ketacompanion.adapters.discord.runner import check_settings as check_discord
+        from ketacompanion.adapters.discord.runner import discord_platform
+
+        found.append(Platform("discord", check_discord, discord_platform))
     return found
 
 

@@ -75,6 +75,10 @@ class Companion:
         self._consent_prompt, self._home = consent_prompt, home
         self._default_language = default_language
 
+    @property
+    def crisis(self) -> CrisisResponder:
+        return self._crisis
+
     async def handle(self, inbound: Inbound) -> list[Reply]:
         screening = self._screen(inbound)
         if (inbound.kind is InboundKind.COMMAND and inbound.command == "crisis") or (
