@@ -169,7 +169,10 @@ class Harness:
                     **extra: Any) -> list[Sent]:  # fmt: skip
         payload = self._base(3, member or self.ann, guild, **extra)
         payload["data"] = {"custom_id": custom_id, "component_type": 2}
-        payload["message"] = message_dict({"content": "card"}, payload["channel_id"])
+        # discord.py answers a button only when the pressed message carries it, as Discord does.
+        button = {"type": 2, "style": 2, "label": "x", "custom_id": custom_id}
+        components = [{"type": 1, "components": [button]}]
+        payload["message"] = message_dict({"content": "card", "components": components}, payload["channel_id"])
         return await self._dispatch(payload)
 
     async def submit(self, text: str, input_id: str, member: discord.Member | None = None, **extra: Any) -> list[Sent]:
