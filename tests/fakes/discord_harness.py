@@ -114,12 +114,36 @@ class Harness:
                           voice_channels=0, members=["ann", "mod", "bo"])  # fmt: skip
         self.bot._connection._command_tree = self.bot.tree
         await self.bot.setup_hook()
+        self._record_components()
         async_context.set(self.recorder)
         self.guild = self.bot.guilds[0]
         names = {c.name: c for c in self.guild.text_channels}
         self.general, self.support, self.venting, self.alerts = (names[n] for n in ("general", "support", "venting", "alerts"))
         members = {m.name: m for m in self.guild.members}
         self.ann, self.mod, self.bo = members["ann"], members["mod"], members["bo"]
+
+    def _record_components(self) -> None:
+        """dpytest drops the buttons of what the bot sends; keep them by message id."""
+        self.components: dict[int, list[str]] = {}
+        self.mentions: dict[int, Any] = {}
+        http = self.bot.http
+        send = http.send_message
+
+        async def send_message(channel_id: int, *, params: Any) -> Any:
+            channel = self.bot.get_channel(int(channel_id))  # noqa: F841 (dpytest reads its caller's locals)
+            data = await send(channel_id, params=params)
+            payload = params.payload or {}
+            self.components[int(data["id"])] = [
+                c["custom_id"] for row in payload.get("components") or [] for c in row.get("components", [])
+                if "custom_id" in c
+            ]  # fmt: skip
+            self.mentions[int(data["id"])] = payload.get("allowed_mentions")
+            return data
+
+        http.send_message = send_message  # type: ignore[method-assign]
+
+    def buttons(self, message: discord.Message) -> list[str]:
+        return self.components.get(message.id, [])
 
     async def stop(self) -> None:
         await dpytest.empty_queue()

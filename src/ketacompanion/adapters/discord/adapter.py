@@ -55,7 +55,7 @@ class DiscordAdapter:
         if guild is None:
             return Inbound(Address(PLATFORM, str(user.id)), str(user.id), kind, language=language, **values)
         channel_id = str(interaction.channel_id or 0)
-        place = _place(guild, user, channel_id)
+        place = _place(guild, user, channel_id, interaction.permissions)
         return Inbound(
             Address(PLATFORM, f"channel:{channel_id}"), str(user.id), kind, language=language, in_group=True,
             place=place, **values,
@@ -164,7 +164,7 @@ class DiscordAdapter:
                     for reply in here:
                         await self.sender.post(message.channel, reply, author.id)
                 return
-            place = _place(message.guild, author, str(message.channel.id))
+            place = _place(message.guild, author, str(message.channel.id), getattr(author, "guild_permissions", None))
             inbound = Inbound(
                 Address(PLATFORM, f"channel:{message.channel.id}"), str(author.id), InboundKind.TEXT,
                 text=message.content, in_group=True, place=place,
@@ -198,8 +198,7 @@ class DiscordAdapter:
         return str(self._t(interaction)("community.write_button"))
 
 
-def _place(guild: discord.Guild, user: Any, channel_id: str) -> Place:
-    perms = getattr(user, "guild_permissions", None)
+def _place(guild: discord.Guild, user: Any, channel_id: str, perms: discord.Permissions | None) -> Place:
     manager = bool(perms and (perms.manage_guild or perms.administrator))
     roles = frozenset(str(r.id) for r in getattr(user, "roles", []))
     return Place(str(guild.id), channel_id, manager=manager, roles=roles)
