@@ -235,6 +235,25 @@ def schedule_list(
         typer.echo(f"{platform!s:<10}{who!s:<16}{kind!s:<15}{status!s:<10}{_utc(due):<18}{_utc(expires)}")
 
 
+discord_cli = typer.Typer(no_args_is_help=True, help="Discord: the invite link.")
+cli.add_typer(discord_cli, name="discord")
+
+
+@discord_cli.command("invite")
+def discord_invite(
+    application_id: Annotated[
+        int | None, typer.Option(help="the application id (else KETACOMPANION_DISCORD_APPLICATION_ID)")
+    ] = None,
+) -> None:
+    """Print the URL that adds the bot to a server, with exactly the permissions it needs."""
+    from ketacompanion.adapters.discord.runner import invite_url
+
+    app_id = application_id or _settings().discord_application_id
+    if app_id is None or app_id <= 0:
+        _fail("set KETACOMPANION_DISCORD_APPLICATION_ID or pass --application-id (the developer portal shows it)")
+    typer.echo(invite_url(app_id))
+
+
 def _utc(value: object) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M")
