@@ -105,8 +105,9 @@ class Community:
             return self._text(self._lang)
 
     def may_send(self, reply: Reply) -> bool:
-        """Scheduled prompts reach the platform only when check-ins are offered on it."""
-        return self.checkins_offered or not reply.scheduled
+        """Scheduled check-in prompts reach the platform only when check-ins are offered on
+        it; crisis follow-ups ("did you reach someone?") always do."""
+        return self.checkins_offered or not reply.scheduled or reply.urgency is not Urgency.NORMAL
 
     # --- interactions: commands, buttons, private messages --------------------------------
     async def command(self, inbound: Inbound) -> Outcome:
