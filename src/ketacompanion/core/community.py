@@ -141,8 +141,12 @@ class Community:
         return Outcome(here=[Reply(self.t(inbound)("community.continue_private"))])
 
     async def private_message(self, inbound: Inbound) -> Outcome:
+        """Text for the person's own conversation: typed in a DM, or a text box. A text box
+        opened from a server message is answered privately, like a private command."""
         if inbound.kind is InboundKind.COMMAND:
             return await self.command(inbound)
+        if inbound.place is not None:
+            return await self._move_private(inbound)
         return Outcome(here=await self._handle(inbound))
 
     async def _move_private(self, inbound: Inbound) -> Outcome:

@@ -34,15 +34,12 @@ from ketacompanion.core.model import (
 
 log = logging.getLogger(__name__)
 
-Texts = Callable[[str], Callable[..., str]]
-
 
 class DiscordAdapter:
     platform = PLATFORM
 
-    def __init__(self, client: discord.Client, community: Community, setup: ServerSetup, sender: DiscordSender, texts: Texts) -> None:
+    def __init__(self, client: discord.Client, community: Community, setup: ServerSetup, sender: DiscordSender) -> None:
         self.client, self.community, self.setup, self.sender = client, community, setup, sender
-        self._texts = texts
         self._locks = KeyedLocks()
 
     async def send(self, address: Address, reply: Reply) -> None:
@@ -79,9 +76,6 @@ class DiscordAdapter:
     async def on_text_box(self, interaction: discord.Interaction[Any], text: str) -> None:
         await self._defer(interaction, thinking=True)
         inbound = self.inbound(interaction, InboundKind.TEXT, text=text)
-        if inbound.place is not None:  # a text box on a server message: answered privately
-            await self._run(interaction, lambda: self.community.command(inbound))
-            return
         await self._run(interaction, lambda: self.community.private_message(inbound))
 
     async def on_setup(self, interaction: discord.Interaction[Any], action: str, **values: Any) -> None:

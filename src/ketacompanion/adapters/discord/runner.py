@@ -66,7 +66,7 @@ def build_adapter(app: App, bot: Bot) -> DiscordAdapter:
     community, setup = build_community(app, settings.discord_checkins, settings.discord_message_content)
     write = texts(app.content)(settings.default_language)("community.write_button")
     sender = DiscordSender(bot, app.store, community.may_send, write)
-    adapter = DiscordAdapter(bot, community, setup, sender, texts(app.content))
+    adapter = DiscordAdapter(bot, community, setup, sender)
     bot.attach(adapter)
     return adapter
 
