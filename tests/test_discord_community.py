@@ -271,3 +271,34 @@ async def test_setup_refuses_non_managers_and_bad_values(bot: Harness) -> None:
     assert "Saved." in text(sent)
     sent = await setup(bot, "show", [])
     assert "Default country for crisis lines: GB" in text(sent) and "Screened channels: -" in text(sent)
+
+
+async def test_a_screened_crisis_is_followed_up_by_dm(bot: Harness, clock: FakeClock) -> None:
+    from test_discord_flows import onboard
+
+    await onboard(bot)
+    await screened_server(bot)
+    await alert_offer(bot)
+    clock.advance(timedelta(hours=1, minutes=1))
+    await bot.app.delivery.tick()
+    followups = [m for m in dms(bot.sent_messages()) if any(b.startswith("kc:crisis:fu:") for b in bot.buttons(m))]
+    assert len(followups) == 1
+
+
+async def test_setup_says_when_the_bot_cannot_post_in_the_alert_channel(bot: Harness) -> None:
+    await dpytest.set_permission_overrides(bot.guild.default_role, bot.alerts, send_messages=False)
+    assert not bot.alerts.permissions_for(bot.guild.me).send_messages
+    option, channels = channel_option(bot.alerts)
+    sent = await setup(bot, "alerts", [option], {"channels": channels})
+    assert "can't post in that alert channel" in text(sent)
+
+
+async def test_export_arrives_as_a_file_in_a_dm(bot: Harness) -> None:
+    from test_discord_flows import onboard
+
+    await onboard(bot)
+    bot.sent_messages()
+    sent = await bot.command("export", guild=True)
+    assert "private message" in text(sent) and not any(s.files for s in sent)
+    files = [a for m in dms(bot.sent_messages()) for a in m.attachments]
+    assert files and files[0].filename.endswith(".json")
