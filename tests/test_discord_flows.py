@@ -166,3 +166,20 @@ def close_dms(bot: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
 class FakeResponse:
     def __init__(self, status: int) -> None:
         self.status, self.reason = status, "Forbidden"
+
+
+async def test_start_in_a_guild_continues_in_a_dm(bot: Harness) -> None:
+    sent = await bot.command("start", guild=True)
+    assert "private message" in text(sent) and not any(c.startswith("start:") for c in ids(sent))
+    dms = [m for m in bot.sent_messages() if isinstance(m.channel, discord.DMChannel)]
+    assert dms and any("kc:start:agree" in bot.buttons(m) for m in dms)
+
+
+async def test_crisis_words_typed_in_a_dm_get_the_card_there(bot: Harness) -> None:
+    await onboard(bot)
+    dm = await bot.ann.create_dm()
+    bot.sent_messages()
+    await bot.say("I want to kill myself", dm)
+    replies = bot.sent_messages()
+    assert replies and all(isinstance(m.channel, discord.DMChannel) for m in replies)
+    assert any("988" in m.content for m in replies)
