@@ -248,7 +248,13 @@ async def test_alert_channel_gone_tells_the_member(bot: Harness) -> None:
 
 async def test_export_and_delete_cover_alerts_and_opt_outs(bot: Harness) -> None:
     await screened_server(bot)
-    await share(bot, "words")
+    _, posted = await share(bot, "words")
+    deleted: list[int] = []
+
+    async def on_delete(channel: Any, message: Any, **_: Any) -> None:
+        deleted.append(message.id)
+
+    dpytest.callbacks.set_callback(on_delete, "delete_message")
     await bot.command("screening", guild=True, options=[{"name": "on", "type": 5, "value": False}])
     exported = await export_of(bot, bot.ann.id)
     assert exported["moderator_alerts"] and exported["screening_optouts"]
@@ -256,6 +262,8 @@ async def test_export_and_delete_cover_alerts_and_opt_outs(bot: Harness) -> None
     sent = await bot.press(first(sent, "delete:"))
     async with bot.app.store.transaction() as tx:
         assert await tx.users.find("discord", str(bot.ann.id)) is None
+    dpytest.callbacks.remove_callback("delete_message")
+    assert deleted == [posted[0].id]  # the alert left the moderators' channel with the rest
 
 
 async def test_setup_refuses_non_managers_and_bad_values(bot: Harness) -> None:

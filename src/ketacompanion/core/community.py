@@ -53,6 +53,7 @@ class Outcome:
     if_delivered: list[Reply] = field(default_factory=list)
     if_closed: list[Reply] = field(default_factory=list)
     alert: Any = None  # alerts.AlertNotice
+    retract: list[tuple[str, str]] = field(default_factory=list)  # (channel, message) to delete
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,12 +134,34 @@ class Community:
         if flow == "go":  # a menu button standing for a command
             as_command = replace(inbound, kind=InboundKind.COMMAND, command=rest, choice="")
             return await self.command(as_command)
+        if inbound.choice == "delete:yes":
+            return await self._delete(inbound)
         if inbound.place is None or flow in SERVER_CHOICE_FLOWS:
             if inbound.place is not None:
                 inbound = replace(inbound, in_group=True)
             return Outcome(here=await self._handle(inbound))
         # A private flow's button pressed in a server: its buttons belong in private messages.
         return Outcome(here=[Reply(self.t(inbound)("community.continue_private"))])
+
+    async def _delete(self, inbound: Inbound) -> Outcome:
+        """/delete confirmed: the alerts posted about the member go too, from the alert channels."""
+        inbound = privately(inbound)
+        posted = await self._posted_alerts(inbound)
+        replies = await self._handle(inbound)
+        if not posted:
+            return Outcome(here=replies)
+        async with self._store.transaction() as tx:
+            gone = await tx.users.find(inbound.address.platform, inbound.user_id) is None
+        return Outcome(here=replies, retract=posted if gone else [])
+
+    async def _posted_alerts(self, inbound: Inbound) -> list[tuple[str, str]]:
+        try:
+            async with self._store.transaction() as tx:
+                found = await tx.users.find(inbound.address.platform, inbound.user_id)
+                return list(await tx.communities.alert_messages(found[0].id)) if found else []
+        except Exception:
+            log.exception("could not list a member's alert messages")
+            return []
 
     async def private_message(self, inbound: Inbound) -> Outcome:
         """Text for the person's own conversation: typed in a DM, or a text box. A text box

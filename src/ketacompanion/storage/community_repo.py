@@ -108,6 +108,15 @@ class SqlCommunityRepo:
         if values:
             await self._conn.execute(update(a).where(a.c.id == alert_id).values(**values))
 
+    async def alert_messages(self, user_id: int) -> list[tuple[str, str]]:
+        """Every alert message posted about the member: (alert channel, message id)."""
+        a = t.moderator_alerts
+        rows = await self._conn.execute(
+            select(a.c.alert_channel_id, a.c.message_id)
+            .where(a.c.user_id == user_id, a.c.message_id.is_not(None), a.c.alert_channel_id.is_not(None))
+        )  # fmt: skip
+        return [(str(r.alert_channel_id), str(r.message_id)) for r in rows]
+
     async def due_repings(self, sent_before: datetime) -> list[AlertRecord]:
         a = t.moderator_alerts
         query = self._alerts().where(

@@ -15,7 +15,7 @@ from typing import Any
 
 import discord
 
-from ketacompanion.adapters.discord.alerts import edit_alert, post_alert
+from ketacompanion.adapters.discord.alerts import edit_alert, post_alert, retract_alerts
 from ketacompanion.adapters.discord.delivery import PLATFORM, DiscordSender
 from ketacompanion.adapters.discord.ordering import KeyedLocks
 from ketacompanion.adapters.discord.render import render
@@ -106,6 +106,8 @@ class DiscordAdapter:
                 outcome = Outcome(here=[Reply(self._t(interaction)("common.error"))])
             here = await self._private(interaction.user.id, outcome)
             here += await self._alert(outcome)
+            if outcome.retract:
+                await retract_alerts(self.client, outcome.retract)
             await self._answer(interaction, here, card)
 
     async def _private(self, user_id: int, outcome: Outcome) -> list[Reply]:

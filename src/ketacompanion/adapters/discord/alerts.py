@@ -68,3 +68,13 @@ async def edit_alert(client: discord.Client, notice: AlertNotice) -> None:
         await channel.get_partial_message(int(notice.message_id)).edit(**kwargs)
     except (discord.HTTPException, ValueError, AttributeError) as exc:
         log.warning("moderator alert not updated", extra={"error": type(exc).__name__})
+
+
+async def retract_alerts(client: discord.Client, posted: list[tuple[str, str]]) -> None:
+    """Delete alert messages (the member erased their data); ones already gone are fine."""
+    for channel_id, message_id in posted:
+        try:
+            channel = await _channel(client, channel_id)
+            await channel.get_partial_message(int(message_id)).delete()
+        except (discord.HTTPException, ValueError, AttributeError) as exc:
+            log.warning("alert message not deleted", extra={"error": type(exc).__name__})
