@@ -63,3 +63,34 @@ def test_webhook_mode_needs_an_https_url_and_a_valid_secret(tmp_path: Path) -> N
                                      telegram_webhook_secret="has spaces"))  # fmt: skip
     check_settings(load_settings(**base, telegram_webhook_url="https://bot.example/hook",
                                  telegram_webhook_secret="ok_Secret-1"))  # fmt: skip
+
+
+@pytest.mark.slow
+async def test_run_without_network_prints_one_line_and_fails(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on: the connection is refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "KETACOMPANION_TELEGRAM_TOKEN": "123:ABC",
+        "KETACOMPANION_TELEGRAM_BASE_URL": f"http://127.0.0.1:{port}/bot",
+        "KETACOMPANION_TELEGRAM_BASE_FILE_URL": f"http://127.0.0.1:{port}/file/bot",
+        "KETACOMPANION_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        "KETACOMPANION_DATA_KEY": TEST_KEY,
+        "KETACOMPANION_KEY_FILE": str(tmp_path / "data.key"),
+        "KETACOMPANION_CONTENT_DIR": str(CONTENT),
+        "KETACOMPANION_LOG_LEVEL": "ERROR",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ketacompanion", "run", env=env, cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(60):
+        _, stderr = await process.communicate()
+    text = stderr.decode()
+    ours = [line for line in text.splitlines() if line.startswith("ketacompanion:")]
+    assert process.returncode == 1
+    assert "Traceback" not in text and len(ours) == 1, text[-2000:]
+    assert "cannot reach Telegram" in ours[0]

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -214,6 +215,31 @@ async def build_app(
         reminder_delay=timedelta(minutes=settings.checkin_reminder_minutes),
     )
     return App(settings, clock, engine, store, content, companion, delivery, senders, events)
+
+
+def build_community(app: App, checkins_offered: bool, screening_available: bool) -> tuple[Any, Any]:
+    """The rules for community servers (what is shown where, screening, moderator alerts)
+    and their /setup, for a platform that has servers (Discord)."""
+    from ketacompanion.core.alerts import Alerts
+    from ketacompanion.core.community import Community
+    from ketacompanion.core.community_setup import ServerSetup
+
+    settings, text = app.settings, texts(app.content)
+    alerts = Alerts(
+        app.store, app.clock, text, timedelta(minutes=settings.discord_alert_cooldown_minutes),
+        settings.default_language,
+    )  # fmt: skip
+    crisis = app.companion.crisis
+    community = Community(
+        app.store, app.clock, text, app.companion.handle, app.companion.screen_only, alerts,
+        crisis.card_for, checkins_offered, timedelta(minutes=settings.crisis_cooldown_minutes),
+        settings.default_language,
+    )  # fmt: skip
+    setup = ServerSetup(
+        app.store, app.clock, text, lambda: app.content.current.helplines.codes, screening_available,
+        settings.default_language,
+    )  # fmt: skip
+    return community, setup
 
 
 def scheduler_service(app: App) -> Callable[[asyncio.Event], Awaitable[None]]:

@@ -238,6 +238,25 @@ def schedule_list(
         typer.echo(f"{platform!s:<10}{who!s:<16}{kind!s:<15}{status!s:<10}{_utc(due):<18}{_utc(expires)}")
 
 
+discord_cli = typer.Typer(no_args_is_help=True, help="Discord: the invite link.")
+cli.add_typer(discord_cli, name="discord")
+
+
+@discord_cli.command("invite")
+def discord_invite(
+    application_id: Annotated[
+        int | None, typer.Option(help="the application id (else KETACOMPANION_DISCORD_APPLICATION_ID)")
+    ] = None,
+) -> None:
+    """Print the URL that adds the bot to a server, with exactly the permissions it needs."""
+    from ketacompanion.adapters.discord.runner import invite_url
+
+    app_id = application_id or _settings().discord_application_id
+    if app_id is None or app_id <= 0:
+        _fail("set KETACOMPANION_DISCORD_APPLICATION_ID or pass --application-id (the developer portal shows it)")
+    typer.echo(invite_url(app_id))
+
+
 def _utc(value: object) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M")
@@ -259,13 +278,17 @@ def run(
     ] = False,
 ) -> None:
     """Start every adapter whose token is configured."""
+    from ketacompanion.runtime import configured_platforms
+
     settings = _settings()
-    if settings.telegram_token is None:
+    platforms = configured_platforms(settings)
+    if not platforms:
+        tokens = "KETACOMPANION_TELEGRAM_TOKEN or KETACOMPANION_DISCORD_TOKEN"
         typer.echo(
-            "No platform token is configured (set KETACOMPANION_TELEGRAM_TOKEN to run on Telegram).\n"
+            f"No platform token is configured (set {tokens} to run on a chat platform).\n"
             "Opening the terminal chat instead; run `ketacompanion chat` to open it yourself."
             if chat_when_idle
-            else "No platform token is configured (set KETACOMPANION_TELEGRAM_TOKEN).\n"
+            else f"No platform token is configured (set {tokens}).\n"
             "To try the bot here, open the terminal chat: ketacompanion chat",
             err=True,
         )
@@ -273,18 +296,19 @@ def run(
             chat(json_mode=False, db=None, user="local")
         return
     from ketacompanion import logs
-    from ketacompanion.adapters.telegram.runner import TelegramConfigError
-    from ketacompanion.adapters.telegram.runner import run as run_telegram
+    from ketacompanion.app import scheduler_service
+    from ketacompanion.runtime import PlatformConfigError, PlatformUnavailable
+    from ketacompanion.runtime import run as run_platforms
 
     logs.configure(settings.log_level, settings.log_format, secrets=settings.secret_values())
     try:
-        from ketacompanion.app import scheduler_service
-
-        asyncio.run(run_telegram(settings, extra=[scheduler_service]))  # until SIGTERM or SIGINT
+        asyncio.run(run_platforms(settings, platforms, extra=[scheduler_service]))  # until a signal
     except (ContentError, DataKeyError) as exc:
         _start_errors(exc)
-    except TelegramConfigError as exc:
+    except PlatformConfigError as exc:
         _fail(str(exc))
+    except PlatformUnavailable as exc:
+        _fail(str(exc), code=1)
 
 
 def main() -> None:

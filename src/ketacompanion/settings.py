@@ -40,6 +40,15 @@ class Settings(BaseSettings):
     telegram_base_url: str = "https://api.telegram.org/bot"
     telegram_base_file_url: str = "https://api.telegram.org/file/bot"
 
+    discord_token: SecretStr | None = None
+    discord_application_id: int | None = Field(None, ge=1)
+    discord_test_guild_id: int | None = Field(None, ge=1, description="sync commands to this server only")
+    discord_checkins: bool = Field(True, description="offer check-ins on Discord at all")
+    discord_message_content: bool = Field(False, description="the privileged intent: needed for screening")
+    discord_shard_count: int | None = Field(None, ge=1, le=10_000)
+    discord_shard_ids: str | None = Field(None, description="comma-separated shard ids this process runs")
+    discord_alert_cooldown_minutes: int = Field(60, ge=0, le=7 * 24 * 60)
+
     crisis_cooldown_minutes: int = Field(30, ge=0, le=24 * 60)
     semantic_screen: bool = Field(
         False, description="also screen by meaning where no crisis rule matched; needs the ml extra"
@@ -65,6 +74,15 @@ class Settings(BaseSettings):
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @field_validator("discord_shard_ids")
+    @classmethod
+    def _shards(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not all(part.strip().isdigit() for part in value.split(",")):
+            raise ValueError("must be shard numbers separated by commas, such as 0,1")
+        return value
 
     @field_validator("default_language")
     @classmethod

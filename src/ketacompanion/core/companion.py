@@ -81,6 +81,10 @@ class Companion:
         self._default_language = default_language
         self.pending = pending
 
+    @property
+    def crisis(self) -> CrisisResponder:
+        return self._crisis
+
     async def handle(self, inbound: Inbound) -> list[Reply]:
         screening = self._screen(inbound)
         if (inbound.kind is InboundKind.COMMAND and inbound.command == "crisis") or (

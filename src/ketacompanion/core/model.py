@@ -27,6 +27,19 @@ class Address:
     chat_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where in a community (a Discord server) something happened, and what the adapter
+    knows of the person there. Rules about what may be shown where live in
+    ``core.community``; the adapter only reports these facts."""
+
+    community: str  # the server's id
+    channel: str
+    manager: bool = False  # may change the server's settings (Manage Server)
+    roles: frozenset[str] = frozenset()  # the member's role ids in the server
+    bot_can_post: bool = True  # in ``channel``: set by the adapter for /setup's checks
+
+
 class InboundKind(StrEnum):
     TEXT = "text"
     COMMAND = "command"
@@ -48,6 +61,7 @@ class Inbound:
     choice: str = ""
     language: str | None = None
     in_group: bool = False
+    place: Place | None = None  # set for anything said or pressed inside a community
 
     @classmethod
     def from_text(cls, address: Address, user_id: str, text: str, **kw: object) -> Inbound:
@@ -97,6 +111,7 @@ class Reply:
     urgency: Urgency = Urgency.NORMAL
     replaces_card: bool = False
     scheduled: bool = False
+    asks_text: bool = False  # the open step waits for free text: a text box may be offered
     meta: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 

@@ -56,7 +56,7 @@ def question(t: Text, ins: Instrument, index: int, checkin_id: int, answers: Map
         choices.append(button(t("checkins.skip_button"), "checkin", "skip", checkin_id, index))
     if index > 0:
         choices.append(button(t("common.back"), "checkin", "back", checkin_id, index))
-    return Reply(text, choices=tuple(choices))
+    return Reply(text, choices=tuple(choices), asks_text=item.kind is ItemKind.TEXT)
 
 
 def ask_again(t: Text, item: Item) -> str:

@@ -249,7 +249,7 @@ class SafetyPlanFlow:
             choices.append(button(t("safetyplan.skip_button"), self.name, "skip", part))
         if mode == "all":
             choices.append(button(t("safetyplan.stop_button"), self.name, "stop"))
-        return [Reply("\n\n".join(pieces), choices=tuple(choices))]
+        return [Reply("\n\n".join(pieces), choices=tuple(choices), asks_text=True)]
 
     async def _view(self, turn: Turn, finished: bool = False) -> list[Reply]:
         plan, stored = await self._plan(turn)

@@ -225,12 +225,19 @@ class SqlTx:
         self.checkins = SqlCheckinRepo(conn, cipher, checkin_window)
         self.schedules = SqlScheduleRepo(conn, checkin_window)
         self.safety_plans = SqlSafetyPlanRepo(conn, cipher, clock)
+        self.communities = _communities(conn, cipher)
 
 
 def _escalations(conn: AsyncConnection, cipher: FieldCipher, clock: Clock) -> Any:
     from ketacompanion.storage.escalation_repo import SqlEscalationRepo  # it builds on this module
 
     return SqlEscalationRepo(conn, cipher, clock)
+
+
+def _communities(conn: AsyncConnection, cipher: FieldCipher) -> Any:
+    from ketacompanion.storage.community_repo import SqlCommunityRepo  # it builds on this module
+
+    return SqlCommunityRepo(conn, cipher)
 
 
 _UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, OSError)

@@ -189,6 +189,61 @@ safety_plans = Table(
     Column("updated_at", UTC, nullable=False),
 )
 
+# Community servers (Discord guilds) and their setup: the server's choices, not a person's.
+communities = Table(
+    "communities",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("platform", String(16), nullable=False),
+    Column("community_id", String(32), nullable=False),
+    Column("alert_channel_id", String(32)),
+    Column("moderator_role_id", String(32)),
+    Column("country", String(2)),
+    Column("updated_at", UTC, nullable=False),
+    UniqueConstraint("platform", "community_id", name="uq_communities_platform"),
+)
+
+community_channels = Table(
+    "community_channels",
+    metadata,
+    Column("community", _ID, ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True),
+    Column("channel_id", String(32), primary_key=True),
+    Column("mode", String(8), nullable=False),  # screened or venting
+)
+
+screening_optouts = Table(
+    "screening_optouts",
+    metadata,
+    Column("user_id", _ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("community", _ID, ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True),
+    Column("created_at", UTC, nullable=False),
+)
+
+moderator_alerts = Table(
+    "moderator_alerts",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    _owner(),
+    Column("community", _ID, ForeignKey("communities.id", ondelete="CASCADE"), nullable=False),
+    Column("source", String(16), nullable=False),  # message or command
+    Column("status", String(12), nullable=False),  # offered, declined, expired, sent, failed, taken, resolved
+    Column("share", String(8)),  # nothing, asked or words: the member's choice
+    # Before the choice: what could be shared; after it: exactly what was shared.
+    Column("fields_enc", LargeBinary),
+    Column("created_at", UTC, nullable=False),
+    Column("decided_at", UTC),
+    Column("alert_channel_id", String(32)),
+    Column("message_id", String(32)),
+    Column("sent_at", UTC),
+    Column("repinged_at", UTC),
+    Column("taken_by", String(32)),
+    Column("taken_at", UTC),
+    Column("resolved_by", String(32)),
+    Column("resolved_at", UTC),
+)
+Index("ix_moderator_alerts_user_created", moderator_alerts.c.user_id, moderator_alerts.c.created_at)
+Index("ix_moderator_alerts_status_sent", moderator_alerts.c.status, moderator_alerts.c.sent_at)
+
 # Which column owns each user-data table (export and delete walk this).
 USER_TABLES: dict[str, str] = {
     "users": "id",
@@ -201,10 +256,12 @@ USER_TABLES: dict[str, str] = {
     "outbox": "user_id",
     "escalations": "user_id",
     "safety_plans": "user_id",
+    "screening_optouts": "user_id",
+    "moderator_alerts": "user_id",
 }
 
 # Tables that hold no personal data.
-SYSTEM_TABLES: frozenset[str] = frozenset({"meta", "alembic_version"})
+SYSTEM_TABLES: frozenset[str] = frozenset({"meta", "alembic_version", "communities", "community_channels"})
 
 meta = Table(
     "meta",

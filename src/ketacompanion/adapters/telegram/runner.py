@@ -1,21 +1,19 @@
-"""Running the bot: long-running services under one task group until SIGTERM or SIGINT.
+"""The Telegram service for an app: the Application, the adapter, polling or the webhook.
 
-A service is ``async def serve(stop: asyncio.Event)``: it starts, waits for ``stop`` and
-cleans up after itself. ``run`` starts the Telegram service and any others it is given
-(a scheduler, say) side by side; when one fails, the others are cancelled and still run
-their clean-up. The event loop belongs to the caller: nothing here calls ``run_polling``.
+``telegram_platform(app)`` builds it all and returns a service for the root's task group
+(``ketacompanion.runtime``), which owns signals and the lifecycle. The event loop belongs to
+the caller: nothing here calls ``run_polling``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import signal
 import time
-from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 from telegram import Update
+from telegram.error import InvalidToken, NetworkError
 from telegram.ext import Application, ApplicationBuilder
 from telegram.request import BaseRequest, HTTPXRequest
 
@@ -24,11 +22,9 @@ from ketacompanion.adapters.telegram.delivery import RetryPolicy, TelegramSender
 from ketacompanion.adapters.telegram.ingress import PerChatProcessor, SanitizingRequest
 from ketacompanion.adapters.telegram.limits import Limits, Monotonic, RateLimiter, Sleep
 from ketacompanion.adapters.telegram.webhook import WebhookServer, path_of
-from ketacompanion.app import App, build_app, texts
+from ketacompanion.app import App, texts
+from ketacompanion.runtime import PlatformConfigError, PlatformUnavailable, Service
 from ketacompanion.settings import Settings
-
-Service = Callable[[asyncio.Event], Awaitable[None]]
-ServiceFactory = Callable[[App], Service]  # called after every adapter is in app.senders
 
 # Only what the bot uses: fewer kinds of update means less data sent to us.
 # Edited messages come in to be screened: words added in an edit can still mean danger.
@@ -37,7 +33,7 @@ ALLOWED_UPDATES = [
 ]  # fmt: skip
 
 
-class TelegramConfigError(Exception):
+class TelegramConfigError(PlatformConfigError):
     """A Telegram setting is missing or contradicts another; the message names it."""
 
 
@@ -113,7 +109,8 @@ def telegram_service(
         webhook = webhook_server(application, settings)
 
     async def serve(stop: asyncio.Event) -> None:
-        async with application:  # getMe now; shutdown (closing connections) on the way out
+        await _initialize(application)  # getMe now; shutdown (closing connections) on the way out
+        async with application:
             await adapter.register_commands()
             await application.start()
             try:
@@ -143,6 +140,36 @@ def telegram_service(
     return serve
 
 
+async def _initialize(application: Application) -> None:  # type: ignore[type-arg]
+    """getMe, with the two ways it fails at start as one line each instead of a traceback."""
+    try:
+        await application.initialize()
+    except InvalidToken:
+        await application.shutdown()
+        raise PlatformUnavailable("Telegram refused the token in KETACOMPANION_TELEGRAM_TOKEN") from None
+    except NetworkError as exc:
+        await application.shutdown()
+        raise PlatformUnavailable(
+            f"cannot reach Telegram ({type(exc).__name__}); check the network and "
+            "KETACOMPANION_TELEGRAM_BASE_URL"
+        ) from None
+
+
+def telegram_platform(app: App) -> Service:
+    """The Telegram adapter for ``app``: its sender joins the outbox; the service it returns
+    polls or serves the webhook until ``stop``."""
+    settings = app.settings
+    check_settings(settings)
+    assert settings.telegram_token is not None
+    application = build_application(
+        settings.telegram_token.get_secret_value(), settings.telegram_base_url,
+        settings.telegram_base_file_url,
+    )  # fmt: skip
+    adapter = build_adapter(app, application)
+    app.add_sender(adapter.sender)  # the outbox reaches Telegram through the same pacing
+    return telegram_service(adapter, settings)
+
+
 def webhook_server(application: Application, settings: Settings) -> WebhookServer:  # type: ignore[type-arg]
     check_settings(settings)
     secret = settings.telegram_webhook_secret
@@ -168,52 +195,3 @@ def check_settings(settings: Settings) -> None:
         raise TelegramConfigError(
             "KETACOMPANION_TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -"
         )
-
-
-async def run_services(services: Sequence[Service], stop: asyncio.Event) -> None:
-    """Run every service until ``stop``; the first failure stops the rest and is raised."""
-    try:
-        async with asyncio.TaskGroup() as group:
-            for service in services:
-                group.create_task(service(stop))
-    except BaseExceptionGroup as failed:
-        if len(failed.exceptions) == 1:
-            raise failed.exceptions[0] from None
-        raise
-
-
-def stop_on_signals(stop: asyncio.Event) -> Callable[[], None]:
-    """SIGTERM and SIGINT set ``stop``; returns the function that removes the handlers."""
-    loop = asyncio.get_running_loop()
-    signals = (signal.SIGTERM, signal.SIGINT)
-    for signum in signals:
-        loop.add_signal_handler(signum, stop.set)
-
-    def remove() -> None:
-        for signum in signals:
-            loop.remove_signal_handler(signum)
-
-    return remove
-
-
-async def run(settings: Settings, extra: Sequence[ServiceFactory] = ()) -> None:
-    """``ketacompanion run``: the Telegram bot plus ``extra`` services, until a signal."""
-    check_settings(settings)
-    assert settings.telegram_token is not None
-    app = await build_app(settings)
-    try:
-        application = build_application(
-            settings.telegram_token.get_secret_value(), settings.telegram_base_url,
-            settings.telegram_base_file_url,
-        )  # fmt: skip
-        adapter = build_adapter(app, application)
-        app.add_sender(adapter.sender)  # the outbox reaches Telegram through the same pacing
-        services = [telegram_service(adapter, settings), *(make(app) for make in extra)]
-        stop = asyncio.Event()
-        remove = stop_on_signals(stop)
-        try:
-            await run_services(services, stop)
-        finally:
-            remove()
-    finally:
-        await app.close()

@@ -88,7 +88,17 @@ class CrisisPolicy:
             *self._links(entry),
             *country_buttons,
         )
-        return Reply(text, choices=choices, urgency=Urgency.CRISIS)
+        return Reply(text, choices=choices, urgency=Urgency.CRISIS, meta={} if known else {"country_unknown": "1"})
+
+    def card_for(self, language: str, country: str) -> Reply:
+        """The full card for ``country`` (a community's default when the person set none)."""
+        lang = language.replace("_", "-").split("-", 1)[0].lower() or "en"
+        try:
+            t = self._text(lang)
+            t("crisis.card", lines="")
+        except Exception:
+            t = self._text("en")
+        return self._card(t, None, None, "crisis.card", country=country)
 
     def emergency_number(self, user: UserRecord | None, language: str | None) -> str:
         entry, _ = self._entry(user, language)

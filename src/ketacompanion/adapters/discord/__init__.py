@@ -1,0 +1,1 @@
+"""The Discord adapter: interactions and messages in, the core's replies out."""

@@ -1,0 +1,62 @@
+"""The discord.py client: intents, the command tree, persistent buttons, message events."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from ketacompanion.adapters.discord.commands import register
+from ketacompanion.adapters.discord.views import ChoiceButton, WriteButton
+
+log = logging.getLogger(__name__)
+
+
+def intents(message_content: bool) -> discord.Intents:
+    """Guilds, members' messages and DMs; message text in servers only with the privileged
+    intent (needed for screened channels)."""
+    wanted = discord.Intents.none()
+    wanted.guilds = True
+    wanted.guild_messages = True
+    wanted.dm_messages = True
+    wanted.message_content = message_content
+    return wanted
+
+
+class Bot(discord.Client):
+    def __init__(self, *, message_content: bool = False, test_guild: int | None = None, **options: Any) -> None:
+        super().__init__(intents=intents(message_content), **options)
+        self.tree: app_commands.CommandTree[Any] = app_commands.CommandTree(self)
+        self.adapter: Any = None  # set by the runner: the buttons reach it through the client
+        self._test_guild = test_guild
+        self.sync_commands = True
+
+    def attach(self, adapter: Any) -> None:
+        self.adapter = adapter
+        register(self.tree, adapter)
+
+    async def setup_hook(self) -> None:
+        # Persistent buttons: any custom_id of ours is answered, whenever it was sent.
+        self.add_dynamic_items(ChoiceButton, WriteButton)
+        if not self.sync_commands:
+            return
+        try:
+            if self._test_guild is not None:
+                guild = discord.Object(self._test_guild)
+                self.tree.copy_global_to(guild=guild)
+                await self.tree.sync(guild=guild)
+            else:
+                await self.tree.sync()
+        except discord.HTTPException as exc:
+            # Commands already registered keep working; the next start syncs again.
+            log.warning("could not sync slash commands", extra={"error": type(exc).__name__})
+
+    async def on_message(self, message: discord.Message) -> None:
+        if self.adapter is not None:
+            await self.adapter.on_message(message)
+
+
+class ShardedBot(Bot, discord.AutoShardedClient):
+    """The same bot over several shards in one process (``shard_ids`` and ``shard_count``)."""

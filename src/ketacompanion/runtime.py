@@ -1,0 +1,102 @@
+"""Running the bot: every configured platform and the scheduler under one task group.
+
+A service is ``async def serve(stop: asyncio.Event)``: it starts, waits for ``stop`` and
+cleans up after itself. ``run`` builds the app once, asks each configured platform for
+its service (each platform adds its sender to the app first), then starts the extra
+services (the scheduler) beside them; when one fails, the others are cancelled and still
+run their clean-up. The event loop belongs to the caller: nothing here lets a chat
+library own it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from ketacompanion.app import App, build_app
+from ketacompanion.settings import Settings
+
+Service = Callable[[asyncio.Event], Awaitable[None]]
+ServiceFactory = Callable[[App], Service]  # called after every platform is in app.senders
+
+
+class PlatformConfigError(Exception):
+    """A platform setting is missing or contradicts another; the message names it."""
+
+
+class PlatformUnavailable(Exception):
+    """A platform could not be reached or refused the token at start; one line says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    """A chat platform as ``run`` needs it: a settings check before anything is built,
+    and a factory that builds its adapter, adds its sender and returns its service."""
+
+    name: str
+    check: Callable[[Settings], None]
+    service: ServiceFactory
+
+
+def configured_platforms(settings: Settings) -> list[Platform]:
+    """Every platform whose token is set. Imported only when used, so a deployment on one
+    platform never loads the other's library."""
+    found: list[Platform] = []
+    if settings.telegram_token is not None:
+        from ketacompanion.adapters.telegram.runner import check_settings, telegram_platform
+
+        found.append(Platform("telegram", check_settings, telegram_platform))
+    if settings.discord_token is not None:
+        from ketacompanion.adapters.discord.runner import check_settings as check_discord
+        from ketacompanion.adapters.discord.runner import discord_platform
+
+        found.append(Platform("discord", check_discord, discord_platform))
+    return found
+
+
+async def run_services(services: Sequence[Service], stop: asyncio.Event) -> None:
+    """Run every service until ``stop``; the first failure stops the rest and is raised."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for service in services:
+                group.create_task(service(stop))
+    except BaseExceptionGroup as failed:
+        if len(failed.exceptions) == 1:
+            raise failed.exceptions[0] from None
+        raise
+
+
+def stop_on_signals(stop: asyncio.Event) -> Callable[[], None]:
+    """SIGTERM and SIGINT set ``stop``; returns the function that removes the handlers."""
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for signum in signals:
+        loop.add_signal_handler(signum, stop.set)
+
+    def remove() -> None:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
+
+    return remove
+
+
+async def run(
+    settings: Settings, platforms: Sequence[Platform], extra: Sequence[ServiceFactory] = ()
+) -> None:
+    """``ketacompanion run``: the platforms plus ``extra`` services, until a signal."""
+    for platform in platforms:
+        platform.check(settings)
+    app = await build_app(settings)
+    try:
+        services = [platform.service(app) for platform in platforms]
+        services += [make(app) for make in extra]
+        stop = asyncio.Event()
+        remove = stop_on_signals(stop)
+        try:
+            await run_services(services, stop)
+        finally:
+            remove()
+    finally:
+        await app.close()
