@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ketacompanion.charts import MatplotlibCharts
 from ketacompanion.content.catalog import Content, ContentHolder, ContentScreener, load_content
+from ketacompanion.content_live import LiveContent
 from ketacompanion.core.checkins import CheckinFlow
 from ketacompanion.core.clock import SystemClock
 from ketacompanion.core.companion import Command, Companion, Screener
@@ -35,6 +36,7 @@ from ketacompanion.delivery.engine import Delivery
 from ketacompanion.delivery.outbox import Outbox
 from ketacompanion.delivery.wakeup import WakeUps
 from ketacompanion.settings import Settings
+from ketacompanion.storage.content_repo import ContentRepo
 from ketacompanion.storage.engine import create_engine
 from ketacompanion.storage.keycheck import open_cipher
 from ketacompanion.storage.migrate import upgrade
@@ -96,12 +98,15 @@ class App:
     delivery: Delivery
     senders: dict[str, Sender] = field(default_factory=dict)
     events: Events = field(default_factory=Events)
+    live: LiveContent | None = None
 
     def add_sender(self, sender: Sender) -> None:
         """An adapter offers itself to the outbox for its platform."""
         self.senders[sender.platform] = sender
 
     async def close(self) -> None:
+        if self.live is not None:
+            self.live.close()
         await self.store.close()
 
 
@@ -166,6 +171,7 @@ def build_companion(
     return Companion(
         store, clock, text, screener, crisis, commands, flows,
         consent_prompt=onboarding.consent_prompt, home=home, default_language=default_language,
+        snapshot=content.pinned,
     )
 
 
@@ -197,6 +203,13 @@ async def build_app(
     store = SqlStore(
         engine, cipher, clock, timedelta(minutes=settings.checkin_window_minutes), settings.sqlite_busy_timeout_ms
     )
+    live = LiveContent(ContentRepo(engine, clock), content, lambda root: load_content(root, clock.now().date()), clock)
+    try:
+        await live.start()  # the newest live version in the database wins over content/
+    except BaseException:
+        live.close()
+        await store.close()
+        raise
     events = Events()
     companion = build_companion(
         store, clock, content, detector, settings.default_language, events,
@@ -209,7 +222,7 @@ async def build_app(
         window=timedelta(minutes=settings.checkin_window_minutes),
         reminder_delay=timedelta(minutes=settings.checkin_reminder_minutes),
     )
-    return App(settings, clock, engine, store, content, companion, delivery, senders, events)
+    return App(settings, clock, engine, store, content, companion, delivery, senders, events, live)
 
 
 def scheduler_service(app: App) -> Callable[[asyncio.Event], Awaitable[None]]:
@@ -222,5 +235,15 @@ def scheduler_service(app: App) -> Callable[[asyncio.Event], Awaitable[None]]:
             await stop.wait()
         finally:
             await wakeups.stop()
+
+    return service
+
+
+def content_service(app: App) -> Callable[[asyncio.Event], Awaitable[None]]:
+    """Follow the live content version (published from the CLI or a chat) until ``stop``."""
+
+    async def service(stop: asyncio.Event) -> None:
+        if app.live is not None:
+            await app.live.serve(stop, app.settings.content_poll_s)
 
     return service

@@ -115,7 +115,7 @@ def chat(
     """Talk to the companion in this terminal."""
     from ketacompanion import logs
     from ketacompanion.adapters.console import ConsoleAdapter
-    from ketacompanion.app import build_app
+    from ketacompanion.app import build_app, content_service
     from ketacompanion.core.clock import FakeClock
     from ketacompanion.delivery.simulation import Simulation
     from ketacompanion.delivery.wakeup import WakeUps
@@ -131,6 +131,8 @@ def chat(
             _start_errors(exc)
             return
         wakeups: WakeUps | None = None
+        stop_watch = asyncio.Event()
+        watch = asyncio.create_task(content_service(app)(stop_watch))  # published content reaches this chat
         try:
             simulation = Simulation(clock, app.delivery) if clock else None
             console = ConsoleAdapter(app.companion.handle, user, settings.export_dir, simulation=simulation)
@@ -145,6 +147,8 @@ def chat(
         finally:
             if wakeups is not None:
                 await wakeups.stop()
+            stop_watch.set()
+            await watch
             await app.close()
 
     asyncio.run(main())
@@ -275,13 +279,18 @@ def run(
 
     logs.configure(settings.log_level, settings.log_format)
     try:
-        from ketacompanion.app import scheduler_service
+        from ketacompanion.app import content_service, scheduler_service
 
-        asyncio.run(run_telegram(settings, extra=[scheduler_service]))  # until SIGTERM or SIGINT
+        asyncio.run(run_telegram(settings, extra=[scheduler_service, content_service]))  # until SIGTERM or SIGINT
     except (ContentError, DataKeyError) as exc:
         _start_errors(exc)
     except TelegramConfigError as exc:
         _fail(str(exc))
+
+
+from ketacompanion import cli_content  # noqa: E402  (its commands hang off content_cli)
+
+cli_content.register(content_cli)
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -68,14 +69,26 @@ class Companion:
         consent_prompt: Callable[[Turn], Awaitable[list[Reply]]],
         home: Callable[[Turn], list[Reply]],
         default_language: str = "en",
+        snapshot: Callable[[], AbstractContextManager[object]] = nullcontext,
     ) -> None:
         self._store, self._clock, self._text = store, clock, text
         self._screener, self._crisis = screener, crisis
         self._commands, self._flows = dict(commands), dict(flows)
         self._consent_prompt, self._home = consent_prompt, home
         self._default_language = default_language
+        self._snapshot = snapshot  # one content set for the whole turn, even across a reload
 
     async def handle(self, inbound: Inbound) -> list[Reply]:
+        with self._snapshot():
+            return await self._handle(inbound)
+
+    async def screen_only(self, inbound: Inbound) -> list[Reply]:
+        """Screen text that must not feed a flow (a group message, an edited message):
+        crisis replies when it is concerning, nothing otherwise."""
+        with self._snapshot():
+            return await self._screen_only(inbound)
+
+    async def _handle(self, inbound: Inbound) -> list[Reply]:
         screening = self._screen(inbound)
         if (inbound.kind is InboundKind.COMMAND and inbound.command == "crisis") or (
             inbound.kind is InboundKind.CHOICE and inbound.choice == "go:crisis"
@@ -117,9 +130,7 @@ class Companion:
                 replies.append(Reply(turn.t("common.error")))
         return crisis + replies
 
-    async def screen_only(self, inbound: Inbound) -> list[Reply]:
-        """Screen text that must not feed a flow (a group message, an edited message):
-        crisis replies when it is concerning, nothing otherwise."""
+    async def _screen_only(self, inbound: Inbound) -> list[Reply]:
         screening = self._screen(inbound)
         if screening is None or screening.level <= 0:
             return []
