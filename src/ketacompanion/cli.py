@@ -288,9 +288,10 @@ def run(
         _fail(str(exc))
 
 
-from ketacompanion import cli_content  # noqa: E402  (its commands hang off content_cli)
+from ketacompanion import cli_admin, cli_content  # noqa: E402  (their commands hang off these apps)
 
 cli_content.register(content_cli)
+cli.add_typer(cli_admin.admin_cli, name="admin")
 
 
 def main() -> None:
