@@ -111,6 +111,7 @@ def chat(
     simulate: Annotated[
         str | None, typer.Option(help="run on a simulated clock from this ISO time (JSON: advance_clock)")
     ] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="this terminal user has every admin role")] = False,
 ) -> None:
     """Talk to the companion in this terminal."""
     from ketacompanion import logs
@@ -126,7 +127,8 @@ def chat(
 
     async def main() -> None:
         try:
-            app = await build_app(settings, clock)
+            admins = {("console", user): frozenset({"owner", "editor", "reviewer", "analyst"})} if admin else None
+            app = await build_app(settings, clock, admins=admins)
         except (ContentError, DataKeyError) as exc:
             _start_errors(exc)
             return
@@ -271,7 +273,7 @@ def run(
             err=True,
         )
         if chat_when_idle:
-            chat(json_mode=False, db=None, user="local")
+            chat(json_mode=False, db=None, user="local", admin=False)
         return
     from ketacompanion import logs
     from ketacompanion.adapters.telegram.runner import TelegramConfigError

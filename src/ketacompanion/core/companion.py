@@ -54,6 +54,8 @@ class Command:
     handler: CommandHandler
     needs_consent: bool = False
     private_only: bool = False  # health questions are never asked in a group
+    # Hidden commands (admin) answer exactly as unknown ones to whoever may not see them.
+    visible: Callable[[Turn], Awaitable[bool]] | None = None
 
 
 class Companion:
@@ -70,6 +72,7 @@ class Companion:
         home: Callable[[Turn], list[Reply]],
         default_language: str = "en",
         snapshot: Callable[[], AbstractContextManager[object]] = nullcontext,
+        documents: Callable[[Turn], Awaitable[list[Reply] | None]] | None = None,
     ) -> None:
         self._store, self._clock, self._text = store, clock, text
         self._screener, self._crisis = screener, crisis
@@ -77,6 +80,7 @@ class Companion:
         self._consent_prompt, self._home = consent_prompt, home
         self._default_language = default_language
         self._snapshot = snapshot  # one content set for the whole turn, even across a reload
+        self._documents = documents  # a file sent in chat; None from it means "as before"
 
     async def handle(self, inbound: Inbound) -> list[Reply]:
         with self._snapshot():
@@ -204,6 +208,10 @@ class Companion:
             # Screened whole above; the flows get the first part, and the person is told.
             turn.inbound = replace(inbound, text=inbound.text[:MAX_TEXT])
             notice = [Reply(turn.t("common.too_long", limit=f"{MAX_TEXT:,}"))]
+        if inbound.attachment is not None and self._documents is not None:
+            handled = await self._documents(turn)
+            if handled is not None:
+                return notice + handled
         if inbound.kind is InboundKind.COMMAND:
             return notice + await self._run_command(turn)
         if inbound.kind is InboundKind.CHOICE:
@@ -216,6 +224,8 @@ class Companion:
     async def _run_command(self, turn: Turn) -> list[Reply]:
         name = turn.inbound.command
         command = self._commands.get(name)
+        if command is not None and command.visible is not None and not await command.visible(turn):
+            command = None
         if command is None:
             return [Reply(turn.t("common.unknown_command", command=name[:32]))]
         if command.private_only and turn.inbound.in_group:
@@ -231,7 +241,8 @@ class Companion:
             turn.inbound = replace(turn.inbound, kind=InboundKind.COMMAND, command=action, choice="")
             return await self._run_command(turn)
         flow = self._flows.get(name)
-        if flow is None:
+        visible = getattr(flow, "visible", None)
+        if flow is None or (visible is not None and not await visible(turn)):
             return [Reply(turn.t("common.closed")), *await self._reprompt(turn)]
         if flow.needs_open_state and turn.state.flow != name:
             return [Reply(turn.t("common.closed")), *await self._reprompt(turn)]

@@ -48,6 +48,7 @@ class Inbound:
     choice: str = ""
     language: str | None = None
     in_group: bool = False
+    attachment: Attachment | None = None  # a file the person sent; adapters cap its size
 
     @classmethod
     def from_text(cls, address: Address, user_id: str, text: str, **kw: object) -> Inbound:

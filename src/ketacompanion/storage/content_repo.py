@@ -79,6 +79,10 @@ class ContentRepo:
     def __init__(self, engine: AsyncEngine, clock: Clock) -> None:
         self._engine, self._clock = engine, clock
 
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
     async def live_number(self) -> int | None:
         """The small row every process polls."""
         async with reading(self._engine) as conn:
