@@ -227,7 +227,43 @@ def status(db: Db = None) -> None:
         typer.echo(f"  {load.process}  version {load.version}  {load.status}  {load.detail}")  # type: ignore[attr-defined]
 
 
+def review(
+    lesson: Annotated[str | None, typer.Argument(help="the lesson to sign off (en/id or id); none: list")] = None,
+    as_: Annotated[str | None, typer.Option("--as", help="the reviewer: their registered name or platform:user_id")] = None,
+    db: Db = None,
+) -> None:
+    """List lessons changed since their last clinician review, or sign one off as a new version."""
+    from ketacompanion.publishing import PublishRefused
+    from ketacompanion.reviews import Reviews, find_reviewer
+
+    async def work(repo: ContentRepo, publisher: Publisher, admin: AdminRepo) -> list[str] | str:
+        reviews = Reviews(repo, admin, publisher)
+        if lesson is None:
+            lines = []
+            for item in await reviews.unreviewed():
+                found = await reviews.sources(item.lesson)
+                never = "never reviewed" if item.never else "changed since its review"
+                lines.append(f"{item.lesson}  ({never}; the file says: {item.reviewed_by})")
+                lines += [f"    source: {url}" for url in (found[1] if found else [])]
+            return lines or ["every lesson is reviewed"]
+        reviewer = await find_reviewer(admin, as_ or "")
+        if reviewer is None:
+            await admin.audit(as_ or "cli", "review_refused", False, {"lesson": lesson[:64], "reason": "not a reviewer"})
+            return f"review refused: {as_!r} is not a registered reviewer (ketacompanion admin grant ... reviewer --name ...)"
+        try:
+            info = await reviews.approve(reviewer, lesson, date.today())
+        except PublishRefused as exc:
+            return exc.reason
+        return [f"signed off {lesson} as {reviewer.name}: {describe(info)}"]
+
+    result = with_repos(db, work)
+    if isinstance(result, str):
+        fail(result)
+    for line in result:  # type: ignore[union-attr]
+        typer.echo(line)
+
+
 def register(app: typer.Typer) -> None:
     for name, command in (("publish", publish), ("history", history), ("diff", diff), ("rollback", rollback),
-                          ("export", export), ("status", status)):  # fmt: skip
+                          ("export", export), ("status", status), ("review", review)):  # fmt: skip
         app.command(name)(command)
