@@ -135,3 +135,21 @@ def test_the_terminal_chat_admin_flag(tmp_path: Path) -> None:
         out.append(" ".join(str(json.loads(x).get("text")) for x in proc.stdout.splitlines()))
     assert "I don't know /admin" in out[0] and "Publish" not in out[0]
     assert "Live: version 1" in out[1] and "Why blood pressure rises" in out[1]
+
+
+async def test_a_reviewer_signs_off_a_lesson_in_chat(app: App) -> None:
+    await AdminRepo(app.engine, app.clock).grant("console", "doc", "reviewer", "cli:test", "Dr Ada Lee", "psychiatrist")
+    await grant(app, "ed", "editor")
+    editor, doctor = Chat(app, "ed"), Chat(app, "doc")
+    await editor.say("/admin review")
+    assert "I don't know" not in editor.text() and "Tap one" not in editor.text()  # editors cannot review
+    await doctor.say("/admin review")
+    assert "19 lessons changed" in doctor.text()
+    await doctor.tap("admin:review:en/blood-pressure")
+    assert "https://" in doctor.text() and "Why it rises" in doctor.text()
+    await doctor.tap(doctor.choice("admin:approve:en/blood-pressure"))
+    assert "Signed off en/blood-pressure as Dr Ada Lee: version 2" in doctor.text()
+    files = await ContentRepo(app.engine, app.clock).files(2)
+    assert b'reviewed_by: "Dr Ada Lee, psychiatrist"' in files["lessons/en/blood-pressure.md"]
+    await doctor.say("/admin review")
+    assert "18 lessons changed" in doctor.text()

@@ -18,6 +18,7 @@ from ketacompanion.content_live import LiveContent
 from ketacompanion.core.admin import AdminRefused, CardPreview, UploadCheck
 from ketacompanion.core.ports import Clock
 from ketacompanion.publishing import Publisher, PublishRefused
+from ketacompanion.reviews import Reviews
 from ketacompanion.storage.admin_repo import ROLES, AdminRepo, parse_who
 from ketacompanion.storage.content_repo import ContentRepo, VersionInfo
 
@@ -45,6 +46,7 @@ class AdminService:
         self._repo, self._admin, self._publisher, self._clock = repo, admin, publisher, clock
         self._live, self._extra = live, dict(extra_roles or {})
         self._pending: dict[str, _Pending] = {}
+        self._reviews = Reviews(repo, admin, publisher)
 
     async def roles(self, platform: str, user_id: str) -> frozenset[str]:
         granted = await self._admin.roles(platform, user_id)
@@ -137,6 +139,28 @@ class AdminService:
         platform, user_id = self._target(target, role)
         gone = await self._admin.revoke(platform, user_id, role, who)
         return f"{platform}:{user_id} is no longer {role}." if gone else f"{platform}:{user_id} did not have {role}."
+
+    async def unreviewed(self) -> list[str]:
+        return [item.lesson for item in await self._reviews.unreviewed()]
+
+    async def review_detail(self, lesson: str) -> tuple[list[str], CardPreview | None]:
+        found = await self._reviews.sources(lesson)
+        if found is None:
+            raise AdminRefused(f"There is no lesson {lesson} in the live version.")
+        live = await self._repo.live()
+        files = await self._repo.files(live.number) if live else {}
+        return found[1], _first_card(files, [found[0].removeprefix("lessons/").removesuffix(".md")])
+
+    async def approve(self, who: str, lesson: str) -> str:
+        platform, user_id = parse_who(who)
+        reviewer = (await self._admin.roles(platform, user_id)).get("reviewer")
+        if reviewer is None or not reviewer.name:
+            raise AdminRefused("Only a registered reviewer with a name can sign off lessons (ketacompanion admin grant ... reviewer --name ...).")
+        try:
+            info = await self._reviews.approve(reviewer, lesson, self._clock.now().date())
+        except PublishRefused as exc:
+            raise AdminRefused(exc.reason) from None
+        return f"Signed off {lesson} as {reviewer.name}: version {info.number}."
 
     def _target(self, target: str, role: str) -> tuple[str, str]:
         if role not in ROLES:

@@ -56,6 +56,16 @@ class AdminBackend(Protocol):
 
     async def grant(self, who: str, target: str, role: str, name: str) -> str: ...
 
+    async def unreviewed(self) -> list[str]:
+        """Lessons (``lang/id``) changed since their last clinician sign-off."""
+        ...
+
+    async def review_detail(self, lesson: str) -> tuple[list[str], CardPreview | None]:
+        """A lesson's sources and first card; AdminRefused if there is no such lesson."""
+        ...
+
+    async def approve(self, who: str, lesson: str) -> str: ...
+
     async def revoke(self, who: str, target: str, role: str) -> str: ...
 
 
@@ -82,6 +92,8 @@ class AdminFlow:
         args = rest.split()
         if word == "rollback" and roles & EDIT_ROLES:
             return self._later(turn, lambda: self._ask_rollback(turn, args))
+        if word == "review" and "reviewer" in roles:
+            return self._later(turn, lambda: self._unreviewed(turn))
         if word in ("grant", "revoke") and "owner" in roles:
             return self._later(turn, lambda: self._grant(turn, word, args))
         if word in ("", "status"):
@@ -99,6 +111,9 @@ class AdminFlow:
         roles = await self._roles(turn)
         if action == "cancel":
             return [Reply(turn.t("admin.cancelled"))]
+        if action in ("review", "approve") and args and "reviewer" in roles:
+            step = self._show_review if action == "review" else self._approve
+            return self._later(turn, lambda: step(turn, args[0]))
         if not roles & EDIT_ROLES:
             return [Reply(turn.t("admin.not_allowed"))]
         if action == "publish" and args:
@@ -164,6 +179,33 @@ class AdminFlow:
     async def _rollback(self, turn: Turn, target: int, live: int) -> list[Reply]:
         try:
             return [Reply(await self._backend.rollback(_who(turn), target, live))]
+        except AdminRefused as exc:
+            return [Reply(str(exc))]
+
+    async def _unreviewed(self, turn: Turn) -> list[Reply]:
+        lessons = await self._backend.unreviewed()
+        if not lessons:
+            return [Reply(turn.t("admin.all_reviewed"))]
+        choices = tuple(button(x, self.name, "review", x) for x in lessons[:20])
+        return [Reply(turn.t("admin.unreviewed", count=len(lessons)), choices=choices)]
+
+    async def _show_review(self, turn: Turn, lesson: str) -> list[Reply]:
+        try:
+            sources, card = await self._backend.review_detail(lesson)
+        except AdminRefused as exc:
+            return [Reply(str(exc))]
+        text = turn.t("admin.review_sources", lesson=lesson, sources="\n".join(sources))
+        if card is not None:
+            position = turn.t("lessons.position", number=card.number, total=card.total)
+            text += "\n\n" + turn.t("lessons.card", title=card.title, heading=card.heading, body=card.body,
+                                     position=position)
+        choices = (button(turn.t("admin.approve"), self.name, "approve", lesson),
+                   button(turn.t("common.cancel"), self.name, "cancel"))
+        return [Reply(text, choices=choices)]
+
+    async def _approve(self, turn: Turn, lesson: str) -> list[Reply]:
+        try:
+            return [Reply(await self._backend.approve(_who(turn), lesson))]
         except AdminRefused as exc:
             return [Reply(str(exc))]
 
