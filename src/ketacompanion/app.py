@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -13,8 +13,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ketacompanion.admin_service import AdminService
 from ketacompanion.charts import MatplotlibCharts
 from ketacompanion.content.catalog import Content, ContentHolder, ContentScreener, load_content
+from ketacompanion.content_live import LiveContent
+from ketacompanion.core.admin import AdminBackend, AdminFlow
 from ketacompanion.core.checkins import CheckinFlow
 from ketacompanion.core.clock import SystemClock
 from ketacompanion.core.companion import Command, Companion, Screener
@@ -36,7 +39,10 @@ from ketacompanion.core.turn import Text
 from ketacompanion.delivery.engine import Delivery
 from ketacompanion.delivery.outbox import Outbox
 from ketacompanion.delivery.wakeup import WakeUps
+from ketacompanion.publishing import Publisher
 from ketacompanion.settings import Settings
+from ketacompanion.storage.admin_repo import AdminRepo
+from ketacompanion.storage.content_repo import ContentRepo
 from ketacompanion.storage.engine import create_engine
 from ketacompanion.storage.keycheck import migration_cipher, open_cipher
 from ketacompanion.storage.migrate import upgrade
@@ -98,6 +104,7 @@ class App:
     delivery: Delivery
     senders: dict[str, Sender] = field(default_factory=dict)
     events: Events = field(default_factory=Events)
+    live: LiveContent | None = None
 
     def add_sender(self, sender: Sender) -> None:
         """An adapter offers itself to the outbox for its platform."""
@@ -106,6 +113,8 @@ class App:
     async def close(self) -> None:
         if self.companion.pending is not None:
             await self.companion.pending.close()  # escalations still waiting for a busy database
+        if self.live is not None:
+            self.live.close()
         await self.store.close()
 
 
@@ -128,6 +137,7 @@ def build_companion(
     events: Events | None = None,
     crisis_cooldown: timedelta = timedelta(minutes=30),
     charts: ChartRenderer | None = None,
+    admin: AdminBackend | None = None,
 ) -> Companion:
     text = texts(content)
     onboarding = Onboarding(enrolments=lambda: content.current.enrolment)
@@ -167,10 +177,15 @@ def build_companion(
         sessions.name: sessions,
         history.name: history,
     }
+    admin_flow = AdminFlow(admin) if admin is not None else None
+    if admin_flow is not None:
+        commands["admin"] = Command(admin_flow.command, private_only=True, visible=admin_flow.visible)
+        flows[admin_flow.name] = admin_flow
     return Companion(
         store, clock, text, screener, crisis, commands, flows,
         consent_prompt=onboarding.consent_prompt, home=home, default_language=default_language,
         pending=PendingEscalations(store),
+        snapshot=content.pinned, documents=admin_flow.document if admin_flow else None,
     )
 
 
@@ -183,6 +198,7 @@ async def build_app(
     clock: Clock | None = None,
     content_set: Content | None = None,
     semantic_loader: SemanticLoader | None = None,
+    admins: Mapping[tuple[str, str], frozenset[str]] | None = None,
 ) -> App:
     """Everything wired; ``content_set`` skips loading the content again (tests, reloads);
     ``semantic_loader`` replaces the model loader when the semantic screen is on (tests)."""
@@ -202,10 +218,19 @@ async def build_app(
     store = SqlStore(
         engine, cipher, clock, timedelta(minutes=settings.checkin_window_minutes), settings.sqlite_busy_timeout_ms
     )
+    content_repo = ContentRepo(engine, clock)
+    live = LiveContent(content_repo, content, lambda root: load_content(root, clock.now().date()), clock)
+    try:
+        await live.start()  # the newest live version in the database wins over content/
+    except BaseException:
+        live.close()
+        await store.close()
+        raise
     events = Events()
     companion = build_companion(
         store, clock, content, detector, settings.default_language, events,
         timedelta(minutes=settings.crisis_cooldown_minutes),
+        admin=admin_service(content_repo, clock, live, admins),
     )
     senders: dict[str, Sender] = {}
     outbox = Outbox(engine, cipher, clock, senders, settings.send_rate_per_s)
@@ -214,7 +239,7 @@ async def build_app(
         window=timedelta(minutes=settings.checkin_window_minutes),
         reminder_delay=timedelta(minutes=settings.checkin_reminder_minutes),
     )
-    return App(settings, clock, engine, store, content, companion, delivery, senders, events)
+    return App(settings, clock, engine, store, content, companion, delivery, senders, events, live)
 
 
 def build_community(app: App, checkins_offered: bool, screening_available: bool) -> tuple[Any, Any]:
@@ -252,5 +277,23 @@ def scheduler_service(app: App) -> Callable[[asyncio.Event], Awaitable[None]]:
             await stop.wait()
         finally:
             await wakeups.stop()
+
+    return service
+
+
+def admin_service(
+    repo: ContentRepo, clock: Clock, live: LiveContent, admins: Mapping[tuple[str, str], frozenset[str]] | None
+) -> AdminService:
+    roles = AdminRepo(repo.engine, clock)
+    publisher = Publisher(repo, roles, lambda: clock.now().date())
+    return AdminService(repo, roles, publisher, clock, live, admins)
+
+
+def content_service(app: App) -> Callable[[asyncio.Event], Awaitable[None]]:
+    """Follow the live content version (published from the CLI or a chat) until ``stop``."""
+
+    async def service(stop: asyncio.Event) -> None:
+        if app.live is not None:
+            await app.live.serve(stop, app.settings.content_poll_s)
 
     return service

@@ -113,11 +113,12 @@ def chat(
     simulate: Annotated[
         str | None, typer.Option(help="run on a simulated clock from this ISO time (JSON: advance_clock)")
     ] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="this terminal user has every admin role")] = False,
 ) -> None:
     """Talk to the companion in this terminal."""
     from ketacompanion import logs
     from ketacompanion.adapters.console import ConsoleAdapter
-    from ketacompanion.app import build_app
+    from ketacompanion.app import build_app, content_service
     from ketacompanion.core.clock import FakeClock
     from ketacompanion.delivery.simulation import Simulation
     from ketacompanion.delivery.wakeup import WakeUps
@@ -129,11 +130,14 @@ def chat(
 
     async def main() -> None:
         try:
-            app = await build_app(settings, clock)
+            admins = {("console", user): frozenset({"owner", "editor", "reviewer", "analyst"})} if admin else None
+            app = await build_app(settings, clock, admins=admins)
         except (ContentError, DataKeyError) as exc:
             _start_errors(exc)
             return
         wakeups: WakeUps | None = None
+        stop_watch = asyncio.Event()
+        watch = asyncio.create_task(content_service(app)(stop_watch))  # published content reaches this chat
         try:
             simulation = Simulation(clock, app.delivery) if clock else None
             console = ConsoleAdapter(app.companion.handle, user, settings.export_dir, simulation=simulation)
@@ -148,6 +152,8 @@ def chat(
         finally:
             if wakeups is not None:
                 await wakeups.stop()
+            stop_watch.set()
+            await watch
             await app.close()
 
     asyncio.run(main())
@@ -293,7 +299,7 @@ def run(
             err=True,
         )
         if chat_when_idle:
-            chat(json_mode=False, db=None, user="local")
+            chat(json_mode=False, db=None, user="local", admin=False)
         return
     from ketacompanion import logs
     from ketacompanion.app import scheduler_service
@@ -302,13 +308,21 @@ def run(
 
     logs.configure(settings.log_level, settings.log_format, secrets=settings.secret_values())
     try:
-        asyncio.run(run_platforms(settings, platforms, extra=[scheduler_service]))  # until a signal
+        from ketacompanion.app import content_service
+
+        asyncio.run(run_platforms(settings, platforms, extra=[scheduler_service, content_service]))  # until a signal
     except (ContentError, DataKeyError) as exc:
         _start_errors(exc)
     except PlatformConfigError as exc:
         _fail(str(exc))
     except PlatformUnavailable as exc:
         _fail(str(exc), code=1)
+
+
+from ketacompanion import cli_admin, cli_content  # noqa: E402  (their commands hang off these apps)
+
+cli_content.register(content_cli)
+cli.add_typer(cli_admin.admin_cli, name="admin")
 
 
 def main() -> None:

@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     checkin_window_minutes: int = Field(240, ge=10, le=48 * 60)
     scheduler_safety_interval_s: int = Field(60, ge=5, le=3600)
     send_rate_per_s: float = Field(25.0, gt=0, le=100_000)
+    content_poll_s: float = Field(2.0, gt=0, le=3600, description="how often to look for a newly published version")
 
     def secret_values(self) -> list[str]:
         """Every secret setting's value (token, webhook secret, data key), for log redaction."""

@@ -9,12 +9,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from ketacompanion.core.model import Address, Attachment, Inbound, Reply
+from ketacompanion.core.model import Address, Attachment, Inbound, InboundKind, Reply
 from ketacompanion.delivery.simulation import Simulation, parse_duration
 from ketacompanion.files import write_private
 
 PLATFORM = "console"
 MAX_LINE = 100_000  # a JSON line longer than this is refused, not parsed
+MAX_DOCUMENT = 20 * 1024 * 1024  # a sent file larger than this is refused unread
 
 Handle = Callable[[Inbound], Awaitable[list[Reply]]]
 
@@ -48,6 +49,18 @@ class ConsoleAdapter:
     def choice(self, choice_id: str) -> Inbound:
         return Inbound.from_choice(self.address, self._user, choice_id, language=self._language)
 
+    def document(self, path: Path, caption: str = "") -> Inbound | None:
+        """A file sent as a document (an editor's lesson or content zip), capped in size."""
+        try:
+            if not path.is_file() or path.stat().st_size > MAX_DOCUMENT:
+                return None
+            data = path.read_bytes()
+        except OSError:
+            return None
+        attachment = Attachment(path.name, "application/octet-stream", data)
+        return Inbound(self.address, self._user, InboundKind.TEXT, text=caption, language=self._language,
+                       attachment=attachment)
+
     def save(self, attachment: Attachment) -> Path:
         # May hold health data: 0600 in a 0700 directory.
         return write_private(self._files / attachment.filename, attachment.data).resolve()
@@ -80,8 +93,12 @@ class ConsoleAdapter:
             inbound = self.text(request["text"])
         elif isinstance(request.get("choice"), str):
             inbound = self.choice(request["choice"])
+        elif isinstance(request.get("document"), str):
+            inbound = self.document(Path(request["document"]), str(request.get("caption", "")))
+            if inbound is None:
+                return [{"type": "error", "error": f"cannot read a file of at most {MAX_DOCUMENT:,} bytes there"}, _DONE]
         else:
-            return [{"type": "error", "error": "expected a \"text\" or a \"choice\" field"}, _DONE]
+            return [{"type": "error", "error": "expected a \"text\", \"choice\" or \"document\" field"}, _DONE]
         return [self.reply_json(r) for r in await self._handle(inbound)] + [_DONE]
 
     async def _advance(self, value: object) -> list[dict[str, Any]]:

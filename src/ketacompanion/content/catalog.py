@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -72,14 +75,26 @@ class ContentScreener:
 
 class ContentHolder:
     """The live content. A reload validates a whole new set first and swaps the
-    reference only when it is clean, so readers never see a half-loaded set."""
+    reference only when it is clean, so readers never see a half-loaded set.
+
+    Inside ``pinned()`` (one message's turn) ``current`` stays the set that was live
+    when the turn began, so a swap mid-turn never mixes two sets in one answer."""
 
     def __init__(self, content: Content) -> None:
         self._current = content
+        self._pin: ContextVar[Content | None] = ContextVar(f"content_pin_{id(self)}", default=None)
 
     @property
     def current(self) -> Content:
-        return self._current
+        return self._pin.get() or self._current
+
+    @contextmanager
+    def pinned(self) -> Iterator[Content]:
+        token = self._pin.set(self._pin.get() or self._current)
+        try:
+            yield self.current
+        finally:
+            self._pin.reset(token)
 
     def swap(self, content: Content) -> Content:
         previous, self._current = self._current, content

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -57,6 +58,8 @@ class Command:
     handler: CommandHandler
     needs_consent: bool = False
     private_only: bool = False  # health questions are never asked in a group
+    # Hidden commands (admin) answer exactly as unknown ones to whoever may not see them.
+    visible: Callable[[Turn], Awaitable[bool]] | None = None
 
 
 class Companion:
@@ -73,6 +76,8 @@ class Companion:
         home: Callable[[Turn], list[Reply]],
         default_language: str = "en",
         pending: PendingEscalations | None = None,
+        snapshot: Callable[[], AbstractContextManager[object]] = nullcontext,
+        documents: Callable[[Turn], Awaitable[list[Reply] | None]] | None = None,
     ) -> None:
         self._store, self._clock, self._text = store, clock, text
         self._screener, self._crisis = screener, crisis
@@ -80,12 +85,24 @@ class Companion:
         self._consent_prompt, self._home = consent_prompt, home
         self._default_language = default_language
         self.pending = pending
+        self._snapshot = snapshot  # one content set for the whole turn, even across a reload
+        self._documents = documents  # a file sent in chat; None from it means "as before"
 
     @property
     def crisis(self) -> CrisisResponder:
         return self._crisis
 
     async def handle(self, inbound: Inbound) -> list[Reply]:
+        with self._snapshot():
+            return await self._handle(inbound)
+
+    async def screen_only(self, inbound: Inbound) -> list[Reply]:
+        """Screen text that must not feed a flow (a group message, an edited message):
+        crisis replies when it is concerning, nothing otherwise."""
+        with self._snapshot():
+            return await self._screen_only(inbound)
+
+    async def _handle(self, inbound: Inbound) -> list[Reply]:
         screening = self._screen(inbound)
         if (inbound.kind is InboundKind.COMMAND and inbound.command == "crisis") or (
             inbound.kind is InboundKind.CHOICE and inbound.choice == "go:crisis"
@@ -154,9 +171,7 @@ class Companion:
         log.warning("crisis reply sent while the store was busy; escalation queued", extra={"count": len(self.pending)})
         return self._failed(inbound, screening, crisis, "common.busy")
 
-    async def screen_only(self, inbound: Inbound) -> list[Reply]:
-        """Screen text that must not feed a flow (a group message, an edited message):
-        crisis replies when it is concerning, nothing otherwise."""
+    async def _screen_only(self, inbound: Inbound) -> list[Reply]:
         screening = self._screen(inbound)
         if screening is None or screening.level <= 0:
             return []
@@ -230,6 +245,10 @@ class Companion:
             # Screened whole above; the flows get the first part, and the person is told.
             turn.inbound = replace(inbound, text=inbound.text[:MAX_TEXT])
             notice = [Reply(turn.t("common.too_long", limit=f"{MAX_TEXT:,}"))]
+        if inbound.attachment is not None and self._documents is not None:
+            handled = await self._documents(turn)
+            if handled is not None:
+                return notice + handled
         if inbound.kind is InboundKind.COMMAND:
             return notice + await self._run_command(turn)
         if inbound.kind is InboundKind.CHOICE:
@@ -242,6 +261,8 @@ class Companion:
     async def _run_command(self, turn: Turn) -> list[Reply]:
         name = turn.inbound.command
         command = self._commands.get(name)
+        if command is not None and command.visible is not None and not await command.visible(turn):
+            command = None
         if command is None:
             return [Reply(turn.t("common.unknown_command", command=name[:32]))]
         if command.private_only and turn.inbound.in_group:
@@ -257,7 +278,8 @@ class Companion:
             turn.inbound = replace(turn.inbound, kind=InboundKind.COMMAND, command=action, choice="")
             return await self._run_command(turn)
         flow = self._flows.get(name)
-        if flow is None:
+        visible = getattr(flow, "visible", None)
+        if flow is None or (visible is not None and not await visible(turn)):
             return [Reply(turn.t("common.closed")), *await self._reprompt(turn)]
         if flow.needs_open_state and turn.state.flow != name:
             return [Reply(turn.t("common.closed")), *await self._reprompt(turn)]

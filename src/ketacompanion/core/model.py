@@ -62,6 +62,7 @@ class Inbound:
     language: str | None = None
     in_group: bool = False
     place: Place | None = None  # set for anything said or pressed inside a community
+    attachment: Attachment | None = None  # a file the person sent; adapters cap its size
 
     @classmethod
     def from_text(cls, address: Address, user_id: str, text: str, **kw: object) -> Inbound:

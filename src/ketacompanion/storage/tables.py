@@ -261,7 +261,9 @@ USER_TABLES: dict[str, str] = {
 }
 
 # Tables that hold no personal data.
-SYSTEM_TABLES: frozenset[str] = frozenset({"meta", "alembic_version", "communities", "community_channels"})
+SYSTEM_TABLES: frozenset[str] = frozenset({"meta", "alembic_version", "communities", "community_channels"}) | frozenset(
+    {"content_versions", "content_files", "content_live", "content_loads", "admin_roles", "admin_audit"}
+)
 
 meta = Table(
     "meta",
@@ -273,3 +275,78 @@ meta = Table(
 Index("ix_lesson_progress_updated", lesson_progress.c.user_id, lesson_progress.c.updated_at)
 
 
+
+
+# --- content versions, admin roles and the audit log (no patient data) ---------------------
+
+content_versions = Table(
+    "content_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # the version number
+    Column("hash", String(64), nullable=False),
+    Column("published_by", String(96), nullable=False),
+    Column("published_at", UTC, nullable=False),
+    Column("note", String(500), nullable=False),
+    Column("kind", String(12), nullable=False),  # seed, publish, rollback, review
+    Column("restored_from", Integer),
+    Column("validation", JSON, nullable=False),
+    Column("changes", JSON, nullable=False),
+    Column("file_count", Integer, nullable=False),
+    Column("total_bytes", BigInteger, nullable=False),
+)
+
+content_files = Table(
+    "content_files",
+    metadata,
+    Column("version", Integer, ForeignKey("content_versions.id", ondelete="CASCADE"), primary_key=True),
+    Column("path", String(255), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+)
+
+# One row (id 1): the live version. Every process polls it; a publish updates it last,
+# in the same transaction as the version's files.
+content_live = Table(
+    "content_live",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", Integer, ForeignKey("content_versions.id"), nullable=False),
+    Column("changed_at", UTC, nullable=False),
+    Column("changed_by", String(96), nullable=False),
+)
+
+# What each running process made of each version: loaded, or failed and kept the old one.
+content_loads = Table(
+    "content_loads",
+    metadata,
+    Column("process", String(96), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("status", String(12), nullable=False),  # loaded, failed
+    Column("detail", String(500), nullable=False, default=""),
+    Column("at", UTC, nullable=False),
+    Column("seen_at", UTC, nullable=False),
+)
+
+admin_roles = Table(
+    "admin_roles",
+    metadata,
+    Column("platform", String(16), primary_key=True),
+    Column("platform_user_id", String(64), primary_key=True),
+    Column("role", String(16), primary_key=True),
+    Column("name", String(96), nullable=False, default=""),
+    Column("title", String(96), nullable=False, default=""),  # a reviewer's role as they registered it
+    Column("granted_by", String(96), nullable=False),
+    Column("granted_at", UTC, nullable=False),
+)
+
+admin_audit = Table(
+    "admin_audit",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("at", UTC, nullable=False),
+    Column("actor", String(96), nullable=False),
+    Column("action", String(24), nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("detail", JSON, nullable=False),
+)
+Index("ix_admin_audit_at", admin_audit.c.at)

@@ -1,0 +1,185 @@
+"""The chat admin surface's backend: roles, status, uploads, publishing, rollback, grants.
+
+Uploads wait for their Publish button in this process's memory for a while; a press
+that lands elsewhere or later is told to send the file again."""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path, PurePosixPath
+
+from ketacompanion.content.bundle import MAX_FILE_BYTES, BundleError, Files, read_zip, write_files
+from ketacompanion.content.lessons import scan_lessons
+from ketacompanion.content_live import LiveContent
+from ketacompanion.core.admin import AdminRefused, CardPreview, UploadCheck
+from ketacompanion.core.ports import Clock
+from ketacompanion.publishing import Publisher, PublishRefused
+from ketacompanion.reviews import Reviews
+from ketacompanion.storage.admin_repo import ROLES, AdminRepo, parse_who
+from ketacompanion.storage.content_repo import ContentRepo, VersionInfo
+
+PENDING_FOR = timedelta(minutes=30)
+SEEN_WITHIN = timedelta(minutes=5)
+
+
+@dataclass(slots=True)
+class _Pending:
+    who: str
+    files: Files
+    live: int | None
+    at: object
+
+
+def _when(info: VersionInfo) -> str:
+    return info.published_at.strftime("%Y-%m-%d %H:%M UTC")
+
+
+class AdminService:
+    def __init__(
+        self, repo: ContentRepo, admin: AdminRepo, publisher: Publisher, clock: Clock,
+        live: LiveContent | None = None, extra_roles: Mapping[tuple[str, str], frozenset[str]] | None = None,
+    ) -> None:  # fmt: skip
+        self._repo, self._admin, self._publisher, self._clock = repo, admin, publisher, clock
+        self._live, self._extra = live, dict(extra_roles or {})
+        self._pending: dict[str, _Pending] = {}
+        self._reviews = Reviews(repo, admin, publisher)
+
+    async def roles(self, platform: str, user_id: str) -> frozenset[str]:
+        granted = await self._admin.roles(platform, user_id)
+        return frozenset(granted) | self._extra.get((platform, user_id), frozenset())
+
+    async def status(self) -> list[str]:
+        live = await self._repo.live()
+        if live is None:
+            return ["No content version is live yet."]
+        lines = [f"Live: version {live.number} ({live.hash[:12]}), published {_when(live)} by {live.published_by}: {live.note}"]
+        since = self._clock.now() - SEEN_WITHIN
+        loads = await self._repo.loads(since=since)
+        latest: dict[str, list[str]] = {}
+        for load in loads:
+            mark = "loaded" if load.status == "loaded" else f"FAILED ({load.detail})"
+            latest.setdefault(load.process, []).append(f"v{load.version} {mark}")
+        for process, states in sorted(latest.items()):
+            lines.append(f"Process {process}: {'; '.join(states[-2:])}")
+        return lines
+
+    async def check_upload(self, who: str, filename: str, data: bytes) -> UploadCheck:
+        try:
+            files = await self._upload_files(filename, data)
+        except BundleError as exc:
+            refused = await self._publisher.refuse_unreadable(who, exc)
+            return UploadCheck(False, refused.problems)
+        preview = await self._publisher.check(files)
+        if not preview.checked.ok:
+            await self._admin.audit(who, "publish_refused", False,
+                                    {"reason": preview.checked.errors[0][:300], "hash": preview.hash,
+                                     "live": preview.live.number if preview.live else None})
+            return UploadCheck(False, preview.checked.errors)
+        token = secrets.token_hex(4)
+        now = self._clock.now()
+        self._pending = {k: v for k, v in self._pending.items() if now - v.at < PENDING_FOR}  # type: ignore[operator]
+        live = preview.live.number if preview.live else None
+        self._pending[token] = _Pending(who, files, live, now)
+        changed = preview.changes.lessons_changed + preview.changes.lessons_added
+        return UploadCheck(True, preview.checked.warnings, preview.changes.lines(), _first_card(files, changed), token, live)
+
+    async def _upload_files(self, filename: str, data: bytes) -> Files:
+        name = PurePosixPath(filename).name
+        if name.lower().endswith(".zip"):
+            return read_zip(data)
+        if not name.lower().endswith(".md"):
+            raise BundleError([f"{name}: send a lesson .md file or a content .zip"])
+        if len(data) > MAX_FILE_BYTES:
+            raise BundleError([f"{name}:1: {len(data):,} bytes; a content file may hold at most {MAX_FILE_BYTES:,}"])
+        live = await self._repo.live()
+        files = dict(await self._repo.files(live.number)) if live else {}
+        # The lesson replaces the one of the same name, in whichever language holds it.
+        path = next((p for p in sorted(files) if p.startswith("lessons/") and p.endswith(f"/{name}")), f"lessons/en/{name}")
+        files[path] = data
+        return files
+
+    async def publish_upload(self, who: str, token: str) -> str:
+        pending = self._pending.pop(token, None)
+        if pending is None or pending.who != who:
+            raise AdminRefused("That preview has expired. Send the file again to check it anew.")
+        try:
+            info = await self._publisher.publish(pending.files, who, "published in chat", expect_live=pending.live)
+        except PublishRefused as exc:
+            raise AdminRefused(exc.reason) from None
+        return f"Published version {info.number} ({info.hash[:12]}). Every process switches within seconds."
+
+    async def rollback_target(self, target: int | None) -> tuple[int, int]:
+        live = await self._repo.live()
+        if live is None:
+            raise AdminRefused("rollback refused: no version is live yet")
+        number = target if target is not None else live.number - 1
+        if number == live.number or await self._repo.version(number) is None:
+            raise AdminRefused(f"rollback refused: there is no earlier version {number}")
+        return number, live.number
+
+    async def rollback(self, who: str, target: int, expect_live: int) -> str:
+        if await self._repo.live_number() != expect_live:
+            raise AdminRefused("rollback refused: another version went live since you asked; ask again")
+        try:
+            info = await self._publisher.rollback(who, target)
+        except PublishRefused as exc:
+            raise AdminRefused(exc.reason) from None
+        return f"Rolled back: version {info.number} restores version {target} exactly."
+
+    async def grant(self, who: str, target: str, role: str, name: str) -> str:
+        platform, user_id = self._target(target, role)
+        await self._admin.grant(platform, user_id, role, who, name)
+        return f"{platform}:{user_id} is now {role}."
+
+    async def revoke(self, who: str, target: str, role: str) -> str:
+        platform, user_id = self._target(target, role)
+        gone = await self._admin.revoke(platform, user_id, role, who)
+        return f"{platform}:{user_id} is no longer {role}." if gone else f"{platform}:{user_id} did not have {role}."
+
+    async def unreviewed(self) -> list[str]:
+        return [item.lesson for item in await self._reviews.unreviewed()]
+
+    async def review_detail(self, lesson: str) -> tuple[list[str], CardPreview | None]:
+        found = await self._reviews.sources(lesson)
+        if found is None:
+            raise AdminRefused(f"There is no lesson {lesson} in the live version.")
+        live = await self._repo.live()
+        files = await self._repo.files(live.number) if live else {}
+        return found[1], _first_card(files, [found[0].removeprefix("lessons/").removesuffix(".md")])
+
+    async def approve(self, who: str, lesson: str) -> str:
+        platform, user_id = parse_who(who)
+        reviewer = (await self._admin.roles(platform, user_id)).get("reviewer")
+        if reviewer is None or not reviewer.name:
+            raise AdminRefused("Only a registered reviewer with a name can sign off lessons (ketacompanion admin grant ... reviewer --name ...).")
+        try:
+            info = await self._reviews.approve(reviewer, lesson, self._clock.now().date())
+        except PublishRefused as exc:
+            raise AdminRefused(exc.reason) from None
+        return f"Signed off {lesson} as {reviewer.name}: version {info.number}."
+
+    def _target(self, target: str, role: str) -> tuple[str, str]:
+        if role not in ROLES:
+            raise AdminRefused(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+        try:
+            return parse_who(target)
+        except ValueError as exc:
+            raise AdminRefused(str(exc)) from None
+
+
+def _first_card(files: Files, lessons: list[str]) -> CardPreview | None:
+    if not lessons:
+        return None
+    lang, lesson_id = lessons[0].split("/", 1)
+    with tempfile.TemporaryDirectory(prefix="ketacompanion-preview-") as scratch:
+        write_files({p: b for p, b in files.items() if p.startswith(f"lessons/{lang}/")}, Path(scratch))
+        library, _ = scan_lessons(Path(scratch) / "lessons")
+    lesson = library.shelf(lang).lessons.get(lesson_id)
+    if lesson is None or not lesson.cards:
+        return None
+    card = lesson.cards[0]
+    return CardPreview(lesson.meta.title, card.heading, card.body, 1, len(lesson.cards))

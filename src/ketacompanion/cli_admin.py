@@ -1,0 +1,105 @@
+"""``ketacompanion admin grant|revoke|list|audit``: who may run the service, and what they did."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ketacompanion.cli_content import By, Db, actor, fail, with_repos
+
+if TYPE_CHECKING:
+    from ketacompanion.publishing import Publisher
+    from ketacompanion.storage.admin_repo import AdminRepo, AuditEntry, Grant
+    from ketacompanion.storage.content_repo import ContentRepo
+
+admin_cli = typer.Typer(no_args_is_help=True, help="Admin roles and the audit log.")
+
+Who = Annotated[str, typer.Argument(help="platform:user_id, such as telegram:12345")]
+Role = Annotated[str, typer.Argument(help="owner, editor, reviewer, moderator or analyst")]
+
+
+def _who(text: str) -> tuple[str, str]:
+    from ketacompanion.storage.admin_repo import parse_who
+
+    try:
+        return parse_who(text)
+    except ValueError as exc:
+        fail(str(exc), code=2)
+        raise
+
+
+@admin_cli.command("grant")
+def grant(
+    who: Who,
+    role: Role,
+    name: Annotated[str, typer.Option(help="their name, as shown on lessons they review")] = "",
+    title: Annotated[str, typer.Option(help="their professional role, e.g. 'consultant psychiatrist'")] = "",
+    db: Db = None,
+    by: By = None,
+) -> None:
+    """Give someone a role."""
+    from ketacompanion.storage.admin_repo import ROLES
+
+    platform, user_id = _who(who)
+    if role not in ROLES:
+        fail(f"unknown role {role!r}; roles are {', '.join(ROLES)}", code=2)
+    if role == "reviewer" and not name:
+        fail("a reviewer needs --name (and --title): patients see who reviewed each lesson", code=2)
+
+    async def work(_r: ContentRepo, _p: Publisher, admin: AdminRepo) -> bool:
+        return await admin.grant(platform, user_id, role, actor(by), name, title)
+
+    new = with_repos(db, work)
+    typer.echo(f"{who} is {'now' if new else 'already'} {role}")
+
+
+@admin_cli.command("revoke")
+def revoke(who: Who, role: Role, db: Db = None, by: By = None) -> None:
+    """Take a role away."""
+    platform, user_id = _who(who)
+
+    async def work(_r: ContentRepo, _p: Publisher, admin: AdminRepo) -> bool:
+        return await admin.revoke(platform, user_id, role, actor(by))
+
+    if not with_repos(db, work):
+        fail(f"{who} did not have the role {role}")
+    typer.echo(f"{who} is no longer {role}")
+
+
+@admin_cli.command("list")
+def list_roles(db: Db = None) -> None:
+    """Everyone with a role."""
+
+    async def work(_r: ContentRepo, _p: Publisher, admin: AdminRepo) -> list[Grant]:
+        return await admin.grants()
+
+    grants = with_repos(db, work)
+    if not grants:
+        typer.echo("nobody has a role yet: ketacompanion admin grant telegram:USER_ID owner")
+    for g in grants:
+        label = f"  {g.name}" + (f", {g.title}" if g.title else "") if g.name else ""
+        typer.echo(f"{g.who:<28}{g.role:<10}{label}  (granted by {g.granted_by} {g.granted_at:%Y-%m-%d})")
+
+
+@admin_cli.command("audit")
+def audit(
+    db: Db = None,
+    limit: int = 100,
+    action: Annotated[str | None, typer.Option(help="only this action (publish, rollback, grant ...)")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Every admin action, newest first: who, when, what (versions, hashes, counts)."""
+
+    async def work(_r: ContentRepo, _p: Publisher, admin: AdminRepo) -> list[AuditEntry]:
+        return await admin.audit_log(limit, action)
+
+    for entry in with_repos(db, work):
+        if as_json:
+            typer.echo(json.dumps({"at": entry.at.isoformat(), "actor": entry.actor, "action": entry.action,
+                                   "ok": entry.ok, "detail": entry.detail}))
+        else:
+            detail = " ".join(f"{k}={v}" for k, v in entry.detail.items() if v is not None)
+            typer.echo(f"{entry.at:%Y-%m-%d %H:%M:%S}  {entry.actor:<24}{entry.action:<18}"
+                       f"{'ok' if entry.ok else 'REFUSED':<8}{detail}")

@@ -1,0 +1,89 @@
+"""``content publish|history|diff|rollback|export|review`` and ``admin grant|revoke|list|audit``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ketacompanion.cli import cli
+from ketacompanion.content.bundle import read_directory, zip_files
+
+from conftest import CONTENT
+
+
+def run(db: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, [*args, "--db", str(db)])
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "admin.db"
+    code, out, err = run(path, "content", "publish", str(CONTENT), "--note", "first", "--by", "cli:ann")
+    assert code == 0, err
+    assert "published version 1" in out
+    return path
+
+
+def test_publish_refusal_is_one_line_and_nonzero(db: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    shutil.copytree(CONTENT, bad)
+    (bad / "checkins" / "daily.yaml").write_text("items: [\n", encoding="utf-8")
+    code, out, err = run(db, "content", "publish", str(bad), "--note", "broken")
+    assert code == 1
+    assert err.count("\n") == 1 and err.startswith("ketacompanion: publish refused: checkins/daily.yaml:")
+    assert "checkins/daily.yaml:" in out
+    code, out, _ = run(db, "content", "history")
+    assert out.splitlines()[0].startswith("* version 1 ")
+
+
+def test_zip_publish_diff_export_and_rollback_restore_bytes(db: Path, tmp_path: Path) -> None:
+    files = read_directory(CONTENT)
+    files["lessons/en/topics.yaml"] += b"\n# reordered later\n"
+    archive = tmp_path / "content.zip"
+    archive.write_bytes(zip_files(files))
+    code, out, err = run(db, "content", "publish", str(archive), "--note", "zip")
+    assert code == 0, err
+    assert "other files changed: lessons/en/topics.yaml" in out
+    code, out, _ = run(db, "content", "diff", "1", "2")
+    assert "+# reordered later" in out
+    code, out, err = run(db, "content", "rollback")
+    assert code == 0 and "version 3" in out and "restores 1" in out, err
+    code, _, err = run(db, "content", "export", "3", str(tmp_path / "out"))
+    assert code == 0, err
+    assert read_directory(tmp_path / "out") == read_directory(CONTENT)
+    for original in CONTENT.rglob("*"):
+        if original.is_file() and "__pycache__" not in original.parts:
+            assert (tmp_path / "out" / original.relative_to(CONTENT)).read_bytes() == original.read_bytes()
+    code, _, err = run(db, "content", "rollback", "9")
+    assert code == 1 and "there is no version 9" in err
+
+
+def test_roles_review_and_audit(db: Path) -> None:
+    assert run(db, "admin", "grant", "telegram:42", "chef")[0] == 2
+    assert run(db, "admin", "grant", "telegram42", "owner")[0] == 2
+    code, out, _ = run(db, "admin", "grant", "telegram:42", "reviewer", "--name", "Dr Ada Lee", "--title", "psychiatrist")
+    assert code == 0 and "now reviewer" in out
+    code, out, _ = run(db, "admin", "list")
+    assert "telegram:42" in out and "Dr Ada Lee, psychiatrist" in out
+    code, out, _ = run(db, "content", "review")
+    assert "en/blood-pressure  (never reviewed" in out and "source: https://" in out
+    code, _, err = run(db, "content", "review", "blood-pressure", "--as", "Dr Nobody")
+    assert code == 1 and "not a registered reviewer" in err
+    code, out, err = run(db, "content", "review", "blood-pressure", "--as", "Dr Ada Lee")
+    assert code == 0 and "version 2" in out, err
+    code, out, _ = run(db, "content", "review")
+    assert "en/blood-pressure " not in out and "en/integration " in out
+    code, out, _ = run(db, "content", "export", "2", str(db.parent / "v2"))
+    stamped = (db.parent / "v2" / "lessons/en/blood-pressure.md").read_text(encoding="utf-8")
+    assert 'reviewed_by: "Dr Ada Lee, psychiatrist"' in stamped
+    assert run(db, "admin", "revoke", "telegram:42", "reviewer")[0] == 0
+    assert run(db, "admin", "revoke", "telegram:42", "reviewer")[0] == 1
+    code, out, _ = run(db, "admin", "audit", "--json")
+    actions = [json.loads(line)["action"] for line in out.splitlines()]
+    assert actions[:4] == ["revoke", "revoke", "review", "reviewed"]
+    assert "review_refused" in actions and "grant" in actions and "publish" in actions
