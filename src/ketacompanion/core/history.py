@@ -155,9 +155,9 @@ def clinician_summary(
                     if opt.red_flag:
                         flags.append(t("checkins.history.flag", date=_day(p.record.when, zone), label=opt.label))
     lines.append(t("checkins.history.side_effects"))
-    lines += [f"  {label}: {n}" for label, n in effects.most_common(8)] or [f"  {t('history.none')}"]
+    lines += [f"  {label}: {n}" for label, n in effects.most_common(8)] or [f"  {t('checkins.history.none')}"]
     lines.append(t("checkins.history.red_flags"))
-    lines += [f"  {f}" for f in flags[-10:]] or [f"  {t('history.none')}"]
+    lines += [f"  {f}" for f in flags[-10:]] or [f"  {t('checkins.history.none')}"]
     in_period = [s for s in sessions if start <= s <= end]
     lines.append(t("checkins.history.sessions", dates=", ".join(_day(s, zone) for s in in_period) or t("checkins.history.none")))
     return ClinicianSummary(t("checkins.history.summary_title"), tuple(lines), chart, t("checkins.history.footer"))
