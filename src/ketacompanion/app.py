@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ketacompanion.charts import MatplotlibCharts
 from ketacompanion.content.catalog import Content, ContentHolder, ContentScreener, load_content
+from ketacompanion.content.lesson_search import ContentFinder
 from ketacompanion.core.checkins import CheckinFlow
 from ketacompanion.core.clock import SystemClock
 from ketacompanion.core.companion import Command, Companion, Screener
@@ -21,8 +22,10 @@ from ketacompanion.core.crisis.detector import Screening
 from ketacompanion.core.crisis.policy import CrisisPolicy
 from ketacompanion.core.crisis.semantic import LayeredDetector, SemanticScreen
 from ketacompanion.core.events import Events
+from ketacompanion.core.free_text import FreeText
 from ketacompanion.core.help import help_command
 from ketacompanion.core.history import ChartRenderer, HistoryFlow
+from ketacompanion.core.journal import JournalFlow
 from ketacompanion.core.lessons import LessonFlow
 from ketacompanion.core.onboarding import Onboarding, SettingsFlow, home
 from ketacompanion.core.ports import Clock, Sender
@@ -134,6 +137,7 @@ def build_companion(
     checkins = CheckinFlow(content, crisis)
     schedule, sessions = ScheduleFlow(), SessionsFlow()
     history = HistoryFlow(content, charts or MatplotlibCharts())
+    journal, free_text = JournalFlow(), FreeText(content, ContentFinder(content))
     commands = {
         "start": Command(onboarding.start),
         "help": Command(help_command),
@@ -150,6 +154,7 @@ def build_companion(
         "sessions": Command(sessions.command, needs_consent=True, private_only=True),
         "mood": Command(history.mood_command, needs_consent=True, private_only=True),
         "summary": Command(history.summary_command, needs_consent=True, private_only=True),
+        "journal": Command(journal.command, needs_consent=True, private_only=True),
     }
     flows = {
         onboarding.name: onboarding,
@@ -162,10 +167,12 @@ def build_companion(
         schedule.name: schedule,
         sessions.name: sessions,
         history.name: history,
+        journal.name: journal,
     }
     return Companion(
         store, clock, text, screener, crisis, commands, flows,
         consent_prompt=onboarding.consent_prompt, home=home, default_language=default_language,
+        free_text=free_text.answer,
     )
 
 

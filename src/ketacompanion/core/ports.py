@@ -15,6 +15,7 @@ from ketacompanion.core.model import Address, Reply
 from ketacompanion.core.scoring import Answer
 
 if TYPE_CHECKING:  # safetyplan builds on this module
+    from ketacompanion.core.journal_port import JournalRepo
     from ketacompanion.core.safetyplan import SafetyPlan
 
 
@@ -207,6 +208,7 @@ class Tx(Protocol):
     schedules: ScheduleRepo
     escalations: EscalationRepo
     safety_plans: SafetyPlanRepo
+    journal: JournalRepo
 
 
 class Store(Protocol):

@@ -178,6 +178,29 @@ safety_plans = Table(
     Column("updated_at", UTC, nullable=False),
 )
 
+# Notes a person chose to keep (a feeling typed to the bot, or /journal); a draft is
+# not kept until they say so, and is dropped if they decline.
+journal_entries = Table(
+    "journal_entries",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    _owner(),
+    Column("created_at", UTC, nullable=False),
+    Column("text_enc", LargeBinary, nullable=False),
+    Column("kept", Boolean, nullable=False, default=False),
+    Column("in_summary", Boolean, nullable=False, default=False),
+)
+Index("ix_journal_entries_user_created", journal_entries.c.user_id, journal_entries.c.created_at)
+
+# What the clinician summary prints about its owner: a name or initials they chose.
+summary_profiles = Table(
+    "summary_profiles",
+    metadata,
+    Column("user_id", _ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("name_enc", LargeBinary),
+    Column("updated_at", UTC, nullable=False),
+)
+
 # Which column owns each user-data table (export and delete walk this).
 USER_TABLES: dict[str, str] = {
     "users": "id",
@@ -190,6 +213,8 @@ USER_TABLES: dict[str, str] = {
     "outbox": "user_id",
     "escalations": "user_id",
     "safety_plans": "user_id",
+    "journal_entries": "user_id",
+    "summary_profiles": "user_id",
 }
 
 # Tables that hold no personal data.
