@@ -28,3 +28,16 @@ async def month(chat: Chat, clock: FakeClock, days: int = 28, busy: bool = False
             answers = ("3", "8", "poorly", "14", "no", "skip")  # blood in pee: a red flag
         await checkin(chat, answers)
         clock.advance(timedelta(days=1))
+
+
+async def phq9_and_gad7(chat: Chat, level: str = "2") -> None:
+    await chat.say("/checkin phq9")
+    for _ in range(8):
+        await chat.say(level)
+    await chat.say("not at all")  # the safety item takes words, not digits
+    await chat.tap(chat.choice("checkin:skip:"))  # the unscored difficulty question
+    await chat.tap(chat.choice("checkin:gad7"))
+    for _ in range(7):
+        await chat.say("1")
+    await chat.tap(chat.choice("checkin:skip:"))
+    assert "saved" in chat.text(), chat.text()
