@@ -25,6 +25,7 @@ from ketacompanion.core.events import Events
 from ketacompanion.core.free_text import FreeText
 from ketacompanion.core.help import help_command
 from ketacompanion.core.history import ChartRenderer, HistoryFlow
+from ketacompanion.core.history_edit import HistoryEditFlow
 from ketacompanion.core.journal import JournalFlow
 from ketacompanion.core.lessons import LessonFlow
 from ketacompanion.core.onboarding import Onboarding, SettingsFlow, home
@@ -138,6 +139,7 @@ def build_companion(
     schedule, sessions = ScheduleFlow(), SessionsFlow()
     history = HistoryFlow(content, charts or MatplotlibCharts())
     journal, free_text = JournalFlow(), FreeText(content, ContentFinder(content))
+    corrections = HistoryEditFlow(content, crisis)
     commands = {
         "start": Command(onboarding.start),
         "help": Command(help_command),
@@ -155,6 +157,7 @@ def build_companion(
         "mood": Command(history.mood_command, needs_consent=True, private_only=True),
         "summary": Command(history.summary_command, needs_consent=True, private_only=True),
         "journal": Command(journal.command, needs_consent=True, private_only=True),
+        "history": Command(corrections.command, needs_consent=True, private_only=True),
     }
     flows = {
         onboarding.name: onboarding,
@@ -168,6 +171,7 @@ def build_companion(
         sessions.name: sessions,
         history.name: history,
         journal.name: journal,
+        corrections.name: corrections,
     }
     return Companion(
         store, clock, text, screener, crisis, commands, flows,

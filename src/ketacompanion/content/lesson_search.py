@@ -112,6 +112,9 @@ class ContentFinder:
     def is_english(self, lang: str, text: str) -> bool:
         """False only when the text is clearly another language: short or mixed text,
         and text that shares words with the lessons, count as English."""
+        letters = [c for c in text if c.isalpha()]
+        if letters and sum(c <= "\u024f" for c in letters) * 2 < len(letters):
+            return False  # mostly another script: Hebrew, Arabic, Cyrillic, CJK...
         words = _WORD.findall(text.lower())
         if len(words) < 3:
             return True

@@ -68,7 +68,8 @@ class FreeText:
         if not self._finder.is_english(turn.lang, text):
             # The crisis screen reads English phrases only: keep help one tap away.
             crisis = button(turn.t("common.menu_crisis"), "go", "crisis")
-            return [Reply(turn.t("answers.english_only"), choices=(*self._menu(turn), crisis))]
+            note = await self._draft_button(turn, text)
+            return [Reply(turn.t("answers.english_only"), choices=(*note, *self._menu(turn), crisis))]
         if is_feeling(text):
             # Warmth, not a lesson: a card picked by words could read as a verdict on them.
             return await self._feeling(turn, text, gentle=False)
@@ -102,6 +103,13 @@ class FreeText:
             button(turn.t("answers.not_now"), "journal", "drop", entry),
         )
         return [Reply(turn.t(key), choices=choices)]
+
+    async def _draft_button(self, turn: Turn, text: str) -> tuple:  # type: ignore[type-arg]
+        """A journal offer for text in any language, kept only if the person taps it."""
+        if turn.user is None or not turn.user.consented:
+            return ()
+        entry = await turn.tx.journal.add(turn.user.id, text, turn.now, kept=False)
+        return (button(turn.t("answers.note_it"), "journal", "keep", entry),)
 
     def _menu(self, turn: Turn) -> tuple:  # type: ignore[type-arg]
         return (

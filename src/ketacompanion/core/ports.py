@@ -15,6 +15,7 @@ from ketacompanion.core.model import Address, Reply
 from ketacompanion.core.scoring import Answer
 
 if TYPE_CHECKING:  # safetyplan builds on this module
+    from ketacompanion.core.history_edit import CorrectionRepo
     from ketacompanion.core.journal_port import JournalRepo
     from ketacompanion.core.safetyplan import SafetyPlan
 
@@ -209,6 +210,7 @@ class Tx(Protocol):
     escalations: EscalationRepo
     safety_plans: SafetyPlanRepo
     journal: JournalRepo
+    corrections: CorrectionRepo
 
 
 class Store(Protocol):

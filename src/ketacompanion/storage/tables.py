@@ -192,6 +192,19 @@ journal_entries = Table(
 )
 Index("ix_journal_entries_user_created", journal_entries.c.user_id, journal_entries.c.created_at)
 
+# Earlier answers a person corrected (the current one stays in checkin_answers).
+checkin_answer_versions = Table(
+    "checkin_answer_versions",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("checkin_id", _ID, ForeignKey("checkins.id", ondelete="CASCADE"), nullable=False),
+    Column("item_id", String(32), nullable=False),
+    _owner(),
+    Column("value_enc", LargeBinary, nullable=False),
+    Column("answered_at", UTC, nullable=False),
+    Column("replaced_at", UTC, nullable=False),
+)
+
 # What the clinician summary prints about its owner: a name or initials they chose.
 summary_profiles = Table(
     "summary_profiles",
@@ -214,6 +227,7 @@ USER_TABLES: dict[str, str] = {
     "escalations": "user_id",
     "safety_plans": "user_id",
     "journal_entries": "user_id",
+    "checkin_answer_versions": "user_id",
     "summary_profiles": "user_id",
 }
 
