@@ -226,7 +226,7 @@ async def test_command_menus_are_registered_for_private_chats_and_groups() -> No
         await rig.adapter.register_commands()
     private, group = (c.params for c in rig.called("setMyCommands"))
     assert [c["command"] for c in private["commands"]] == list(COMMANDS)
-    assert len(COMMANDS) == 15 and {"start", "crisis", "privacy", "delete"} <= set(COMMANDS)
+    assert len(COMMANDS) == len(set(COMMANDS)) and {"start", "crisis", "privacy", "delete", "history", "journal"} <= set(COMMANDS)
     assert all(c["description"] for c in private["commands"])
     assert group["scope"] == {"type": "all_group_chats"}
     assert {c["command"] for c in group["commands"]} == {"learn", "crisis", "help", "privacy"}

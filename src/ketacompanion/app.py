@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ketacompanion.admin_service import AdminService
 from ketacompanion.charts import MatplotlibCharts
 from ketacompanion.content.catalog import Content, ContentHolder, ContentScreener, load_content
+from ketacompanion.content.lesson_search import ContentFinder
 from ketacompanion.content_live import LiveContent
 from ketacompanion.core.admin import AdminBackend, AdminFlow
 from ketacompanion.core.checkins import CheckinFlow
@@ -26,8 +27,11 @@ from ketacompanion.core.crisis.pending import PendingEscalations
 from ketacompanion.core.crisis.policy import CrisisPolicy
 from ketacompanion.core.crisis.semantic import LayeredDetector, SemanticScreen
 from ketacompanion.core.events import Events
+from ketacompanion.core.free_text import FreeText
 from ketacompanion.core.help import help_command
 from ketacompanion.core.history import ChartRenderer, HistoryFlow
+from ketacompanion.core.history_edit import HistoryEditFlow
+from ketacompanion.core.journal import JournalFlow
 from ketacompanion.core.lessons import LessonFlow
 from ketacompanion.core.onboarding import Onboarding, SettingsFlow, home
 from ketacompanion.core.ports import Clock, Sender
@@ -148,6 +152,8 @@ def build_companion(
     checkins = CheckinFlow(content, crisis)
     schedule, sessions = ScheduleFlow(), SessionsFlow()
     history = HistoryFlow(content, charts or MatplotlibCharts())
+    journal, free_text = JournalFlow(), FreeText(content, ContentFinder(content))
+    corrections = HistoryEditFlow(content, crisis)
     commands = {
         "start": Command(onboarding.start),
         "help": Command(help_command),
@@ -164,6 +170,8 @@ def build_companion(
         "sessions": Command(sessions.command, needs_consent=True, private_only=True),
         "mood": Command(history.mood_command, needs_consent=True, private_only=True),
         "summary": Command(history.summary_command, needs_consent=True, private_only=True),
+        "journal": Command(journal.command, needs_consent=True, private_only=True),
+        "history": Command(corrections.command, needs_consent=True, private_only=True),
     }
     flows = {
         onboarding.name: onboarding,
@@ -176,6 +184,8 @@ def build_companion(
         schedule.name: schedule,
         sessions.name: sessions,
         history.name: history,
+        journal.name: journal,
+        corrections.name: corrections,
     }
     admin_flow = AdminFlow(admin) if admin is not None else None
     if admin_flow is not None:
@@ -186,6 +196,7 @@ def build_companion(
         consent_prompt=onboarding.consent_prompt, home=home, default_language=default_language,
         pending=PendingEscalations(store),
         snapshot=content.pinned, documents=admin_flow.document if admin_flow else None,
+        free_text=free_text.answer,
     )
 
 

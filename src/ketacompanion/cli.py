@@ -331,3 +331,28 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+lessons_cli = typer.Typer(no_args_is_help=True, help="Lessons: how well typed questions find them.")
+cli.add_typer(lessons_cli, name="lessons")
+
+
+@lessons_cli.command("bench")
+def lessons_bench(
+    file: Annotated[Path, typer.Argument(help="TSV of question and expected lesson ids")],
+    misses: Annotated[bool, typer.Option("--misses", help="also list the questions missed at top 1")] = False,
+) -> None:
+    """Top-1 and top-3 hit rates of the free-text lesson search, as one JSON line."""
+    import json
+
+    from ketacompanion.content.lesson_search import LessonSearch
+    from ketacompanion.content.lesson_search_eval import evaluate, read_questions
+    from ketacompanion.content.lessons import load_lessons
+
+    if not file.exists():
+        _fail(f"no such file: {file}", code=1)
+    library = load_lessons(_settings().content_dir / "lessons")
+    search = LessonSearch(library.shelves["en"].lessons.values())
+    report = evaluate(search, read_questions(file))
+    out = report.rates() | ({"misses": report.misses} if misses else {})
+    typer.echo(json.dumps(out, ensure_ascii=False))

@@ -51,6 +51,8 @@ class CrisisResponder(Protocol):
 
 
 CommandHandler = Callable[[Turn], Awaitable[list[Reply]]]
+# Text no flow is waiting for; ``concerned`` when the crisis screen flagged it softly.
+FreeTextAnswer = Callable[[Turn, bool], Awaitable[list[Reply]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +80,14 @@ class Companion:
         pending: PendingEscalations | None = None,
         snapshot: Callable[[], AbstractContextManager[object]] = nullcontext,
         documents: Callable[[Turn], Awaitable[list[Reply] | None]] | None = None,
+        free_text: FreeTextAnswer | None = None,
     ) -> None:
         self._store, self._clock, self._text = store, clock, text
         self._screener, self._crisis = screener, crisis
         self._commands, self._flows = dict(commands), dict(flows)
         self._consent_prompt, self._home = consent_prompt, home
         self._default_language = default_language
+        self._free_text = free_text
         self.pending = pending
         self._snapshot = snapshot  # one content set for the whole turn, even across a reload
         self._documents = documents  # a file sent in chat; None from it means "as before"
@@ -117,7 +121,7 @@ class Companion:
                 if screening is not None and screening.level > 0:
                     crisis = await self._crisis.respond(turn, screening)
                 if not _is_crisis(screening):
-                    replies = await self._route(turn)
+                    replies = await self._route(turn, concerned=screening is not None and screening.level > 0)
                 elif await self._keeps_flagged_text(turn):
                     # The open step takes free text (a note, a safety plan entry): keep
                     # what was written as well as showing the crisis card first.
@@ -238,7 +242,7 @@ class Companion:
         lang = (user.language if user else None) or _base_language(inbound.language) or self._default_language
         return Turn(inbound, tx, user, state, self._clock.now(), lang, self._text(lang))  # type: ignore[arg-type]
 
-    async def _route(self, turn: Turn) -> list[Reply]:
+    async def _route(self, turn: Turn, concerned: bool = False) -> list[Reply]:
         inbound = turn.inbound
         notice: list[Reply] = []
         if len(inbound.text) > MAX_TEXT:
@@ -256,6 +260,8 @@ class Companion:
         flow = self._flows.get(turn.state.flow or "")
         if flow is not None:
             return notice + await flow.on_text(turn)
+        if self._free_text is not None and not turn.inbound.in_group:
+            return notice + await self._free_text(turn, concerned)
         return notice + [Reply(turn.t("common.not_understood"))]
 
     async def _run_command(self, turn: Turn) -> list[Reply]:

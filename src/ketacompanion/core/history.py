@@ -8,7 +8,6 @@ composition root). Button ids: ``hist:mood:<days>``, ``hist:summary:<days>``."""
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -16,14 +15,17 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from ketacompanion.content.catalog import ContentHolder
-from ketacompanion.content.instruments import Instrument, ItemKind
+from ketacompanion.content.instruments import Instrument
 from ketacompanion.core.checkin_summary import short_name
+from ketacompanion.core.journal_port import JournalEntry
 from ketacompanion.core.model import Attachment, Reply
 from ketacompanion.core.ports import PastCheckin
 from ketacompanion.core.scoring import score
+from ketacompanion.core.summary_page import Section, paper_for, sections
 from ketacompanion.core.turn import Text, Turn, button
 
 PERIODS = (30, 90)
+MAX_NAME = 40
 _SCALES = ("mood", "anxiety")
 _SCORED = ("phq9", "gad7")
 
@@ -60,6 +62,8 @@ class ClinicianSummary:
     lines: tuple[str, ...]  # worded in the person's language, one line each
     chart: MoodHistory
     footer: str
+    sections: tuple[Section, ...] = ()  # what the page prints; ``lines`` is the same, flat
+    paper: str = "a4"  # or "letter"
 
 
 class ChartRenderer(Protocol):
@@ -116,51 +120,18 @@ def _mean(values: Sequence[int]) -> str:
 
 def clinician_summary(
     t: Text, instruments: Mapping[str, Instrument], past: Sequence[PastCheckin], sessions: Sequence[datetime],
-    start: datetime, end: datetime, zone: str,
+    start: datetime, end: datetime, zone: str, *, name: str | None = None, country: str | None = None,
+    journal: Sequence[JournalEntry] = (),
 ) -> ClinicianSummary:
     chart = mood_history(t, instruments, past, sessions, start, end, zone)
-    statuses = Counter(p.record.status for p in past)
-    lines = [
-        t("checkins.history.period", start=_day(start, zone), end=_day(end, zone), zone=zone),
-        t("checkins.history.counts", answered=statuses["answered"], missed=statuses["missed"]),
-    ]
-    middle = start + (end - start) / 2
-    for series in chart.scales:
-        first = [v for at, v in series.points if at < middle]
-        second = [v for at, v in series.points if at >= middle]
-        lines.append(t("checkins.history.trend", label=series.label, first=_mean(first), second=_mean(second)))
-    for series in chart.scores:
-        if series.points:
-            at, total = series.points[-1]
-            band = next((name for low, name in reversed(series.bands) if total >= low), "")
-            lines.append(t("checkins.history.last_score", name=series.label, total=total, top=series.top, band=band,
-                           date=_day(at, zone)))
-        else:
-            lines.append(t("checkins.history.no_score", name=series.label))
-    effects: Counter[str] = Counter()
-    flags: list[str] = []
-    for p in past:
-        ins = instruments.get(p.record.instrument or "")
-        if ins is None:
-            continue
-        for item in ins.items:
-            answer = p.answers.get(item.id)
-            if answer is None:
-                continue
-            if item.safety and answer.value:
-                flags.append(t("checkins.history.flag_safety", date=_day(p.record.when, zone), value=answer.value))
-            if item.kind is ItemKind.MULTI:
-                for opt in (o for o in item.options if o.id in answer.options and not o.exclusive):
-                    effects[opt.label] += 1
-                    if opt.red_flag:
-                        flags.append(t("checkins.history.flag", date=_day(p.record.when, zone), label=opt.label))
-    lines.append(t("checkins.history.side_effects"))
-    lines += [f"  {label}: {n}" for label, n in effects.most_common(8)] or [f"  {t('history.none')}"]
-    lines.append(t("checkins.history.red_flags"))
-    lines += [f"  {f}" for f in flags[-10:]] or [f"  {t('history.none')}"]
-    in_period = [s for s in sessions if start <= s <= end]
-    lines.append(t("checkins.history.sessions", dates=", ".join(_day(s, zone) for s in in_period) or t("checkins.history.none")))
-    return ClinicianSummary(t("checkins.history.summary_title"), tuple(lines), chart, t("checkins.history.footer"))
+    head = [t("checkins.history.period", start=_day(start, zone), end=_day(end, zone), zone=zone),
+            t("checkins.history.made", date=end.astimezone(ZoneInfo(zone)).strftime("%b %d, %Y"))]
+    if name:
+        head.insert(0, t("checkins.history.for_name", name=name))
+    parts = (Section("", tuple(head)), *sections(t, instruments, past, sessions, start, end, zone, journal))
+    lines = tuple(line for part in parts for line in ((part.heading,) if part.heading else ()) + part.lines)
+    return ClinicianSummary(t("checkins.history.summary_title"), lines, chart, t("checkins.history.footer"),
+                            parts, paper_for(country))
 
 
 class HistoryFlow:
@@ -197,7 +168,12 @@ class HistoryFlow:
 
     async def summary(self, turn: Turn, days: int = PERIODS[0]) -> list[Reply]:
         past, sessions, start, zone = await self._data(turn, days)
-        page = clinician_summary(turn.t, self._content.current.instruments, past, sessions, start, turn.now, zone)
+        user = turn.require_user()
+        journal = [e for e in await turn.tx.journal.recent(user.id, since=start) if e.in_summary]
+        page = clinician_summary(
+            turn.t, self._content.current.instruments, past, sessions, start, turn.now, zone,
+            name=await turn.tx.journal.summary_name(user.id), country=user.country, journal=journal,
+        )
         stamp = turn.now.strftime("%Y%m%d")
         other = PERIODS[1] if days == PERIODS[0] else PERIODS[0]
         caption = turn.t("checkins.history.summary_caption", days=days)
@@ -221,6 +197,14 @@ class HistoryFlow:
         return await self.mood(turn, _days(turn.inbound.text))
 
     async def summary_command(self, turn: Turn) -> list[Reply]:
+        """``/summary [90]``; ``/summary name <name or initials>`` sets what the page is
+        headed with, and ``/summary name`` alone takes it off."""
+        word, _, rest = turn.inbound.text.strip().partition(" ")
+        if word.lower() == "name":
+            name = " ".join(rest.split())[:MAX_NAME] or None
+            await turn.tx.journal.set_summary_name(turn.require_user().id, name, turn.now)
+            key = "checkins.history.name_set" if name else "checkins.history.name_cleared"
+            return [Reply(turn.t(key, name=name or ""))]
         return await self.summary(turn, _days(turn.inbound.text))
 
     async def on_choice(self, turn: Turn, action: str, args: list[str]) -> list[Reply]:

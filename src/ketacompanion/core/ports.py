@@ -15,6 +15,8 @@ from ketacompanion.core.model import Address, Reply
 from ketacompanion.core.scoring import Answer
 
 if TYPE_CHECKING:  # safetyplan builds on this module
+    from ketacompanion.core.history_edit import CorrectionRepo
+    from ketacompanion.core.journal_port import JournalRepo
     from ketacompanion.core.safetyplan import SafetyPlan
 
 
@@ -213,6 +215,8 @@ class Tx(Protocol):
     schedules: ScheduleRepo
     escalations: EscalationRepo
     safety_plans: SafetyPlanRepo
+    journal: JournalRepo
+    corrections: CorrectionRepo
 
 
 class Store(Protocol):

@@ -216,6 +216,8 @@ class SqlTx:
     ) -> None:
         # Imported here because checkin_repo builds on this module.
         from ketacompanion.storage.checkin_repo import SqlCheckinRepo, SqlScheduleRepo
+        from ketacompanion.storage.correction_repo import SqlCorrectionRepo
+        from ketacompanion.storage.journal_repo import SqlJournalRepo
         from ketacompanion.storage.safetyplan_repo import SqlSafetyPlanRepo
 
         self.conn = conn
@@ -226,6 +228,8 @@ class SqlTx:
         self.schedules = SqlScheduleRepo(conn, checkin_window)
         self.safety_plans = SqlSafetyPlanRepo(conn, cipher, clock)
         self.communities = _communities(conn, cipher)
+        self.journal = SqlJournalRepo(conn, cipher)
+        self.corrections = SqlCorrectionRepo(conn, cipher, self.checkins)
 
 
 def _escalations(conn: AsyncConnection, cipher: FieldCipher, clock: Clock) -> Any:

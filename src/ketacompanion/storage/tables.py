@@ -243,6 +243,41 @@ moderator_alerts = Table(
 )
 Index("ix_moderator_alerts_user_created", moderator_alerts.c.user_id, moderator_alerts.c.created_at)
 Index("ix_moderator_alerts_status_sent", moderator_alerts.c.status, moderator_alerts.c.sent_at)
+# Notes a person chose to keep (a feeling typed to the bot, or /journal); a draft is
+# not kept until they say so, and is dropped if they decline.
+journal_entries = Table(
+    "journal_entries",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    _owner(),
+    Column("created_at", UTC, nullable=False),
+    Column("text_enc", LargeBinary, nullable=False),
+    Column("kept", Boolean, nullable=False, default=False),
+    Column("in_summary", Boolean, nullable=False, default=False),
+)
+Index("ix_journal_entries_user_created", journal_entries.c.user_id, journal_entries.c.created_at)
+
+# Earlier answers a person corrected (the current one stays in checkin_answers).
+checkin_answer_versions = Table(
+    "checkin_answer_versions",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("checkin_id", _ID, ForeignKey("checkins.id", ondelete="CASCADE"), nullable=False),
+    Column("item_id", String(32), nullable=False),
+    _owner(),
+    Column("value_enc", LargeBinary, nullable=False),
+    Column("answered_at", UTC, nullable=False),
+    Column("replaced_at", UTC, nullable=False),
+)
+
+# What the clinician summary prints about its owner: a name or initials they chose.
+summary_profiles = Table(
+    "summary_profiles",
+    metadata,
+    Column("user_id", _ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("name_enc", LargeBinary),
+    Column("updated_at", UTC, nullable=False),
+)
 
 # Which column owns each user-data table (export and delete walk this).
 USER_TABLES: dict[str, str] = {
@@ -258,6 +293,9 @@ USER_TABLES: dict[str, str] = {
     "safety_plans": "user_id",
     "screening_optouts": "user_id",
     "moderator_alerts": "user_id",
+    "journal_entries": "user_id",
+    "checkin_answer_versions": "user_id",
+    "summary_profiles": "user_id",
 }
 
 # Tables that hold no personal data.

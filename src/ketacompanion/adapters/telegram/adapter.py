@@ -28,6 +28,7 @@ COMMANDS = (
     "start", "learn", "checkin", "mood", "summary", "sessions", "schedule", "pause",
     "safetyplan", "crisis", "privacy", "export", "delete", "settings", "help",
 )  # fmt: skip
+COMMANDS += ("history", "journal")
 # Used when the interface strings lack a key: the adapter must still be able to answer.
 _DEFAULTS = {
     "common.not_understood": "I read text and buttons. Send /help to see what I can do, "
