@@ -260,7 +260,7 @@ class Companion:
         flow = self._flows.get(turn.state.flow or "")
         if flow is not None:
             return notice + await flow.on_text(turn)
-        if self._free_text is not None and not turn.inbound.in_group:
+        if self._free_text is not None and not turn.inbound.in_group and inbound.attachment is None:
             return notice + await self._free_text(turn, concerned)
         return notice + [Reply(turn.t("common.not_understood"))]
 
