@@ -310,3 +310,21 @@ async def test_export_arrives_as_a_file_in_a_dm(bot: Harness) -> None:
     assert "private message" in text(sent) and not any(s.files for s in sent)
     files = [a for m in dms(bot.sent_messages()) for a in m.attachments]
     assert files and files[0].filename.endswith(".json")
+
+
+async def test_a_flood_does_not_hold_up_someone_elses_crisis(bot: Harness) -> None:
+    import asyncio
+
+    await screened_server(bot)
+    flood = [asyncio.create_task(dpytest.message(f"{CRISIS_TEXT} {n}", channel=bot.support, member=bot.bo))
+             for n in range(100)]  # fmt: skip
+    sent = await bot.command("crisis", bot.ann)  # ann's /crisis while bo's flood is being read
+    assert "988" in text(sent)
+    await asyncio.gather(*flood)
+    from fakes.discord_harness import settle
+
+    await settle()
+    messages = bot.sent_messages()
+    assert not in_channel(messages, bot.support)  # nothing in public
+    assert len([m for m in dms(messages) if "988" in m.content]) == 1  # one card for bo, no storm
+    assert bot.adapter.community._screening == {}  # nothing kept once the flood is read
