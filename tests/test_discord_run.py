@@ -58,17 +58,24 @@ async def test_the_service_stops_cleanly_and_reports_an_unreachable_discord(
         adapter = build_adapter(app, bot)
         started = asyncio.Event()
 
+        closed, close = asyncio.Event(), bot.close
+
         async def start(token: str) -> None:
             started.set()
-            await asyncio.Event().wait()  # connected until closed
+            await closed.wait()  # connected until closed, as discord.py's start() is
+
+        async def closing() -> None:
+            await close()
+            closed.set()
 
         monkeypatch.setattr(bot, "start", start)
+        monkeypatch.setattr(bot, "close", closing)
         stop = asyncio.Event()
         task = asyncio.create_task(discord_service(bot, adapter, "x")(stop))
         await asyncio.wait_for(started.wait(), 5)
         stop.set()
         await asyncio.wait_for(task, 5)
-        assert bot.is_closed()
+        assert bot.is_closed() and task.done() and not task.cancelled()
 
         offline = build_bot(app.settings)
         offline_adapter = build_adapter(app, offline)
