@@ -331,3 +331,11 @@ async def test_a_flood_does_not_hold_up_someone_elses_crisis(bot: Harness) -> No
     assert not in_channel(messages, bot.support)  # nothing in public
     assert len([m for m in dms(messages) if "988" in m.content]) == 1  # one card for bo, no storm
     assert bot.adapter.community._screening == {}  # nothing kept once the flood is read
+
+
+async def test_the_servers_default_country_gives_its_lines(bot: Harness) -> None:
+    await setup(bot, "country", [{"name": "code", "type": 3, "value": "GB"}])
+    sent = await bot.command("crisis", bot.bo, guild=True)  # bo never said where they live
+    assert "116 123" in text(sent) and "Canada" not in text(sent)
+    sent = await bot.command("crisis", bot.bo)  # in a DM there is no server: their en-US locale
+    assert "988" in text(sent) and "116 123" not in text(sent)

@@ -233,11 +233,11 @@ class Community:
         self._carded[key] = now
 
     def _local_card(self, inbound: Inbound, setup: CommunitySetup | None, replies: list[Reply]) -> list[Reply]:
-        """The server's default country for the lines, when the member has none of their own
-        and the card would otherwise guess."""
+        """The server's default country for the lines, when the member chose none of their own
+        and the card would otherwise guess it from their language or timezone."""
         if setup is None or not setup.country or not replies or replies[0].urgency is not Urgency.CRISIS:
             return replies
-        if not replies[0].meta.get("country_unknown"):
+        if not replies[0].meta.get("country_guessed"):
             return replies
         try:
             return [self._crisis_card(inbound.language or self._lang, setup.country), *replies[1:]]
