@@ -31,7 +31,10 @@ async def harness(database_url: str, tmp_path: Path, clock: FakeClock, content_s
 
 
 @pytest.fixture
-async def bot(database_url: str, tmp_path: Path, clock: FakeClock, content_set: Content) -> AsyncIterator[Harness]:
+async def bot(
+    database_url: str, tmp_path: Path, clock: FakeClock, content_set: Content, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Harness]:
+    monkeypatch.chdir(tmp_path)  # dpytest writes each attachment it sees to the working directory
     made = await harness(database_url, tmp_path, clock, content_set)
     try:
         yield made

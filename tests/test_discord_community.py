@@ -25,7 +25,10 @@ CRISIS_TEXT = "I want to kill myself tonight"
 
 
 @pytest.fixture
-async def bot(database_url: str, tmp_path: Path, clock: FakeClock, content_set: Content) -> AsyncIterator[Harness]:
+async def bot(
+    database_url: str, tmp_path: Path, clock: FakeClock, content_set: Content, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Harness]:
+    monkeypatch.chdir(tmp_path)  # dpytest writes each attachment it sees to the working directory
     app = await build_app(
         make_settings(database_url, tmp_path, discord_token="x", discord_message_content=True), clock, content_set
     )
@@ -310,3 +313,29 @@ async def test_export_arrives_as_a_file_in_a_dm(bot: Harness) -> None:
     assert "private message" in text(sent) and not any(s.files for s in sent)
     files = [a for m in dms(bot.sent_messages()) for a in m.attachments]
     assert files and files[0].filename.endswith(".json")
+
+
+async def test_a_flood_does_not_hold_up_someone_elses_crisis(bot: Harness) -> None:
+    import asyncio
+
+    await screened_server(bot)
+    flood = [asyncio.create_task(dpytest.message(f"{CRISIS_TEXT} {n}", channel=bot.support, member=bot.bo))
+             for n in range(40)]  # fmt: skip
+    sent = await bot.command("crisis", bot.ann)  # ann's /crisis while bo's flood is being read
+    assert "988" in text(sent)
+    await asyncio.gather(*flood)
+    from fakes.discord_harness import settle
+
+    await settle()
+    messages = bot.sent_messages()
+    assert not in_channel(messages, bot.support)  # nothing in public
+    assert len([m for m in dms(messages) if "988" in m.content]) == 1  # one card for bo, no storm
+    assert bot.adapter.community._screening == {}  # nothing kept once the flood is read
+
+
+async def test_the_servers_default_country_gives_its_lines(bot: Harness) -> None:
+    await setup(bot, "country", [{"name": "code", "type": 3, "value": "GB"}])
+    sent = await bot.command("crisis", bot.bo, guild=True)  # bo never said where they live
+    assert "116 123" in text(sent) and "Canada" not in text(sent)
+    sent = await bot.command("crisis", bot.bo)  # in a DM there is no server: their en-US locale
+    assert "988" in text(sent) and "116 123" not in text(sent)

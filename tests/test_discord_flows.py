@@ -19,7 +19,10 @@ from fakes.discord_harness import Harness, Sent
 
 
 @pytest.fixture
-async def bot(database_url: str, tmp_path: Path, clock: FakeClock, content_set: Content) -> AsyncIterator[Harness]:
+async def bot(
+    database_url: str, tmp_path: Path, clock: FakeClock, content_set: Content, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Harness]:
+    monkeypatch.chdir(tmp_path)  # dpytest writes each attachment it sees to the working directory
     app = await build_app(
         make_settings(database_url, tmp_path, discord_token="x", discord_message_content=True), clock, content_set
     )

@@ -58,17 +58,24 @@ async def test_the_service_stops_cleanly_and_reports_an_unreachable_discord(
         adapter = build_adapter(app, bot)
         started = asyncio.Event()
 
+        closed, close = asyncio.Event(), bot.close
+
         async def start(token: str) -> None:
             started.set()
-            await asyncio.Event().wait()  # connected until closed
+            await closed.wait()  # connected until closed, as discord.py's start() is
+
+        async def closing() -> None:
+            await close()
+            closed.set()
 
         monkeypatch.setattr(bot, "start", start)
+        monkeypatch.setattr(bot, "close", closing)
         stop = asyncio.Event()
         task = asyncio.create_task(discord_service(bot, adapter, "x")(stop))
         await asyncio.wait_for(started.wait(), 5)
         stop.set()
         await asyncio.wait_for(task, 5)
-        assert bot.is_closed()
+        assert bot.is_closed() and task.done() and not task.cancelled()
 
         offline = build_bot(app.settings)
         offline_adapter = build_adapter(app, offline)
@@ -98,3 +105,32 @@ def test_invite_prints_the_url_with_the_permissions(monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("KETACOMPANION_DISCORD_APPLICATION_ID")
     missing = runner.invoke(cli, ["discord", "invite"])
     assert missing.exit_code == 2
+
+
+async def test_commands_cover_telegram_and_sync_in_setup_hook(
+    sqlite_url: str, tmp_path: Path, clock: FakeClock, content_set: Content, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ketacompanion.adapters.telegram.adapter import COMMANDS
+
+    app = await build_app(make_settings(sqlite_url, tmp_path, discord_token="x", discord_test_guild_id=77), clock, content_set)
+    try:
+        bot = build_bot(app.settings)
+        build_adapter(app, bot)
+        names = {c.name: c for c in bot.tree.get_commands()}
+        assert set(COMMANDS) | {"resume", "setup", "screening"} == set(names)
+        assert all(c.description and c.description != "…" for c in names.values())
+        assert names["setup"].default_permissions == discord.Permissions(manage_guild=True)
+        synced: list[object] = []
+
+        async def sync(*, guild: object = None) -> list[object]:
+            synced.append(guild)
+            return []
+
+        monkeypatch.setattr(bot.tree, "sync", sync)
+        await bot._async_setup_hook()
+        await bot.setup_hook()
+        assert [getattr(g, "id", None) for g in synced] == [77]  # the test server only
+        assert bot.tree.get_commands(guild=discord.Object(77))  # copied there for the sync
+        await bot.close()
+    finally:
+        await app.close()

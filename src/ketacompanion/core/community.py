@@ -16,6 +16,7 @@ The rules, in one place so no adapter has to know them:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -97,6 +98,8 @@ class Community:
         self.checkins_offered = checkins_offered
         self._cooldown, self._lang = cooldown, default_language
         self._carded: dict[tuple[str, str], datetime] = {}
+        self._screening: dict[tuple[str, str], asyncio.Lock] = {}
+        self._queued: dict[tuple[str, str], int] = {}
 
     def t(self, inbound: Inbound) -> Text:
         lang = (inbound.language or self._lang).replace("_", "-").split("-", 1)[0].lower()
@@ -191,15 +194,18 @@ class Community:
             return Outcome()  # unscreened and venting channels: the bot stays silent
         if await self._opted_out(inbound, setup):
             return Outcome()
-        key, now = (place.community, inbound.user_id), self._clock.now()
-        last = self._carded.get(key)
-        if last is not None and now - last < self._cooldown:
-            return Outcome()  # they already have the card privately: no reply storm
-        as_text = replace(privately(inbound), kind=InboundKind.TEXT, command="")
-        replies = await self._screen(as_text)
+        key = (place.community, inbound.user_id)
+        lock = self._screening.setdefault(key, asyncio.Lock())
+        self._queued[key] = self._queued.get(key, 0) + 1
+        try:
+            async with lock:  # one member's messages one at a time: the cooldown check holds
+                replies = await self._screen_once(key, inbound)
+        finally:
+            self._queued[key] -= 1
+            if self._queued[key] == 0:  # nobody else waiting: memory stays bounded
+                del self._queued[key], self._screening[key]
         if not replies:
             return Outcome()
-        self._remember(key, now)
         replies = self._local_card(inbound, setup, replies)
         offer: list[Reply] = []
         if any(r.urgency is Urgency.CRISIS for r in replies):
@@ -207,6 +213,16 @@ class Community:
         t = self.t(inbound)
         quiet = Reply(t("community.channel_kind_line"), choices=(button(t("community.open_support"), "go", "crisis"),))
         return Outcome(private=replies + offer, if_closed=[quiet])
+
+    async def _screen_once(self, key: tuple[str, str], inbound: Inbound) -> list[Reply]:
+        now = self._clock.now()
+        last = self._carded.get(key)
+        if last is not None and now - last < self._cooldown:
+            return []  # they already have the card privately: no reply storm
+        replies = await self._screen(replace(privately(inbound), kind=InboundKind.TEXT, command=""))
+        if replies:
+            self._remember(key, now)
+        return replies
 
     def _remember(self, key: tuple[str, str], now: datetime) -> None:
         if len(self._carded) >= MAX_REMEMBERED:
@@ -217,11 +233,11 @@ class Community:
         self._carded[key] = now
 
     def _local_card(self, inbound: Inbound, setup: CommunitySetup | None, replies: list[Reply]) -> list[Reply]:
-        """The server's default country for the lines, when the member has none of their own
-        and the card would otherwise guess."""
+        """The server's default country for the lines, when the member chose none of their own
+        and the card would otherwise guess it from their language or timezone."""
         if setup is None or not setup.country or not replies or replies[0].urgency is not Urgency.CRISIS:
             return replies
-        if not replies[0].meta.get("country_unknown"):
+        if not replies[0].meta.get("country_guessed"):
             return replies
         try:
             return [self._crisis_card(inbound.language or self._lang, setup.country), *replies[1:]]

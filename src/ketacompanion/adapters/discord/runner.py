@@ -22,6 +22,7 @@ from ketacompanion.settings import Settings
 log = logging.getLogger(__name__)
 
 REPING_EVERY_S = 30.0
+CLOSE_TIMEOUT_S = 10.0
 PERMISSIONS = discord.Permissions(
     view_channel=True, send_messages=True, embed_links=True, attach_files=True,
     read_message_history=True, mention_everyone=False,
@@ -96,10 +97,15 @@ def discord_service(bot: Bot, adapter: DiscordAdapter, token: str) -> Service:
             finally:
                 stopped.cancel()
                 repings.cancel()
-                await bot.close()
-                for task in (runner, repings):
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
+                await bot.close()  # start() returns once the client is closed
+                done, late = await asyncio.wait({runner, repings}, timeout=CLOSE_TIMEOUT_S)
+                for task in late:
+                    task.cancel()
+                if late:
+                    await asyncio.wait(late)
+                for task in done | late:
+                    if not task.cancelled() and task.exception() is not None and task is not runner:
+                        log.warning("discord task failed at stop", extra={"error": type(task.exception()).__name__})
 
     return serve
 

@@ -88,7 +88,10 @@ class CrisisPolicy:
             *self._links(entry),
             *country_buttons,
         )
-        return Reply(text, choices=choices, urgency=Urgency.CRISIS, meta={} if known else {"country_unknown": "1"})
+        # Lines from a guess (language, timezone) or from no country at all: a community's
+        # chosen default country may replace them (core.community).
+        chosen = country is not None or bool(user and user.country)
+        return Reply(text, choices=choices, urgency=Urgency.CRISIS, meta={} if chosen else {"country_guessed": "1"})
 
     def card_for(self, language: str, country: str) -> Reply:
         """The full card for ``country`` (a community's default when the person set none)."""
