@@ -7,11 +7,12 @@ import re
 import pytest
 import yaml
 
-from conftest import CONTENT, Chat
 from ketacompanion.app import App
 from ketacompanion.content.instruments import Action, ItemKind, load_instruments
 from ketacompanion.core.model import Urgency
 from ketacompanion.core.scoring import Answer, fired_rules
+
+from conftest import CONTENT, Chat
 
 LESSON = CONTENT / "lessons" / "en" / "side-effects-and-when-to-call.md"
 INSTRUMENTS = load_instruments(CONTENT / "checkins")

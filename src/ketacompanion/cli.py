@@ -111,6 +111,9 @@ def chat(
     simulate: Annotated[
         str | None, typer.Option(help="run on a simulated clock from this ISO time (JSON: advance_clock)")
     ] = None,
+    log_file: Annotated[
+        Path | None, typer.Option(help="write logs here (the interactive chat shows none otherwise)")
+    ] = None,
 ) -> None:
     """Talk to the companion in this terminal."""
     from ketacompanion import logs
@@ -121,7 +124,13 @@ def chat(
     from ketacompanion.delivery.wakeup import WakeUps
 
     settings = _settings(db)
-    logs.configure(settings.log_level if json_mode else "WARNING", settings.log_format)
+    if log_file is not None:
+        logs.configure(settings.log_level, settings.log_format, stream=_private_append(log_file))
+    elif json_mode:
+        logs.configure(settings.log_level, settings.log_format)
+    else:
+        # Log lines printed between the chat's own lines read as messages: keep them out.
+        logs.configure("CRITICAL", settings.log_format)
     clock = FakeClock(_parse_start(simulate)) if simulate else None
 
     async def main() -> None:
@@ -147,7 +156,19 @@ def chat(
                 await wakeups.stop()
             await app.close()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:  # Ctrl-C: leave at once, without a traceback
+        typer.echo("")
+        raise typer.Exit(130) from None
+
+
+def _private_append(path: Path) -> object:
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # logs name no one, but stay private
+    return os.fdopen(fd, "a", buffering=1, encoding="utf-8")
 
 
 crisis_cli = typer.Typer(no_args_is_help=True, help="Crisis screening: check messages, evaluate a labelled set.")
@@ -267,7 +288,7 @@ def run(
             err=True,
         )
         if chat_when_idle:
-            chat(json_mode=False, db=None, user="local")
+            chat(json_mode=False, db=None, user="local", simulate=None, log_file=None)
         return
     from ketacompanion import logs
     from ketacompanion.adapters.telegram.runner import TelegramConfigError
