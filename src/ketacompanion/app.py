@@ -143,13 +143,13 @@ def build_companion(
         "settings": Command(onboarding.settings, needs_consent=True, private_only=True),
         "learn": Command(lessons.command),
         "safetyplan": Command(plan.command, needs_consent=True, private_only=True),
-        "checkin": Command(checkins.command, needs_consent=True, private_only=True),
-        "schedule": Command(schedule.command, needs_consent=True, private_only=True),
-        "pause": Command(schedule.pause_command, needs_consent=True, private_only=True),
-        "resume": Command(schedule.resume_command, needs_consent=True, private_only=True),
-        "sessions": Command(sessions.command, needs_consent=True, private_only=True),
-        "mood": Command(history.mood_command, needs_consent=True, private_only=True),
-        "summary": Command(history.summary_command, needs_consent=True, private_only=True),
+        "checkin": Command(checkins.command, needs_consent=True, private_only=True, needs_timezone=True),
+        "schedule": Command(schedule.command, needs_consent=True, private_only=True, needs_timezone=True),
+        "pause": Command(schedule.pause_command, needs_consent=True, private_only=True, needs_timezone=True),
+        "resume": Command(schedule.resume_command, needs_consent=True, private_only=True, needs_timezone=True),
+        "sessions": Command(sessions.command, needs_consent=True, private_only=True, needs_timezone=True),
+        "mood": Command(history.mood_command, needs_consent=True, private_only=True, needs_timezone=True),
+        "summary": Command(history.summary_command, needs_consent=True, private_only=True, needs_timezone=True),
     }
     flows = {
         onboarding.name: onboarding,
@@ -166,6 +166,7 @@ def build_companion(
     return Companion(
         store, clock, text, screener, crisis, commands, flows,
         consent_prompt=onboarding.consent_prompt, home=home, default_language=default_language,
+        setup=onboarding,
     )
 
 
