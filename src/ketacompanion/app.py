@@ -131,6 +131,7 @@ def build_companion(
     crisis = CrisisPolicy(content, store, text, events, crisis_cooldown, safety_plan=plan_text)
     lessons = LessonFlow(content)
     plan = SafetyPlanFlow(content, onboarding.consent_prompt)
+    onboarding.on_country_change(plan.country_changed)
     checkins = CheckinFlow(content, crisis)
     schedule, sessions = ScheduleFlow(), SessionsFlow()
     history = HistoryFlow(content, charts or MatplotlibCharts())

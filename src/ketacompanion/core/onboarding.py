@@ -7,7 +7,7 @@ agreed and set their timezone, because check-ins are health questions."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from zoneinfo import ZoneInfo
 
@@ -45,6 +45,11 @@ class Onboarding:
     def __init__(self, enrolments: Callable[[], Enrolments] | None = None) -> None:
         # A callable, so a content reload brings new codes without rebuilding the flow.
         self._enrolments = enrolments or Enrolments
+        self._country_listeners: list[Callable[[Turn, str | None], Awaitable[None]]] = []
+
+    def on_country_change(self, listener: Callable[[Turn, str | None], Awaitable[None]]) -> None:
+        """Called with the old country after a change (the safety plan's crisis lines)."""
+        self._country_listeners.append(listener)
 
     async def start(self, turn: Turn) -> list[Reply]:
         inbound = turn.inbound
@@ -202,8 +207,10 @@ class Onboarding:
         if code not in names:
             return [Reply(turn.t("start.country_unknown", text=code[:8])), *self._ask_country(turn)]
         user = turn.require_user()
-        user.country = code
+        old, user.country = user.country, code
         await turn.tx.users.update(user.id, country=code)
+        for listener in self._country_listeners:
+            await listener(turn, old)
         said = Reply(turn.t("start.country_set", name=names[code]))
         # A new country means new clocks (in /settings too): its zones are offered at once.
         zones = timezones.country_choices(code, turn.now)

@@ -303,6 +303,21 @@ class SafetyPlanFlow:
     async def _save(self, turn: Turn, plan: SafetyPlan) -> None:
         await turn.tx.safety_plans.save(turn.require_user().id, plan)
 
+    async def country_changed(self, turn: Turn, old_country: str | None) -> None:
+        """A move: the old country's crisis lines in the plan become the new country's.
+        Entries the person wrote themselves stay as they are."""
+        user = turn.require_user()
+        plan = await turn.tx.safety_plans.get(user.id)
+        if plan is None or old_country == user.country:
+            return
+        old = set(self._local_lines(replace(user, country=old_country), turn.inbound.language))
+        new = self._local_lines(user, turn.inbound.language)
+        if not old & set(plan.professionals):
+            return
+        own = tuple(e for e in plan.professionals if e not in old)
+        merged = tuple(dict.fromkeys(new + own))[:MAX_ENTRIES]
+        await self._save(turn, plan.with_part("professionals", merged))
+
     def _local_lines(self, user: UserRecord, language: str | None) -> tuple[str, ...]:
         try:
             helplines = self._content.current.helplines
