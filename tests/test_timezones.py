@@ -30,6 +30,8 @@ NOW = datetime(2026, 11, 23, 9, tzinfo=UTC)
     ("Deutschland", None, "Europe/Berlin"),
     ("München", None, "Europe/Berlin"),
     ("Paris", "FR", "Europe/Paris"),
+    ("Vancouver", "CA", "America/Vancouver"),
+    ("Springfield, Illinois", None, "America/Chicago"),
     ("Paris, Texas", None, "America/Chicago"),
     ("Texas", None, "America/Chicago"),
 ])
@@ -49,6 +51,12 @@ def test_several_matches_are_choices(typed: str, zones: set[str]) -> None:
     found = find(typed, None, NOW)
     assert found.kind is Kind.CHOOSE and zones <= {z for z, _ in found.options}
     assert all(valid_zone(z) and not z.startswith("US/") for z, _ in found.options)
+
+
+def test_the_own_country_comes_first_and_a_much_bigger_place_elsewhere_is_offered() -> None:
+    found = find("Paris", "US", NOW)
+    assert found.kind is Kind.CHOOSE
+    assert [z for z, _ in found.options][:2] == ["America/Chicago", "Europe/Paris"]
 
 
 def test_an_offset_offers_places_on_it_and_the_fixed_offset() -> None:

@@ -98,14 +98,26 @@ def find(text: str, country: str | None, now: datetime) -> Match:
         cands = _narrow(_candidates(names.fold(head), head), names.fold(tail))
     if not cands:
         return Match(Kind.UNKNOWN, suggestions=_suggest(key))
-    return _settle(cands, country, now)
+    return _settle(cands, country, now, places=True)
 
 
-def _settle(cands: list[tuple[str, str, int, str]], country: str | None, now: datetime) -> Match:
-    if country:
-        mine = [c for c in cands if c[3] == country]
-        cands = mine or cands
-    choices = _distinct([(z, label, w) for z, label, w, _ in cands], now)
+def _settle(
+    cands: list[tuple[str, str, int, str]], country: str | None, now: datetime, places: bool = False
+) -> Match:
+    """One zone, or choices. The person's own country comes first; for a place name, a
+    much bigger place elsewhere is offered too (a US person typing Paris may mean France)."""
+    choices: list[tuple[str, str]] = []
+    mine = [c for c in cands if country and c[3] == country]
+    if mine:
+        choices = _distinct([(z, label, w) for z, label, w, _ in mine], now)
+        if places:
+            top = max(c[2] for c in mine)
+            own_clocks = {names.behaviour(z, now) for z, _ in choices}
+            bigger = [(z, label, w) for z, label, w, cc in cands if cc != country and w > 10 * top]
+            choices += [c for c in _distinct(bigger, now) if names.behaviour(c[0], now) not in own_clocks]
+    else:
+        choices = _distinct([(z, label, w) for z, label, w, _ in cands], now)
+    choices = choices[:MAX_CHOICES]
     if len(choices) == 1:
         return Match(Kind.FOUND, zone=choices[0][0])
     return Match(Kind.CHOOSE, options=tuple(choices))
