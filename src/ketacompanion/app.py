@@ -25,6 +25,7 @@ from ketacompanion.core.help import help_command
 from ketacompanion.core.history import ChartRenderer, HistoryFlow
 from ketacompanion.core.lessons import LessonFlow
 from ketacompanion.core.onboarding import Onboarding, SettingsFlow, home
+from ketacompanion.core.placenames import warm_in_background
 from ketacompanion.core.ports import Clock, Sender
 from ketacompanion.core.privacy import DeleteFlow, export, privacy
 from ketacompanion.core.safetyplan import SafetyPlanFlow, plan_text
@@ -196,6 +197,7 @@ async def build_app(
     except BaseException:
         await engine.dispose()
         raise
+    warm_in_background()  # the city table, so that the first timezone answer is quick
     store = SqlStore(
         engine, cipher, clock, timedelta(minutes=settings.checkin_window_minutes), settings.sqlite_busy_timeout_ms
     )

