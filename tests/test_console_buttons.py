@@ -165,3 +165,14 @@ async def test_files_are_per_person_private_and_gone_after_delete(
     assert not files["ann"].parent.exists()
     assert not any(p.is_file() and "ann" in p.read_text(errors="ignore") for p in root.rglob("*") if p != files["bob"])
     assert files["bob"].exists()  # the other person's files stay
+
+
+async def test_typed_next_and_back_walk_a_real_lesson(app: App, clock: FakeClock, tmp_path: Path) -> None:
+    term = Terminal(app, clock, tmp_path / "exports")
+    await term.send(text="/learn")
+    await term.send(press="1")
+    await term.send(press="1")
+    for typed, card in (("next", 1), ("Next", 2), ("back", 1), ("NEXT", 2)):
+        await term.send(press=typed)
+        ids = list(term.keys().values())
+        assert any(i.startswith("learn:next:") and i.endswith(f":{card}") for i in ids), (typed, ids)
