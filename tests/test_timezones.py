@@ -135,3 +135,14 @@ async def test_changing_country_asks_for_that_countrys_timezone(app: App, tmp_pa
     assert "start:tz:America|Los_Angeles" in _ids(replies)
     replies = await _send(console, text="Arizona")
     assert "America/Phoenix" in _texts(replies)
+
+
+async def test_a_city_typed_after_a_refused_checkin_sets_the_timezone(app: App, tmp_path: Path) -> None:
+    console = ConsoleAdapter(app.companion.handle, "later", tmp_path)
+    for request in ({"text": "/start"}, {"choice": "start:agree"}, {"choice": "start:country:US"}):
+        await _send(console, **request)
+    await _send(console, text="/checkin")
+    replies = await _send(console, text="Berlin")
+    assert "Timezone: Europe/Berlin" in _texts(replies) and "number from 0 to 10" not in _texts(replies)
+    replies = await _send(console, text="/checkin")
+    assert any(i.startswith("checkin:") for i in _ids(replies))
