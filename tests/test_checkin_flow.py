@@ -69,7 +69,7 @@ async def answer_daily(chat: Chat, cid: int, mood: int, note: str = "a quiet day
 
 async def test_full_daily_checkin_with_buttons(app: App, chat: Chat) -> None:
     cid = await start_daily(chat)
-    assert "1 of 6" in chat.text()
+    assert "1 of 5" in chat.text()  # the optional note is not counted
     await answer_daily(chat, cid, mood=6, note="walked the dog")
     assert "saved" in chat.text().lower()
     assert "mood 6/10" in chat.text()
@@ -215,9 +215,13 @@ async def test_red_flag_gives_urgent_advice_with_the_emergency_number(app: App, 
     cid = await start_daily(chat)
     for step in ("5", "5", "2"):
         await chat.say(step)
-    replies = await chat.tap(f"checkin:a:{cid}:3:11")  # chest pain or trouble breathing
+    replies = await chat.tap(f"checkin:a:{cid}:3:13")  # blood in my pee: the clinic today
     urgent = [r for r in replies if r.urgency is Urgency.CONCERN]
-    assert urgent and "911" in urgent[0].text and "clinic" in urgent[0].text
+    assert urgent and "clinic" in urgent[0].text and "do not wait" not in urgent[0].text
+    # Chest pain ticked next: the stricter advice follows at once, as the lesson gives it.
+    replies = await chat.tap(f"checkin:a:{cid}:3:11")
+    urgent = [r for r in replies if r.urgency is Urgency.CONCERN]
+    assert urgent and "Call 911 now; do not wait" in urgent[0].text and "clinic" not in urgent[0].text
     assert asked(chat) == (cid, 3)
 
 

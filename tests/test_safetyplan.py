@@ -318,6 +318,12 @@ def test_parsing_splits_lines_and_commas_and_drops_list_markers() -> None:
     assert parse_entries(" \n , ") == ((), False)
 
 
+def test_a_comma_inside_a_sentence_does_not_split_it() -> None:
+    assert parse_entries("When I'm tired, I withdraw")[0] == ("When I'm tired, I withdraw",)
+    assert parse_entries("Sleeping badly, I snap at people")[0] == ("Sleeping badly, I snap at people",)
+    assert parse_entries("Mum, Sam, my sister")[0] == ("Mum", "Sam", "my sister")
+
+
 def test_a_plan_survives_its_dictionary_form() -> None:
     plan = SafetyPlan(**EXPECTED)
     assert SafetyPlan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan

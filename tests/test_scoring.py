@@ -324,10 +324,11 @@ def test_crisis_is_listed_first_whatever_the_rule_order() -> None:
         "side_effects": Answer(options=("chest_breathing",)),
     }
     hits = fired_rules(DAILY, answers)
-    assert [h.action for h in hits] == [Action.CRISIS, Action.URGENT_MEDICAL]
+    assert [h.action for h in hits] == [Action.CRISIS, Action.EMERGENCY, Action.URGENT_MEDICAL]
     reordered = DAILY.model_copy(update={"rules": tuple(reversed(DAILY.rules))})
     assert [h.action for h in fired_rules(reordered, answers)] == [
         Action.CRISIS,
+        Action.EMERGENCY,
         Action.URGENT_MEDICAL,
     ]
 

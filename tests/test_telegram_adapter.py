@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import yaml
 from telegram.constants import ParseMode
 
 from ketacompanion.adapters.telegram.adapter import COMMANDS
 from ketacompanion.core.model import Choice, InboundKind, Reply, Urgency
 from test_telegram_support import BOT_USERNAME, unit_rig
 
+from conftest import CONTENT
 from fakes.telegram_objects import render_text, user_object
 
 GROUP = -100500
@@ -226,7 +228,10 @@ async def test_command_menus_are_registered_for_private_chats_and_groups() -> No
         await rig.adapter.register_commands()
     private, group = (c.params for c in rig.called("setMyCommands"))
     assert [c["command"] for c in private["commands"]] == list(COMMANDS)
-    assert len(COMMANDS) == len(set(COMMANDS)) and {"start", "crisis", "privacy", "delete", "history", "journal"} <= set(COMMANDS)
+    assert len(COMMANDS) == len(set(COMMANDS))
+    assert {"start", "crisis", "privacy", "delete", "resume", "history", "journal"} <= set(COMMANDS)
+    menu = yaml.safe_load((CONTENT / "messages" / "en.yaml").read_text(encoding="utf-8"))["telegram"]["commands"]
+    assert set(menu) == set(COMMANDS) and "phq9" in menu["checkin"]
     assert all(c["description"] for c in private["commands"])
     assert group["scope"] == {"type": "all_group_chats"}
     assert {c["command"] for c in group["commands"]} == {"learn", "crisis", "help", "privacy"}

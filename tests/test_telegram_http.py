@@ -394,3 +394,33 @@ async def test_a_whole_checkin_with_buttons(polling: LiveRig) -> None:
 def callback_data(call: object) -> list[str]:
     markup = call.params.get("reply_markup") or {"inline_keyboard": []}  # type: ignore[attr-defined]
     return [b["callback_data"] for row in markup["inline_keyboard"] for b in row if "callback_data" in b]
+
+
+async def test_timezone_buttons_cover_the_us_and_a_shared_city_name_asks(polling: LiveRig) -> None:
+    chat = 207
+    await polling.say(chat, "/start")
+    await polling.press(chat, "start:agree")
+    asked = await polling.press(chat, "start:country:US")
+    offered = {d for c in asked for d in callback_data(c)}
+    assert {f"start:tz:{z}" for z in ("America|Los_Angeles", "America|Denver", "America|Phoenix", "America|Chicago",
+                                      "America|New_York", "America|Anchorage", "Pacific|Honolulu")} <= offered
+    labels = [b["text"] for c in asked for row in (c.params.get("reply_markup") or {"inline_keyboard": []})["inline_keyboard"] for b in row]
+    assert "Pacific Time (Los Angeles)" in labels
+    both = await polling.say(chat, "Paris")
+    assert {"start:tz:Europe|Paris", "start:tz:America|Chicago"} <= {d for c in both for d in callback_data(c)}
+    await polling.press(chat, "start:tz:America|Chicago")
+    assert (await stored_user(polling.app, chat)).timezone == "America/Chicago"  # type: ignore[attr-defined]
+
+
+async def test_a_red_flag_on_the_emergency_list_says_call_now(polling: LiveRig) -> None:
+    chat = 208
+    await polling.onboard(chat)
+    started = await polling.say(chat, "/checkin")
+    checkin_id = int(next(d for c in started for d in callback_data(c) if d.startswith("checkin:a:")).split(":")[2])
+    ins = polling.app.content.current.instruments["daily"]
+    index = next(i for i, it in enumerate(ins.items) if it.kind is ItemKind.MULTI)
+    for skipped in range(index):
+        await polling.press(chat, f"checkin:skip:{checkin_id}:{skipped}")
+    chest = next(n for n, o in enumerate(ins.items[index].options) if o.id == "chest_breathing")
+    replies = await polling.press(chat, f"checkin:a:{checkin_id}:{index}:{chest}")
+    assert any("Call 911 now; do not wait" in shown(c) for c in replies), [shown(c) for c in replies]

@@ -34,6 +34,7 @@ from ketacompanion.core.history_edit import HistoryEditFlow
 from ketacompanion.core.journal import JournalFlow
 from ketacompanion.core.lessons import LessonFlow
 from ketacompanion.core.onboarding import Onboarding, SettingsFlow, home
+from ketacompanion.core.placenames import warm_in_background
 from ketacompanion.core.ports import Clock, Sender
 from ketacompanion.core.privacy import DeleteFlow, export, privacy
 from ketacompanion.core.safetyplan import SafetyPlanFlow, plan_text
@@ -149,6 +150,7 @@ def build_companion(
     crisis = CrisisPolicy(content, store, text, events, crisis_cooldown, safety_plan=plan_text)
     lessons = LessonFlow(content)
     plan = SafetyPlanFlow(content, onboarding.consent_prompt)
+    onboarding.on_country_change(plan.country_changed)
     checkins = CheckinFlow(content, crisis)
     schedule, sessions = ScheduleFlow(), SessionsFlow()
     history = HistoryFlow(content, charts or MatplotlibCharts())
@@ -163,13 +165,13 @@ def build_companion(
         "settings": Command(onboarding.settings, needs_consent=True, private_only=True),
         "learn": Command(lessons.command),
         "safetyplan": Command(plan.command, needs_consent=True, private_only=True),
-        "checkin": Command(checkins.command, needs_consent=True, private_only=True),
-        "schedule": Command(schedule.command, needs_consent=True, private_only=True),
-        "pause": Command(schedule.pause_command, needs_consent=True, private_only=True),
-        "resume": Command(schedule.resume_command, needs_consent=True, private_only=True),
-        "sessions": Command(sessions.command, needs_consent=True, private_only=True),
-        "mood": Command(history.mood_command, needs_consent=True, private_only=True),
-        "summary": Command(history.summary_command, needs_consent=True, private_only=True),
+        "checkin": Command(checkins.command, needs_consent=True, private_only=True, needs_timezone=True),
+        "schedule": Command(schedule.command, needs_consent=True, private_only=True, needs_timezone=True),
+        "pause": Command(schedule.pause_command, needs_consent=True, private_only=True, needs_timezone=True),
+        "resume": Command(schedule.resume_command, needs_consent=True, private_only=True, needs_timezone=True),
+        "sessions": Command(sessions.command, needs_consent=True, private_only=True, needs_timezone=True),
+        "mood": Command(history.mood_command, needs_consent=True, private_only=True, needs_timezone=True),
+        "summary": Command(history.summary_command, needs_consent=True, private_only=True, needs_timezone=True),
         "journal": Command(journal.command, needs_consent=True, private_only=True),
         "history": Command(corrections.command, needs_consent=True, private_only=True),
     }
@@ -197,6 +199,7 @@ def build_companion(
         pending=PendingEscalations(store),
         snapshot=content.pinned, documents=admin_flow.document if admin_flow else None,
         free_text=free_text.answer,
+        setup=onboarding,
     )
 
 
@@ -226,6 +229,7 @@ async def build_app(
     except BaseException:
         await engine.dispose()
         raise
+    warm_in_background()  # the city table, so that the first timezone answer is quick
     store = SqlStore(
         engine, cipher, clock, timedelta(minutes=settings.checkin_window_minutes), settings.sqlite_busy_timeout_ms
     )

@@ -114,6 +114,9 @@ def chat(
         str | None, typer.Option(help="run on a simulated clock from this ISO time (JSON: advance_clock)")
     ] = None,
     admin: Annotated[bool, typer.Option("--admin", help="this terminal user has every admin role")] = False,
+    log_file: Annotated[
+        Path | None, typer.Option(help="write logs here (the interactive chat shows none otherwise)")
+    ] = None,
 ) -> None:
     """Talk to the companion in this terminal."""
     from ketacompanion import logs
@@ -124,8 +127,14 @@ def chat(
     from ketacompanion.delivery.wakeup import WakeUps
 
     settings = _settings(db)
-    logs.configure(settings.log_level if json_mode else "WARNING", settings.log_format,
-                   secrets=settings.secret_values())
+    if log_file is not None:
+        logs.configure(settings.log_level, settings.log_format, stream=_private_append(log_file),
+                       secrets=settings.secret_values())
+    elif json_mode:
+        logs.configure(settings.log_level, settings.log_format, secrets=settings.secret_values())
+    else:
+        # Log lines printed between the chat's own lines read as messages: keep them out.
+        logs.configure("CRITICAL", settings.log_format, secrets=settings.secret_values())
     clock = FakeClock(_parse_start(simulate)) if simulate else None
 
     async def main() -> None:
@@ -156,7 +165,19 @@ def chat(
             await watch
             await app.close()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:  # Ctrl-C: leave at once, without a traceback
+        typer.echo("")
+        raise typer.Exit(130) from None
+
+
+def _private_append(path: Path) -> object:
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # logs name no one, but stay private
+    return os.fdopen(fd, "a", buffering=1, encoding="utf-8")
 
 
 crisis_cli = typer.Typer(no_args_is_help=True, help="Crisis screening: check messages, evaluate a labelled set.")
@@ -299,7 +320,7 @@ def run(
             err=True,
         )
         if chat_when_idle:
-            chat(json_mode=False, db=None, user="local", admin=False)
+            chat(json_mode=False, db=None, user="local", simulate=None, log_file=None, admin=False)
         return
     from ketacompanion import logs
     from ketacompanion.app import scheduler_service

@@ -48,6 +48,7 @@ class Action(StrEnum):
     """What a fired rule asks the caller to do, most urgent first."""
 
     CRISIS = "crisis"
+    EMERGENCY = "emergency"  # call the emergency number now (the side-effects lesson's list)
     URGENT_MEDICAL = "urgent_medical"
     CARE_TEAM_SOON = "care_team_soon"
 
@@ -65,7 +66,15 @@ class Option(_Model):
     label: Text
     score: StrictInt | None = None
     red_flag: StrictBool = False
+    # A red flag the side-effects lesson lists under "call your emergency number now".
+    emergency: StrictBool = False
     exclusive: StrictBool = False  # "None of these": cannot be combined with other options
+
+    @model_validator(mode="after")
+    def _emergency_is_a_red_flag(self) -> Option:
+        if self.emergency and not self.red_flag:
+            raise ValueError("emergency: true needs red_flag: true")
+        return self
 
 
 class Item(_Model):
@@ -121,6 +130,7 @@ class Condition(_Model):
     item: Id | None = None
     above: StrictInt | None = None
     red_flag: StrictBool | None = None
+    emergency: StrictBool | None = None
     any_of: tuple[Id, ...] | None = None
     total_at_least: StrictInt | None = None
 
@@ -128,15 +138,15 @@ class Condition(_Model):
     def _one_form(self) -> Condition:
         tests = [
             n
-            for n in ("above", "red_flag", "any_of", "total_at_least")
+            for n in ("above", "red_flag", "emergency", "any_of", "total_at_least")
             if getattr(self, n) is not None
         ]
         if len(tests) != 1:
             raise ValueError("give exactly one of above, red_flag, any_of, total_at_least")
         if (self.item is None) != (tests[0] == "total_at_least"):
             raise ValueError("above, red_flag and any_of need an item; total_at_least takes none")
-        if self.red_flag is False:
-            raise ValueError("red_flag: false never fires; use red_flag: true")
+        if self.red_flag is False or self.emergency is False:
+            raise ValueError("red_flag or emergency: false never fires; use true")
         return self
 
 
@@ -278,6 +288,8 @@ def _rule_checks(
         yield (*where, "above"), f"above needs a numeric item; {it.id!r} is not"
     elif when.red_flag and not any(o.red_flag for o in it.options):
         yield (*where, "red_flag"), f"{it.id!r} has no red-flag options"
+    elif when.emergency and not any(o.emergency for o in it.options):
+        yield (*where, "emergency"), f"{it.id!r} has no emergency options"
     elif when.any_of is not None:
         for k, oid in enumerate(when.any_of):
             if it.option(oid) is None:

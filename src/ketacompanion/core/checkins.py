@@ -27,7 +27,7 @@ from ketacompanion.core.turn import Turn, button
 
 COMPARE_DAYS = 120  # how far back the summary looks for an earlier answer
 _NAMED = {"": "daily", "daily": "daily", "phq9": "phq9", "gad7": "gad7"}
-_NOW_ACTIONS = (Action.CRISIS, Action.URGENT_MEDICAL)  # never wait for the end of the check-in
+_NOW_ACTIONS = (Action.CRISIS, Action.EMERGENCY, Action.URGENT_MEDICAL)  # never wait for the end of the check-in
 
 
 class CheckinCrisis(Protocol):
@@ -207,7 +207,9 @@ class CheckinFlow:
         await turn.tx.checkins.save_answer(turn.require_user().id, record.id, item.id, answer, turn.now)
         fired = {a: r for a, r in _immediate(ins, answers).items() if a not in before}
         replies: list[Reply] = []
-        if Action.URGENT_MEDICAL in fired:
+        if Action.EMERGENCY in fired:
+            replies.append(self._urgent(turn, emergency=True))
+        elif Action.URGENT_MEDICAL in fired and Action.EMERGENCY not in before:
             replies.append(self._urgent(turn))
         if Action.CRISIS in fired:
             category = "checkin_safety" if item.safety else f"checkin_{fired[Action.CRISIS]}"
@@ -223,10 +225,12 @@ class CheckinFlow:
             )
         return replies
 
-    def _urgent(self, turn: Turn) -> Reply:
+    def _urgent(self, turn: Turn, emergency: bool = False) -> Reply:
+        """Same-day care, or, for the lesson's emergency list, the emergency number now."""
         number = self._crisis.emergency_number(turn.user, turn.inbound.language)
-        emergency = number or turn.t("checkins.local_emergency")
-        return Reply(turn.t("checkins.urgent_medical", emergency=emergency), urgency=Urgency.CONCERN)
+        where = number or turn.t("checkins.local_emergency")
+        key = "checkins.emergency_medical" if emergency else "checkins.urgent_medical"
+        return Reply(turn.t(key, emergency=where), urgency=Urgency.CONCERN)
 
     async def _finish(
         self, turn: Turn, ins: Instrument, record: CheckinRecord, answers: Mapping[str, Answer]
@@ -254,7 +258,9 @@ class CheckinFlow:
                     urgency=Urgency.CRISIS,
                 )
             )
-        if Action.URGENT_MEDICAL in actions:
+        if Action.EMERGENCY in actions:
+            replies.append(self._urgent(turn, emergency=True))
+        elif Action.URGENT_MEDICAL in actions:
             replies.append(self._urgent(turn))
         if Action.CARE_TEAM_SOON in actions:
             replies.append(Reply(turn.t("checkins.care_team_soon"), urgency=Urgency.CONCERN))

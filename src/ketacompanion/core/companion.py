@@ -62,6 +62,17 @@ class Command:
     private_only: bool = False  # health questions are never asked in a group
     # Hidden commands (admin) answer exactly as unknown ones to whoever may not see them.
     visible: Callable[[Turn], Awaitable[bool]] | None = None
+    needs_timezone: bool = False  # check-ins and times: not before the timezone is set
+
+
+class SetupGate(Protocol):
+    """Onboarding's part in routing: set-up cannot end without a timezone."""
+
+    def needs_timezone(self, turn: Turn) -> bool: ...
+
+    async def setup_prompt(self, turn: Turn) -> list[Reply]: ...
+
+    async def ask_again(self, turn: Turn) -> list[Reply]: ...
 
 
 class Companion:
@@ -81,7 +92,9 @@ class Companion:
         snapshot: Callable[[], AbstractContextManager[object]] = nullcontext,
         documents: Callable[[Turn], Awaitable[list[Reply] | None]] | None = None,
         free_text: FreeTextAnswer | None = None,
+        setup: SetupGate | None = None,
     ) -> None:
+        self._setup = setup
         self._store, self._clock, self._text = store, clock, text
         self._screener, self._crisis = screener, crisis
         self._commands, self._flows = dict(commands), dict(flows)
@@ -275,7 +288,16 @@ class Companion:
             return [Reply(turn.t("common.group_only_dm"))]
         if command.needs_consent and (turn.user is None or not turn.user.consented):
             return await self._consent_prompt(turn)
-        return await command.handler(turn)
+        if command.needs_timezone and self._setup is not None and self._setup.needs_timezone(turn):
+            return await self._setup.setup_prompt(turn)
+        replies = await command.handler(turn)
+        if (
+            self._setup is not None and name != "start" and turn.state.flow in (None, "start")
+            and self._setup.needs_timezone(turn)
+        ):
+            # Answered; the timezone question comes back so set-up does not end without it.
+            replies += await self._setup.ask_again(turn)
+        return replies
 
     async def _run_choice(self, turn: Turn) -> list[Reply]:
         name, _, rest = turn.inbound.choice.partition(":")

@@ -7,18 +7,18 @@ agreed and set their timezone, because check-ins are health questions."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from zoneinfo import ZoneInfo
 
 from ketacompanion.content.enrolment import Enrolment, Enrolments
+from ketacompanion.core import timezones
 from ketacompanion.core.model import Choice, Reply
-from ketacompanion.core.places import country_names, find_country, find_timezone, zones_by_country
+from ketacompanion.core.places import country_names, find_country
 from ketacompanion.core.turn import Turn, button
 
 # Offered as buttons first; any other country can be typed.
 COMMON_COUNTRIES = ("US", "GB", "CA", "AU", "IE", "DE", "NL", "IN")
-MAX_ZONE_BUTTONS = 6
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,11 @@ class Onboarding:
     def __init__(self, enrolments: Callable[[], Enrolments] | None = None) -> None:
         # A callable, so a content reload brings new codes without rebuilding the flow.
         self._enrolments = enrolments or Enrolments
+        self._country_listeners: list[Callable[[Turn, str | None], Awaitable[None]]] = []
+
+    def on_country_change(self, listener: Callable[[Turn, str | None], Awaitable[None]]) -> None:
+        """Called with the old country after a change (the safety plan's crisis lines)."""
+        self._country_listeners.append(listener)
 
     async def start(self, turn: Turn) -> list[Reply]:
         inbound = turn.inbound
@@ -91,11 +96,25 @@ class Onboarding:
         """After consent: the timezone when a clinic's link already gave the country."""
         user = turn.require_user()
         if user.country and user.country in country_names():
-            zones = zones_by_country().get(user.country, [])
+            zones = timezones.country_choices(user.country, turn.now)
             if len(zones) == 1:
-                return await self._set_timezone(turn, zones[0])
+                return await self._set_timezone(turn, zones[0][0])
             return self._ask_timezone(turn, user.country)
         return self._ask_country(turn)
+
+    async def setup_prompt(self, turn: Turn) -> list[Reply]:
+        """Before a health command: consent first, then the timezone."""
+        if turn.user is None or not turn.user.consented:
+            return await self.consent_prompt(turn)
+        return [Reply(turn.t("start.finish_setup")), *await self._next_question(turn)]
+
+    def needs_timezone(self, turn: Turn) -> bool:
+        user = turn.user
+        return user is not None and user.consented and not user.timezone and not turn.deleted
+
+    async def ask_again(self, turn: Turn) -> list[Reply]:
+        """After another command answered at the timezone question: the question again."""
+        return [Reply(turn.t("start.timezone_still_needed")), *await self._next_question(turn)]
 
     async def consent_prompt(self, turn: Turn, intro: bool = False) -> list[Reply]:
         text = turn.t("start.intro") if intro else turn.t("start.consent_needed")
@@ -125,25 +144,37 @@ class Onboarding:
             return await self._set_country(turn, args[0])
         if action == "tz" and args:
             zone = args[0].replace("|", "/")
-            if zone in _all_zones():
+            if timezones.valid_zone(zone):
                 return await self._set_timezone(turn, zone)
         return [Reply(turn.t("common.closed")), *await self.reprompt(turn)]
 
     async def on_text(self, turn: Turn) -> list[Reply]:
         text = turn.inbound.text.strip()[:100]
         if turn.state.step in ("country", "country_typed"):
-            code = find_country(text)
+            code = find_country(text) or timezones.find_country_any_language(text)
             if code is None:
                 return [Reply(turn.t("start.country_unknown", text=text[:40]))]
             return await self._set_country(turn, code)
         if turn.state.step == "timezone":
-            zone, suggestions = find_timezone(text)
-            if zone:
-                return await self._set_timezone(turn, zone)
-            if suggestions:
-                return [Reply(turn.t("start.timezone_suggest"), choices=tuple(_zone_button(z) for z in suggestions))]
-            return [Reply(turn.t("start.timezone_unknown", text=text[:40]))]
+            return await self._typed_timezone(turn, text)
         return await self.reprompt(turn)
+
+    async def _typed_timezone(self, turn: Turn, text: str) -> list[Reply]:
+        user = turn.require_user()
+        found = timezones.find(text, user.country, turn.now)
+        if found.kind is timezones.Kind.FOUND and found.zone:
+            return await self._set_timezone(turn, found.zone)
+        buttons = tuple(_zone_button(z, label) for z, label in found.options)
+        if found.kind is timezones.Kind.CHOOSE:
+            return [Reply(turn.t("start.timezone_choose"), choices=buttons)]
+        if found.kind is timezones.Kind.OFFSET:
+            if not buttons:
+                return [Reply(turn.t("start.timezone_offset_unknown", offset=found.offset))]
+            return [Reply(turn.t("start.timezone_offset", offset=found.offset), choices=buttons)]
+        said = turn.t("start.timezone_unknown", text=text[:40])
+        if found.suggestions:
+            return [Reply(f"{said}\n{turn.t('start.timezone_suggest')}", choices=tuple(_zone_button(z) for z in found.suggestions))]
+        return [Reply(said), *self._ask_timezone(turn, user.country)]
 
     async def reprompt(self, turn: Turn) -> list[Reply]:
         if turn.user is None or not turn.user.consented:
@@ -176,21 +207,21 @@ class Onboarding:
         if code not in names:
             return [Reply(turn.t("start.country_unknown", text=code[:8])), *self._ask_country(turn)]
         user = turn.require_user()
-        user.country = code
+        old, user.country = user.country, code
         await turn.tx.users.update(user.id, country=code)
+        for listener in self._country_listeners:
+            await listener(turn, old)
         said = Reply(turn.t("start.country_set", name=names[code]))
-        if turn.state.data.get("mode") == "settings":
-            turn.state.clear()
-            return [said]
-        zones = zones_by_country().get(code, [])
+        # A new country means new clocks (in /settings too): its zones are offered at once.
+        zones = timezones.country_choices(code, turn.now)
         if len(zones) == 1:
-            return [said, *await self._set_timezone(turn, zones[0])]
+            return [said, *await self._set_timezone(turn, zones[0][0])]
         return [said, *self._ask_timezone(turn, code)]
 
     def _ask_timezone(self, turn: Turn, country: str | None) -> list[Reply]:
         turn.state.open(self.name, "timezone", mode=turn.state.data.get("mode", "onboard"))
-        zones = zones_by_country().get(country or "", [])[:MAX_ZONE_BUTTONS]
-        return [Reply(turn.t("start.ask_timezone"), choices=tuple(_zone_button(z) for z in zones))]
+        zones = timezones.country_choices(country, turn.now)
+        return [Reply(turn.t("start.ask_timezone"), choices=tuple(_zone_button(z, label) for z, label in zones))]
 
     async def _set_timezone(self, turn: Turn, zone: str) -> list[Reply]:
         user = turn.require_user()
@@ -249,12 +280,9 @@ class Onboarding:
         ]
 
 
-def _zone_button(zone: str) -> Choice:
-    return button(zone.rsplit("/", 1)[-1].replace("_", " "), "start", "tz", zone.replace("/", "|"))
-
-
-def _all_zones() -> set[str]:
-    return {z for zones in zones_by_country().values() for z in zones} | {"UTC"}
+def _zone_button(zone: str, label: str | None = None) -> Choice:
+    shown = label or zone.rsplit("/", 1)[-1].replace("_", " ")
+    return button(shown, "start", "tz", zone.replace("/", "|"))
 
 
 class SettingsFlow:

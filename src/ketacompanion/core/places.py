@@ -6,7 +6,6 @@ import difflib
 import unicodedata
 from functools import cache
 from importlib import resources
-from zoneinfo import available_timezones
 
 
 def _tab(name: str) -> list[list[str]]:
@@ -40,32 +39,6 @@ def country_of_zone() -> dict[str, str]:
 def _fold(text: str) -> str:
     plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return " ".join(plain.replace("_", " ").replace("/", " / ").lower().split())
-
-
-@cache
-def _zone_index() -> dict[str, str]:
-    index: dict[str, str] = {}
-    for zone in available_timezones():
-        if zone.startswith(("Etc/", "SystemV/")) or "/" not in zone:
-            continue
-        index.setdefault(_fold(zone), zone)
-        index.setdefault(_fold(zone.rsplit("/", 1)[-1]), zone)  # the city alone
-    for zone in ("UTC",):
-        index[_fold(zone)] = zone
-    return index
-
-
-def find_timezone(text: str) -> tuple[str | None, list[str]]:
-    """A zone for what the person typed ("Europe/Berlin", "berlin", "New York"), or
-    ``None`` and up to three suggestions."""
-    key = _fold(text)[:80]
-    if not key:
-        return None, []
-    index = _zone_index()
-    if key in index:
-        return index[key], []
-    close = difflib.get_close_matches(key, list(index), n=3, cutoff=0.75)
-    return None, list(dict.fromkeys(index[c] for c in close))
 
 
 def find_country(text: str) -> str | None:

@@ -82,7 +82,8 @@ class DeleteFlow:
             await turn.tx.users.delete(turn.user.id)
             turn.deleted = True
             turn.after_commit.append(self._store.purge_traces)
-            return [Reply(turn.t("delete.done"))]
+            # ``erased`` tells an adapter that keeps files (the terminal chat) to remove them.
+            return [Reply(turn.t("delete.done"), meta={"erased": "1"})]
         turn.state.clear()
         return [Reply(turn.t("delete.cancelled"))]
 

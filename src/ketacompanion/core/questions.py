@@ -45,7 +45,13 @@ def question(t: Text, ins: Instrument, index: int, checkin_id: int, answers: Map
         ItemKind.MULTI: t("checkins.hint_multi"),
         ItemKind.TEXT: t("checkins.hint_text"),
     }[item.kind]
-    progress = t("checkins.progress", number=index + 1, total=len(ins.items))
+    # Optional extras (PHQ-9's difficulty question, a note) are not counted: the intro's
+    # "9 short questions" and the counter's "of 9" agree.
+    counted = [i for i, it in enumerate(ins.items) if not it.optional]
+    if index in counted:
+        progress = t("checkins.progress", number=counted.index(index) + 1, total=len(counted))
+    else:
+        progress = t("checkins.progress_optional")  # "optional"
     text = t("checkins.question", prompt=item.prompt.strip(), hint=hint, progress=progress)
     choices: list[Choice] = []
     if item.kind is not ItemKind.TEXT:

@@ -105,6 +105,25 @@ def render_plan(plan: SafetyPlan, titles: Mapping[str, str] | None = None, empty
     return "\n\n".join(blocks)
 
 
+# A comma inside a sentence ("When I'm tired, I withdraw") is not a list: lines that open
+# with one of these words, or whose later parts open with a pronoun, stay whole.
+_CLAUSE_OPENERS = frozenset(
+    "when whenever if because after before while once until since though although as".split()
+)
+_PRONOUNS = frozenset("i i'm i've i'd i'll im we you he she they it".split())
+
+
+def _pieces(line: str) -> list[str]:
+    parts = line.split(",")
+    if len(parts) == 1:
+        return parts
+    words = [p.strip().lower().split() for p in parts]
+    first = words[0][0] if words[0] else ""
+    if first in _CLAUSE_OPENERS or any(w and w[0].replace("’", "'") in _PRONOUNS for w in words[1:]):
+        return [line]
+    return parts
+
+
 def parse_entries(text: str) -> tuple[tuple[str, ...], bool]:
     """Typed text as entries: one per line or comma-separated item, blanks dropped.
 
@@ -114,7 +133,7 @@ def parse_entries(text: str) -> tuple[tuple[str, ...], bool]:
     """
     items: list[str] = []
     for line in text.splitlines():
-        for piece in _BULLET.sub("", line).split(","):
+        for piece in _pieces(_BULLET.sub("", line)):
             item = piece.strip()
             if item:
                 items.append(item)
@@ -283,6 +302,21 @@ class SafetyPlanFlow:
 
     async def _save(self, turn: Turn, plan: SafetyPlan) -> None:
         await turn.tx.safety_plans.save(turn.require_user().id, plan)
+
+    async def country_changed(self, turn: Turn, old_country: str | None) -> None:
+        """A move: the old country's crisis lines in the plan become the new country's.
+        Entries the person wrote themselves stay as they are."""
+        user = turn.require_user()
+        plan = await turn.tx.safety_plans.get(user.id)
+        if plan is None or old_country == user.country:
+            return
+        old = set(self._local_lines(replace(user, country=old_country), turn.inbound.language))
+        new = self._local_lines(user, turn.inbound.language)
+        if not old & set(plan.professionals):
+            return
+        own = tuple(e for e in plan.professionals if e not in old)
+        merged = tuple(dict.fromkeys(new + own))[:MAX_ENTRIES]
+        await self._save(turn, plan.with_part("professionals", merged))
 
     def _local_lines(self, user: UserRecord, language: str | None) -> tuple[str, ...]:
         try:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from ketacompanion.core.model import Choice, Reply
 from ketacompanion.core.ports import CheckinRecord, ScheduleSettings
+from ketacompanion.core.schedule import parse_hhmm
 from ketacompanion.core.turn import Turn, button
 from ketacompanion.core.when import hhmm, parse_clock, parse_date
 
@@ -40,6 +41,14 @@ def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
 
 def local_text(moment: datetime, zone: str) -> str:
     return moment.astimezone(ZoneInfo(zone)).strftime("%a %b %d, %H:%M")
+
+
+def _inside(at: str, start: str | None, end: str | None) -> bool:
+    """Whether the local time ``at`` falls in the quiet hours (which may span midnight)."""
+    if not start or not end:
+        return False
+    a, s, e = parse_hhmm(at), parse_hhmm(start), parse_hhmm(end)
+    return s <= a < e if s < e else (a >= s or a < e)
 
 
 def _compact(value: str) -> str:
@@ -222,8 +231,16 @@ class ScheduleFlow:
     async def _set(self, turn: Turn, **changes: object) -> list[Reply]:
         user = turn.require_user()
         current = await turn.tx.schedules.get(user.id)
-        await turn.tx.schedules.save(user.id, replace(current, **changes), turn.now)  # type: ignore[arg-type]
-        return await self._show(turn, [Reply(turn.t("checkins.schedule.saved"))])
+        wanted = replace(current, **changes)  # type: ignore[arg-type]
+        await turn.tx.schedules.save(user.id, wanted, turn.now)
+        said = [Reply(turn.t("checkins.schedule.saved"))]
+        for at in (wanted.daily_time, wanted.weekly_time if wanted.weekly_day is not None else None):
+            if at and _inside(at, wanted.quiet_start, wanted.quiet_end):
+                # Said plainly: the check-in waits for the end of the quiet hours.
+                said.append(Reply(turn.t(
+                    "checkins.schedule.in_quiet", time=at, start=wanted.quiet_start, end=wanted.quiet_end
+                )))
+        return await self._show(turn, said)
 
     async def _off(self, turn: Turn) -> list[Reply]:
         user = turn.require_user()

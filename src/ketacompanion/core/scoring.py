@@ -204,6 +204,11 @@ def fired_rules(instrument: Instrument, answers: Mapping[str, Answer]) -> list[R
             fired = item is not None and any(
                 (opt := item.option(o)) is not None and opt.red_flag for o in chosen
             )
+        elif when.emergency:
+            item = instrument.item(when.item) if when.item else None
+            fired = item is not None and any(
+                (opt := item.option(o)) is not None and opt.emergency for o in chosen
+            )
         else:
             fired = bool(chosen & set(when.any_of or ()))
         if fired:

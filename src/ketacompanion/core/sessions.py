@@ -11,13 +11,14 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from ketacompanion.core.model import Reply
+from ketacompanion.core.schedule import session_timeline
 from ketacompanion.core.schedules import local_text, need_timezone
 from ketacompanion.core.turn import Turn, button
 from ketacompanion.core.when import parse_moment
 
 CONFIRM_AFTER = timedelta(days=365)
-SHOW_PAST = timedelta(days=1)  # a session earlier today still shows, and can be removed
-MAX_LISTED = 8
+SHOW_PAST = timedelta(days=60)  # past sessions stay in the list, marked, and can be removed
+MAX_PAST, MAX_LISTED = 3, 8
 
 
 class SessionsFlow:
@@ -86,15 +87,30 @@ class SessionsFlow:
         user = turn.require_user()
         zone = user.timezone or "UTC"
         await turn.tx.schedules.add_session(user.id, starts_at, zone, turn.now)
-        return await self._list(turn, [Reply(turn.t("checkins.sessions.added", when=local_text(starts_at, zone)))])
+        when = local_text(starts_at, zone)
+        # The same timeline the planner stores, so the times said are the times sent.
+        planned = [s for s in session_timeline(starts_at, zone) if s.due_at > turn.now]
+        if starts_at <= turn.now and not planned:
+            said = turn.t("checkins.sessions.added_past", when=when)
+        else:
+            lines = [
+                f"- {local_text(s.due_at, zone)}: {turn.t(f'checkins.sessions.plan_{s.kind}')}" for s in planned
+            ]
+            said = "\n".join([turn.t("checkins.sessions.added_plan", when=when, zone=zone), *lines])
+        return await self._list(turn, [Reply(said)])
 
     async def _list(self, turn: Turn, head: list[Reply] | None = None) -> list[Reply]:
         user = turn.require_user()
         zone = user.timezone or "UTC"
         turn.state.clear()
-        sessions = (await turn.tx.schedules.sessions(user.id, turn.now - SHOW_PAST))[:MAX_LISTED]
+        found = await turn.tx.schedules.sessions(user.id, turn.now - SHOW_PAST)
+        past = [s for s in found if s.starts_at <= turn.now][-MAX_PAST:]
+        sessions = (past + [s for s in found if s.starts_at > turn.now])[:MAX_LISTED]
+        mark = turn.t("checkins.sessions.past_mark")
         if sessions:
-            text = "\n".join([turn.t("checkins.sessions.list")] + [f"- {local_text(s.starts_at, zone)}" for s in sessions])
+            text = "\n".join([turn.t("checkins.sessions.list")] + [
+                f"- {local_text(s.starts_at, zone)}" + (f" {mark}" if s.starts_at <= turn.now else "") for s in sessions
+            ])
         else:
             text = turn.t("checkins.sessions.none")
         choices = [button(turn.t("checkins.sessions.add_button"), "sess", "add")]

@@ -25,7 +25,7 @@ Handle = Callable[[Inbound], Awaitable[list[Reply]]]
 Texts = Callable[[str], Text]
 
 COMMANDS = (
-    "start", "learn", "checkin", "mood", "summary", "sessions", "schedule", "pause",
+    "start", "learn", "checkin", "mood", "summary", "sessions", "schedule", "pause", "resume",
     "safetyplan", "crisis", "privacy", "export", "delete", "settings", "help",
 )  # fmt: skip
 COMMANDS += ("history", "journal")
