@@ -105,6 +105,9 @@ def make_settings(database_url: str, tmp_path: Path, **extra: object) -> Setting
         "key_file": tmp_path / "keys" / "data.key",
         "content_dir": CONTENT,
         "export_dir": tmp_path / "exports",
+        # The real crisis model loads in its own tests (test_crisis_model.py); the rest
+        # inject a fake encoder or screen with the rules alone, so they stay fast.
+        "crisis_model": False,
     }
     return load_settings(**(values | extra))
 
