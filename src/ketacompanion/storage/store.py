@@ -224,12 +224,19 @@ class SqlTx:
         self.checkins = SqlCheckinRepo(conn, cipher, checkin_window)
         self.schedules = SqlScheduleRepo(conn, checkin_window)
         self.safety_plans = SqlSafetyPlanRepo(conn, cipher, clock)
+        self.concern_answers = _concern_answers(conn, cipher, clock)
 
 
 def _escalations(conn: AsyncConnection, cipher: FieldCipher, clock: Clock) -> Any:
     from ketacompanion.storage.escalation_repo import SqlEscalationRepo  # it builds on this module
 
     return SqlEscalationRepo(conn, cipher, clock)
+
+
+def _concern_answers(conn: AsyncConnection, cipher: FieldCipher, clock: Clock) -> Any:
+    from ketacompanion.storage.concern_repo import SqlConcernAnswerRepo  # it builds on this module
+
+    return SqlConcernAnswerRepo(conn, cipher, clock)
 
 
 _UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, OSError)
