@@ -7,7 +7,7 @@ import asyncio
 import base64
 import hashlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -167,3 +167,19 @@ class Chat:
 @pytest.fixture
 def chat(app: App) -> Chat:
     return Chat(app)
+
+
+@pytest.fixture(scope="session")
+def real_screen() -> Iterator[object]:
+    """The shipped rules and model with the real encoder, loaded once for the whole run."""
+    from ketacompanion.content.crisis_model import load_model
+    from ketacompanion.core.crisis.detector import Detector
+    from ketacompanion.core.crisis.modelscreen import ModelScreen
+    from ketacompanion.core.crisis.screener import LayeredScreener
+    from ketacompanion.encoders import UseEncoder
+
+    weights = load_model(CONTENT / "crisis")
+    detector = Detector.from_file(CONTENT / "crisis" / "phrases.yaml")
+    screener = LayeredScreener(lambda: detector, ModelScreen(UseEncoder(), weights.model, weights.thresholds))
+    yield screener
+    screener.close()
