@@ -120,7 +120,7 @@ async def test_question_long_after_distress_or_alone_gets_a_soft_check(
 ) -> None:
     await chat.onboard()
     alone = await chat.say("how many of my pills would it take")
-    assert alone[0].urgency is Urgency.CONCERN and "safe" in alone[0].text.lower()
+    assert alone[0].urgency is Urgency.CONCERN and "thoughts of ending your life" in alone[0].text.lower()
     assert_no_facts(chat.app, alone)
     clock.advance(RECENT_DISTRESS + timedelta(hours=1))
     later = await chat.say("what's the highest bridge near me")
