@@ -38,7 +38,9 @@ class LayeredScreener:
         self._rules, self._model, self._budget = rules, model, budget_s
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crisis-model") if model else None
         self._degraded = False
-        if model is None:
+        if model is not None:
+            log.info("crisis model on: the phrase rules, then the model, for every message")
+        else:
             log.warning("CRISIS MODEL OFF: %s; screening with the phrase rules alone", unavailable or "switched off")
 
     @property
