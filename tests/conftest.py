@@ -7,7 +7,7 @@ import asyncio
 import base64
 import hashlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -105,6 +105,9 @@ def make_settings(database_url: str, tmp_path: Path, **extra: object) -> Setting
         "key_file": tmp_path / "keys" / "data.key",
         "content_dir": CONTENT,
         "export_dir": tmp_path / "exports",
+        # The real crisis model loads in its own tests (test_crisis_model.py); the rest
+        # inject a fake encoder or screen with the rules alone, so they stay fast.
+        "crisis_model": False,
     }
     return load_settings(**(values | extra))
 
@@ -164,3 +167,19 @@ class Chat:
 @pytest.fixture
 def chat(app: App) -> Chat:
     return Chat(app)
+
+
+@pytest.fixture(scope="session")
+def real_screen() -> Iterator[object]:
+    """The shipped rules and model with the real encoder, loaded once for the whole run."""
+    from ketacompanion.content.crisis_model import load_model
+    from ketacompanion.core.crisis.detector import Detector
+    from ketacompanion.core.crisis.modelscreen import ModelScreen
+    from ketacompanion.core.crisis.screener import LayeredScreener
+    from ketacompanion.encoders import UseEncoder
+
+    weights = load_model(CONTENT / "crisis")
+    detector = Detector.from_file(CONTENT / "crisis" / "phrases.yaml")
+    screener = LayeredScreener(lambda: detector, ModelScreen(UseEncoder(), weights.model, weights.thresholds))
+    yield screener
+    screener.close()

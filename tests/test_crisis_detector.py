@@ -6,21 +6,18 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ketacompanion.content.phrases import (
     PhraseError,
-    SemanticExamples,
     compile_phrase,
     load_phrases,
     validate_phrases,
 )
 from ketacompanion.content.problems import ContentError
 from ketacompanion.core.crisis.detector import Detector, RiskLevel, Screening
-from ketacompanion.core.crisis.semantic import LayeredDetector, SemanticScreen
 
 ROOT = Path(__file__).resolve().parents[1]
 PHRASES = ROOT / "content" / "crisis" / "phrases.yaml"
@@ -375,79 +372,6 @@ def test_validation_reports_yaml_and_schema_errors(tmp_path: Path) -> None:
     wrong.write_text("version: 1\ncategories:\n  - id: x\n    level: severe\n    rules: []\n")
     problems = validate_phrases(wrong)
     assert {p.line for p in problems} == {4, 5}
-
-
-# ---- the optional semantic layer, with a stand-in encoder ------------------------------
-
-
-class BagOfWords:
-    """Encodes sentences as normalised word-count vectors: similar words, similar vectors."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def encode(self, sentences: list[str], **_: object) -> np.ndarray:
-        self.calls += 1
-        out = np.zeros((len(sentences), 64))
-        for row, sentence in enumerate(sentences):
-            for word in sentence.lower().split():
-                out[row, sum(map(ord, word.strip(".,!?"))) % 64] += 1.0
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.where(norms == 0, 1.0, norms)
-
-
-EXAMPLES = SemanticExamples(
-    concern={
-        "passive_ideation": ["I do not want to be here anymore"],
-        "hopelessness": ["nothing will ever get better", "everything keeps fading into grey"],
-    },
-    everyday=["I do not want to be here at work anymore today"],
-)
-
-
-def test_semantic_screen_raises_close_messages_to_concern_only() -> None:
-    screen = SemanticScreen(BagOfWords(), EXAMPLES, threshold=0.8, margin=0.05)
-    close = screen.screen("honestly I do not want to be here anymore")
-    assert (close.level, close.category) == (CONCERN, "passive_ideation")
-    assert close.reasons == ("semantic.passive_ideation",)
-    assert screen.screen("what time is my appointment").level is NONE
-    assert screen.screen("").level is NONE
-
-
-def test_semantic_screen_defers_to_a_closer_everyday_example() -> None:
-    screen = SemanticScreen(BagOfWords(), EXAMPLES, threshold=0.5, margin=0.05)
-    result = screen.screen("I do not want to be here at work anymore today")
-    assert result == Screening(NONE, None, ("semantic:everyday",))
-
-
-def test_semantic_screen_judges_a_long_message_by_its_closest_sentence() -> None:
-    screen = SemanticScreen(BagOfWords(), EXAMPLES, threshold=0.8, margin=0.05)
-    text = "The session was fine. The nurse was kind! Nothing will ever get better. See you."
-    assert screen.screen(text).category == "hopelessness"
-
-
-def test_semantic_screen_needs_concern_examples() -> None:
-    with pytest.raises(ValueError, match="concern examples"):
-        SemanticScreen(BagOfWords(), SemanticExamples())
-
-
-def test_layered_detector_asks_the_model_only_when_rules_found_nothing(detector: Detector) -> None:
-    encoder = BagOfWords()
-    layered = LayeredDetector(detector, SemanticScreen(encoder, EXAMPLES, threshold=0.8))
-    after_setup = encoder.calls
-    assert layered.screen("I want to kill myself").level is CRISIS
-    assert layered.screen("I'm not going to kill myself").level is CONCERN  # lowered by a rule
-    assert layered.screen("I'd rather die than go to that party").level is NONE  # judged idiom
-    assert encoder.calls == after_setup
-    raised = layered.screen("everything keeps fading into grey lately")
-    assert encoder.calls == after_setup + 1
-    assert raised.level is CONCERN and raised.reasons == ("semantic.hopelessness",)
-
-
-def test_shipped_examples_cover_concern_categories() -> None:
-    examples = load_phrases(PHRASES).examples
-    assert {"passive_ideation", "hopelessness", "distress"} <= set(examples.concern)
-    assert len(examples.everyday) >= 10
 
 
 def test_words_at_the_end_of_a_very_long_message_count() -> None:

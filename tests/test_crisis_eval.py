@@ -141,3 +141,35 @@ def test_holdout_sets(detector: Detector, name: str) -> None:
     assert report.labels["none"].false_alarm_crisis == 0
     assert report.labels["crisis"].recall >= 0.9
     assert report.labels["concern"].recall >= 0.8
+
+
+# ---- floors for the whole screen (rules, then the shipped model) --------------------------
+# crisis_labelled, crisis_holdout and crisis_holdout2 are part of the model's training data
+# (content/crisis/training/regression_sets.tsv); holdout3, holdout4, implicit and paraphrase
+# are not, so for the model they are unseen (though not blind: the rules were tuned on them).
+# The model trades a few cards on look-alikes it was trained on for what the rules miss:
+# the none->crisis floors below are the figures measured when it was trained, and the rules
+# alone keep their own floors above.
+WHOLE_SCREEN_FLOORS = {
+    # file: (crisis card >=, concern flagged >=, none shown the card <=, none flagged <=)
+    "crisis_labelled.tsv": (1.0, 1.0, 0.02, 0.16),
+    "crisis_holdout.tsv": (1.0, 1.0, 0.0, 0.05),
+    "crisis_holdout2.tsv": (1.0, 1.0, 0.05, 0.17),
+    "crisis_holdout3.tsv": (1.0, 1.0, 0.0, 0.03),
+    "crisis_holdout4.tsv": (1.0, 1.0, 0.0, 0.09),
+    "crisis_implicit.tsv": (None, 0.9, 0.0, 0.37),
+    "crisis_paraphrase.tsv": (1.0, 1.0, 0.0, 0.2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WHOLE_SCREEN_FLOORS))
+def test_whole_screen_floors(real_screen: object, name: str) -> None:
+    report = evaluate(read_labelled(DATA / name), real_screen)  # type: ignore[arg-type]
+    print(f"\n{name} (rules + model)\n" + report.format_table())
+    crisis, concern, none_shown, none_flagged = WHOLE_SCREEN_FLOORS[name]
+    labels = report.labels
+    if crisis is not None:
+        assert labels["crisis"].recall >= crisis
+    assert labels["concern"].recall >= concern
+    assert labels["none"].false_alarm_crisis <= none_shown + 1e-9
+    assert labels["none"].false_alarm_flagged <= none_flagged + 1e-9

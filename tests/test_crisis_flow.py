@@ -50,7 +50,7 @@ async def test_concern_gets_a_soft_question(chat: Chat) -> None:
     replies = await chat.say("I wish I could go to sleep and never wake up")
     assert replies[0].urgency in (Urgency.CONCERN, Urgency.CRISIS)
     if replies[0].urgency is Urgency.CONCERN:
-        assert "safe" in replies[0].text.lower()
+        assert "thoughts of ending your life" in replies[0].text.lower()
 
 
 async def test_repeated_messages_get_short_answers_not_a_flood(chat: Chat, clock: FakeClock) -> None:

@@ -4,28 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ketacompanion.admin_service import AdminService
 from ketacompanion.charts import MatplotlibCharts
-from ketacompanion.content.catalog import Content, ContentHolder, ContentScreener, load_content
+from ketacompanion.content.catalog import Content, ContentHolder, load_content
+from ketacompanion.content.crisis_model import WeightsError, load_model
 from ketacompanion.content.lesson_search import ContentFinder
 from ketacompanion.content_live import LiveContent
 from ketacompanion.core.admin import AdminBackend, AdminFlow
 from ketacompanion.core.checkins import CheckinFlow
 from ketacompanion.core.clock import SystemClock
 from ketacompanion.core.companion import Command, Companion, Screener
-from ketacompanion.core.crisis.detector import Screening
+from ketacompanion.core.crisis.detector import Detector
+from ketacompanion.core.crisis.modelscreen import Encoder, ModelScreen
 from ketacompanion.core.crisis.pending import PendingEscalations
 from ketacompanion.core.crisis.policy import CrisisPolicy
-from ketacompanion.core.crisis.semantic import LayeredDetector, SemanticScreen
+from ketacompanion.core.crisis.screener import LayeredScreener
 from ketacompanion.core.events import Events
 from ketacompanion.core.free_text import FreeText
 from ketacompanion.core.help import help_command
@@ -55,47 +55,46 @@ from ketacompanion.storage.store import SqlStore
 
 log = logging.getLogger(__name__)
 
-SemanticLoader = Callable[[Path], SemanticScreen]
+EncoderLoader = Callable[[], Encoder]
 
 
-class SemanticScreenUnavailable(SystemExit):
-    """The semantic screen is switched on but its packages are missing.
-
-    A SystemExit carrying one line, so every entry point (terminal chat, Telegram)
-    stops with that line instead of a traceback."""
-
-
-class SemanticScreener:
-    """The live content's rules first, then the semantic layer where they found nothing.
-
-    The layering is rebuilt on ``holder.current.detector`` for each message, so a
-    content reload swaps the rules here too."""
-
-    def __init__(self, holder: ContentHolder, semantic: SemanticScreen) -> None:
-        self._holder, self._semantic = holder, semantic
-
-    def screen(self, text: str) -> Screening:
-        rules = self._holder.current.detector
-        try:
-            return LayeredDetector(rules, self._semantic).screen(text)
-        except Exception as exc:
-            # Only the type: the message may hold the person's words.
-            log.warning("semantic crisis screen failed (%s); using the rules alone", type(exc).__name__)
-            return rules.screen(text)
+class CrisisModelUnusable(SystemExit):
+    """The crisis model's weights cannot be used (missing, truncated, built from other
+    data or for another encoder). A SystemExit carrying one line, so every entry point
+    stops with that line instead of a traceback: screening with a model the figures do
+    not describe would be worse than not starting."""
 
 
-def load_semantic(settings: Settings, loader: SemanticLoader | None = None) -> SemanticScreen:
-    """Load the model once, offline, with the example sentences of the shipped phrase file."""
-    os.environ["HF_HUB_OFFLINE"] = "1"  # the model ships inside a package: never fetch one
+def _default_encoder() -> Encoder:
+    from ketacompanion.encoders import UseEncoder
+
+    return UseEncoder()
+
+
+def crisis_screener(settings: Settings, content: ContentHolder, encoder: EncoderLoader | None = None) -> LayeredScreener:
+    """The live rules, then the model layer unless switched off. Bad weights stop the
+    start; an encoder that cannot load leaves the rules alone, with a loud log line."""
+
+    def rules() -> Detector:
+        return content.current.detector
+
+    budget = settings.crisis_model_budget_ms / 1000
+    if not settings.crisis_model:
+        return LayeredScreener(rules, None, budget, unavailable="KETACOMPANION_CRISIS_MODEL is false")
     try:
-        return (loader or SemanticScreen.load)(settings.content_dir / "crisis" / "phrases.yaml")
-    except ImportError as exc:
-        missing = f" ({exc.name} is not installed)" if exc.name else ""
-        raise SemanticScreenUnavailable(
-            f"ketacompanion: KETACOMPANION_SEMANTIC_SCREEN is on but the semantic screen's "
-            f"packages are missing{missing}: pip install '.[ml]' (CPU torch first: "
-            f"pip install torch==2.13.0), or set it to false"
-        ) from None
+        weights = load_model(settings.content_dir / "crisis")
+    except WeightsError as exc:
+        raise CrisisModelUnusable(f"ketacompanion: {exc} (or set KETACOMPANION_CRISIS_MODEL=false)") from None
+    try:
+        loaded = (encoder or _default_encoder)()
+    except Exception as exc:  # a broken install: the rules still screen every message
+        return LayeredScreener(rules, None, budget, unavailable=f"the encoder did not load ({type(exc).__name__})")
+    if loaded.name != weights.encoder:
+        raise CrisisModelUnusable(
+            f"ketacompanion: the crisis model was trained with {weights.encoder}, not {loaded.name}; "
+            "run `ketacompanion crisis train`"
+        )
+    return LayeredScreener(rules, ModelScreen(loaded, weights.model, weights.thresholds), budget)
 
 
 @dataclass
@@ -110,6 +109,7 @@ class App:
     senders: dict[str, Sender] = field(default_factory=dict)
     events: Events = field(default_factory=Events)
     live: LiveContent | None = None
+    screener: LayeredScreener | None = None
 
     def add_sender(self, sender: Sender) -> None:
         """An adapter offers itself to the outbox for its platform."""
@@ -120,6 +120,8 @@ class App:
             await self.companion.pending.close()  # escalations still waiting for a busy database
         if self.live is not None:
             self.live.close()
+        if self.screener is not None:
+            self.screener.close()
         await self.store.close()
 
 
@@ -211,16 +213,14 @@ async def build_app(
     settings: Settings,
     clock: Clock | None = None,
     content_set: Content | None = None,
-    semantic_loader: SemanticLoader | None = None,
     admins: Mapping[tuple[str, str], frozenset[str]] | None = None,
+    encoder: EncoderLoader | None = None,
 ) -> App:
     """Everything wired; ``content_set`` skips loading the content again (tests, reloads);
-    ``semantic_loader`` replaces the model loader when the semantic screen is on (tests)."""
+    ``encoder`` replaces the crisis model's sentence encoder (tests)."""
     clock = clock or SystemClock()
     content = ContentHolder(content_set or load_all_content(settings, clock))
-    detector: ContentScreener | SemanticScreener = ContentScreener(content)
-    if settings.semantic_screen:
-        detector = SemanticScreener(content, load_semantic(settings, semantic_loader))
+    detector = crisis_screener(settings, content, encoder)
     engine = create_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     try:
         key = settings.data_key.get_secret_value() if settings.data_key else None
@@ -254,7 +254,7 @@ async def build_app(
         window=timedelta(minutes=settings.checkin_window_minutes),
         reminder_delay=timedelta(minutes=settings.checkin_reminder_minutes),
     )
-    return App(settings, clock, engine, store, content, companion, delivery, senders, events, live)
+    return App(settings, clock, engine, store, content, companion, delivery, senders, events, live=live, screener=detector)
 
 
 def build_community(app: App, checkins_offered: bool, screening_available: bool) -> tuple[Any, Any]:

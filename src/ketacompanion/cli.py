@@ -196,24 +196,48 @@ def _detector(content_dir: Path) -> object:
         raise
 
 
+def _screen(content_dir: Path, rules_only: bool) -> object:
+    """The phrase rules, and unless told otherwise the model layer after them, as the bot runs them."""
+    from ketacompanion.content.crisis_model import WeightsError, load_model
+    from ketacompanion.core.crisis.modelscreen import ModelScreen
+    from ketacompanion.core.crisis.screener import LayeredScreener
+    from ketacompanion.encoders import UseEncoder
+
+    detector = _detector(content_dir)
+    if rules_only:
+        return detector
+    try:
+        weights = load_model(content_dir / "crisis")
+    except WeightsError as exc:
+        _fail(f"{exc} (or pass --rules-only)")
+    encoder = UseEncoder()
+    if encoder.name != weights.encoder:
+        _fail(f"the crisis model was trained with {weights.encoder}, not {encoder.name}")
+    return LayeredScreener(lambda: detector, ModelScreen(encoder, weights.model, weights.thresholds))  # type: ignore[arg-type, return-value]
+
+
+_RULES_ONLY = typer.Option("--rules-only", help="the phrase rules alone, without the model layer")
+
+
 @crisis_cli.command("check")
-def crisis_check() -> None:
+def crisis_check(rules_only: Annotated[bool, _RULES_ONLY] = False) -> None:
     """Screen one message per line of standard input; print one JSON object per line."""
     import json
 
     from ketacompanion.core.crisis.evaluation import check_lines
 
-    detector = _detector(_settings().content_dir)
+    detector = _screen(_settings().content_dir, rules_only)
     for result in check_lines(sys.stdin, detector):  # type: ignore[arg-type]
         typer.echo(json.dumps(result, ensure_ascii=False))
 
 
 @crisis_cli.command("eval")
 def crisis_eval(
-    file: Annotated[Path, typer.Argument(help="CSV or TSV with text, label (crisis|concern|none) and slice columns")],
+    file: Annotated[Path, typer.Argument(help="CSV or TSV with text, label (crisis|concern|none), slice and optional family, lang columns")],
     as_json: Annotated[bool, typer.Option("--json", help="print the full report as JSON")] = False,
+    rules_only: Annotated[bool, _RULES_ONLY] = False,
 ) -> None:
-    """Recall, precision and false-alarm rate per label and per slice."""
+    """Recall and flagged share by label, slice and language, false alarms, and the confusion table."""
     from ketacompanion.core.crisis.evaluation import evaluate, read_labelled
 
     if not file.exists():
@@ -222,8 +246,36 @@ def crisis_eval(
         rows = read_labelled(file)
     except (ValueError, KeyError) as exc:
         _fail(f"cannot read {file}: {exc}", code=1)
-    report = evaluate(rows, _detector(_settings().content_dir))  # type: ignore[arg-type]
+    report = evaluate(rows, _screen(_settings().content_dir, rules_only))  # type: ignore[arg-type]
     typer.echo(report.to_json() if as_json else report.format_table())
+
+
+@crisis_cli.command("train")
+def crisis_train() -> None:
+    """Rebuild content/crisis/model.npz and model.json from content/crisis/training, by a fixed seed."""
+    import json
+
+    from ketacompanion.content.crisis_model import read_training, write_model
+    from ketacompanion.core.crisis.training import fit
+    from ketacompanion.crisis_training import record, run_embedding
+    from ketacompanion.encoders import UseEncoder
+
+    crisis_dir = _settings().content_dir / "crisis"
+    try:
+        rows = read_training(crisis_dir)
+    except (ValueError, OSError) as exc:
+        _fail(f"cannot read the training data: {exc}", code=1)
+    if not rows:
+        _fail(f"no training rows in {crisis_dir / 'training'}", code=1)
+    detector = _detector(crisis_dir.parent)
+    rules = [detector.screen(r.text) for r in rows]  # type: ignore[attr-defined]
+    encoder = UseEncoder()
+    x = run_embedding(encoder, [r.text for r in rows], lambda done: typer.echo(f"embedded {done}/{len(rows)}", err=True))
+    trained = fit(x, [r.label for r in rows], [r.family for r in rows], [r.slice for r in rows], rules)
+    meta, report = record(crisis_dir, rows, trained, encoder)
+    write_model(crisis_dir, trained.model, trained.thresholds, meta)
+    typer.echo(report.format_table())
+    typer.echo(json.dumps({"thresholds": meta["thresholds_chosen"], "cross_validated": meta["cross_validated"]["summary"]}))
 
 
 @schedule_cli.command("list")

@@ -50,9 +50,8 @@ class Settings(BaseSettings):
     discord_alert_cooldown_minutes: int = Field(60, ge=0, le=7 * 24 * 60)
 
     crisis_cooldown_minutes: int = Field(30, ge=0, le=24 * 60)
-    semantic_screen: bool = Field(
-        False, description="also screen by meaning where no crisis rule matched; needs the ml extra"
-    )
+    crisis_model: bool = Field(True, description="screen by meaning too (content/crisis/model.npz), after the rules")
+    crisis_model_budget_ms: int = Field(2000, ge=50, le=60_000, description="past this the rules' answer stands")
     checkin_reminder_minutes: int = Field(60, ge=1, le=24 * 60)
     checkin_window_minutes: int = Field(240, ge=10, le=48 * 60)
     scheduler_safety_interval_s: int = Field(60, ge=5, le=3600)

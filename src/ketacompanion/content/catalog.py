@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from ketacompanion.content.crisis_model import validate_model
 from ketacompanion.content.enrolment import Enrolments, load_enrolment, validate_enrolment
 from ketacompanion.content.helplines import Helplines, load_helplines, validate_helplines
 from ketacompanion.content.instruments import Instrument, load_instruments, validate_instruments
@@ -39,6 +40,7 @@ def _check(root: Path, today: date) -> tuple[LessonLibrary, PhraseRules | None, 
     phrases, phrase_problems = scan_phrases(root / "crisis" / "phrases.yaml")
     problems += phrase_problems
     problems += validate_enrolment(root / "enrolment.yaml", root / "messages")
+    problems += validate_model(root / "crisis")
     return lessons, phrases, problems
 
 

@@ -120,7 +120,7 @@ class Companion:
             return await self._screen_only(inbound)
 
     async def _handle(self, inbound: Inbound) -> list[Reply]:
-        screening = self._screen(inbound)
+        screening = await self._screen(inbound)
         if (inbound.kind is InboundKind.COMMAND and inbound.command == "crisis") or (
             inbound.kind is InboundKind.CHOICE and inbound.choice == "go:crisis"
         ):
@@ -189,7 +189,7 @@ class Companion:
         return self._failed(inbound, screening, crisis, "common.busy")
 
     async def _screen_only(self, inbound: Inbound) -> list[Reply]:
-        screening = self._screen(inbound)
+        screening = await self._screen(inbound)
         if screening is None or screening.level <= 0:
             return []
         try:
@@ -213,11 +213,14 @@ class Companion:
         keeps = getattr(flow, "keeps_flagged_text", None)
         return bool(keeps is not None and await keeps(turn))
 
-    def _screen(self, inbound: Inbound) -> Screening | None:
+    async def _screen(self, inbound: Inbound) -> Screening | None:
         text = inbound.text if inbound.kind is not InboundKind.CHOICE else ""
         if not text.strip():
             return None
         try:
+            off_loop = getattr(self._screener, "screen_async", None)  # a model runs off the event loop
+            if off_loop is not None:
+                return await off_loop(text)  # type: ignore[no-any-return]
             return self._screener.screen(text)
         except Exception:
             # The screen itself failed: treat the message as possibly serious.

@@ -230,6 +230,7 @@ class SqlTx:
         self.communities = _communities(conn, cipher)
         self.journal = SqlJournalRepo(conn, cipher)
         self.corrections = SqlCorrectionRepo(conn, cipher, self.checkins)
+        self.concern_answers = _concern_answers(conn, cipher, clock)
 
 
 def _escalations(conn: AsyncConnection, cipher: FieldCipher, clock: Clock) -> Any:
@@ -242,6 +243,10 @@ def _communities(conn: AsyncConnection, cipher: FieldCipher) -> Any:
     from ketacompanion.storage.community_repo import SqlCommunityRepo  # it builds on this module
 
     return SqlCommunityRepo(conn, cipher)
+def _concern_answers(conn: AsyncConnection, cipher: FieldCipher, clock: Clock) -> Any:
+    from ketacompanion.storage.concern_repo import SqlConcernAnswerRepo  # it builds on this module
+
+    return SqlConcernAnswerRepo(conn, cipher, clock)
 
 
 _UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, OSError)

@@ -279,6 +279,18 @@ summary_profiles = Table(
     Column("updated_at", UTC, nullable=False),
 )
 
+# The answer to the soft check's direct question ("are you having thoughts of ending
+# your life?"), kept like a check-in answer: encrypted, exported, deleted.
+concern_answers = Table(
+    "concern_answers",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    _owner(),
+    Column("escalation_id", _ID),  # the escalation it answered, when there was one
+    Column("answer_enc", LargeBinary, nullable=False),
+    Column("answered_at", UTC, nullable=False),
+)
+
 # Which column owns each user-data table (export and delete walk this).
 USER_TABLES: dict[str, str] = {
     "users": "id",
@@ -296,6 +308,7 @@ USER_TABLES: dict[str, str] = {
     "journal_entries": "user_id",
     "checkin_answer_versions": "user_id",
     "summary_profiles": "user_id",
+    "concern_answers": "user_id",
 }
 
 # Tables that hold no personal data.

@@ -29,6 +29,8 @@ class LabelledRow:
     text: str
     label: str
     slice: str
+    family: str = ""  # one idea with its paraphrases; folds split by it
+    lang: str = ""
 
 
 def read_labelled(path: Path) -> list[LabelledRow]:
@@ -48,7 +50,9 @@ def read_labelled(path: Path) -> list[LabelledRow]:
                 raise ValueError(f"{path}:{number}: label must be one of {LABELS}, not {label!r}")
             text = record.get("text") or ""
             slice_ = (record.get("slice") or "").strip() or "unsliced"
-            rows.append(LabelledRow(text, label, slice_))
+            family = (record.get("family") or "").strip()
+            lang = (record.get("lang") or "").strip()
+            rows.append(LabelledRow(text, label, slice_, family, lang))
     return rows
 
 
@@ -70,6 +74,7 @@ class GroupStats:
     negatives_flagged: int = 0  # none rows at level >= CONCERN
     concern: int = 0  # concern rows
     concern_escalated: int = 0  # concern rows shown the crisis card (safe side, but noisy)
+    positives_flagged: int = 0  # crisis and concern rows at level >= CONCERN
 
     def add(self, label: str, level: RiskLevel) -> None:
         self.count += 1
@@ -83,6 +88,7 @@ class GroupStats:
         else:
             self.positives += 1
             self.found += _hit(label, level)
+            self.positives_flagged += level >= RiskLevel.CONCERN
         if label == "concern":
             self.concern += 1
             self.concern_escalated += level is RiskLevel.CRISIS
@@ -90,6 +96,11 @@ class GroupStats:
     @property
     def recall(self) -> float | None:
         return self.found / self.positives if self.positives else None
+
+    @property
+    def flagged_share(self) -> float | None:
+        """Of the rows labelled crisis or concern, the share flagged at all."""
+        return self.positives_flagged / self.positives if self.positives else None
 
     @property
     def precision(self) -> float | None:
@@ -112,6 +123,7 @@ class GroupStats:
             "count": self.count,
             "concern_shown_crisis": self.concern_shown_crisis,
             "recall": self.recall,
+            "flagged": self.flagged_share,
             "precision": self.precision,
             "none_shown_crisis": self.false_alarm_crisis,
             "none_flagged": self.false_alarm_flagged,
@@ -133,7 +145,9 @@ class Report:
     labels: dict[str, GroupStats] = field(default_factory=dict)
     slices: dict[str, GroupStats] = field(default_factory=dict)
     total: GroupStats = field(default_factory=GroupStats)
+    languages: dict[str, GroupStats] = field(default_factory=dict)
     predicted: dict[str, list[int]] = field(default_factory=dict)  # level -> [right, all]
+    confusion: dict[str, dict[str, int]] = field(default_factory=dict)  # label -> level -> rows
     mistakes: list[Mistake] = field(default_factory=list)
 
     def label_precision(self, label: str) -> float | None:
@@ -152,6 +166,8 @@ class Report:
             "total": self.total.to_dict(),
             "labels": labels,
             "slices": {name: stats.to_dict() for name, stats in sorted(self.slices.items())},
+            "languages": {name: stats.to_dict() for name, stats in sorted(self.languages.items())},
+            "confusion": self.confusion,
             "mistakes": [
                 {"text": m.text, "label": m.label, "slice": m.slice, "level": m.level,
                  "category": m.category, "reasons": list(m.reasons)}
@@ -161,14 +177,14 @@ class Report:
 
     def format_table(self) -> str:
         head = (
-            f"{'group':<22}{'n':>5}{'recall':>9}{'precision':>11}"
+            f"{'group':<22}{'n':>5}{'recall':>9}{'flagged':>9}{'precision':>11}"
             f"{'none->crisis':>14}{'none->flag':>12}{'concern->crisis':>17}"
         )
         lines = [head, "-" * len(head)]
 
         def row(name: str, stats: GroupStats, precision: float | None) -> str:
             return (
-                f"{name:<22}{stats.count:>5}{_pct(stats.recall):>9}{_pct(precision):>11}"
+                f"{name:<22}{stats.count:>5}{_pct(stats.recall):>9}{_pct(stats.flagged_share):>9}{_pct(precision):>11}"
                 f"{_pct(stats.false_alarm_crisis):>14}{_pct(stats.false_alarm_flagged):>12}"
                 f"{_pct(stats.concern_shown_crisis):>17}"
             )
@@ -177,9 +193,18 @@ class Report:
             if name in self.labels:
                 lines.append(row(f"label:{name}", self.labels[name], self.label_precision(name)))
         lines.append(row("all", self.total, self.total.precision))
+        if len(self.languages) > 1 or (self.languages and "" not in self.languages):
+            lines.append("")
+            for name, stats in sorted(self.languages.items()):
+                lines.append(row(f"lang:{name or '-'}", stats, stats.precision))
         lines.append("")
         for name, stats in sorted(self.slices.items()):
             lines.append(row(f"slice:{name}", stats, stats.precision))
+        lines += ["", "label \\ screened as     none  concern  crisis"]
+        for name in LABELS:
+            if name in self.confusion:
+                got = self.confusion[name]
+                lines.append(f"{name:<22}{got.get('none', 0):>6}{got.get('concern', 0):>9}{got.get('crisis', 0):>8}")
         return "\n".join(lines)
 
     def to_json(self) -> str:
@@ -191,13 +216,21 @@ def _pct(value: float | None) -> str:
 
 
 def evaluate(rows: Iterable[LabelledRow], detector: Screens) -> Report:
+    listed = list(rows)
+    return evaluate_screenings(listed, [detector.screen(row.text) for row in listed])
+
+
+def evaluate_screenings(rows: list[LabelledRow], screenings: list[Screening]) -> Report:
+    """The report for screenings already made, one per row (cross-validation uses this)."""
     report = Report()
-    for row in rows:
-        screening = detector.screen(row.text)
+    for row, screening in zip(rows, screenings, strict=True):
         level = screening.level
         report.total.add(row.label, level)
         report.labels.setdefault(row.label, GroupStats()).add(row.label, level)
         report.slices.setdefault(row.slice, GroupStats()).add(row.label, level)
+        report.languages.setdefault(row.lang, GroupStats()).add(row.label, level)
+        cell = report.confusion.setdefault(row.label, {})
+        cell[level.label] = cell.get(level.label, 0) + 1
         tally = report.predicted.setdefault(level.label, [0, 0])
         tally[1] += 1
         tally[0] += level.label == row.label

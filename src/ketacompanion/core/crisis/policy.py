@@ -28,6 +28,7 @@ CRISIS, CONCERN = 2, 1
 _LEVEL_NAMES = {CRISIS: "crisis", CONCERN: "concern"}
 _RANK = {"concern": CONCERN, "crisis": CRISIS}
 FOLLOWUP_OUTCOMES = ("reached", "better", "struggling")
+THOUGHTS_ANSWERS = ("yes", "no")  # the soft check's direct question
 # The detector sees one message at a time: a method question on its own is only a soft
 # check, but asked within this long of a recorded escalation it gets the full card.
 RECENT_DISTRESS = timedelta(hours=6)
@@ -165,14 +166,25 @@ class CrisisPolicy:
         return Reply(turn.t("crisis.again", lines=lines_text(entry)), choices=self._links(entry), urgency=Urgency.CRISIS)
 
     def _concern(self, turn: Turn) -> Reply:
+        # Asked directly and kindly (clinical.md section 3): "yes" opens the crisis card.
         return Reply(
-            turn.t("crisis.concern"),
+            turn.t("crisis.concern_question"),
             choices=(
-                button(turn.t("crisis.safe_button"), "crisis", "safe"),
+                button(turn.t("crisis.thoughts_yes_button"), "crisis", "thoughts", "yes"),
+                button(turn.t("crisis.thoughts_no_button"), "crisis", "thoughts", "no"),
                 button(turn.t("crisis.unsafe_button"), "crisis", "unsafe"),
             ),
             urgency=Urgency.CONCERN,
         )
+
+    async def _thoughts(self, turn: Turn, answer: str) -> list[Reply]:
+        """The answer to the direct question, kept like a check-in answer."""
+        if turn.user is not None:
+            await turn.tx.concern_answers.record(turn.user.id, answer)  # type: ignore[attr-defined]
+        if answer == "yes":
+            return await self._escalate(turn, CRISIS, "said_thoughts", "button", None)
+        entry, _ = self._entry(turn.user, turn.inbound.language)
+        return [Reply(turn.t("crisis.thoughts_no"), choices=self._links(entry), urgency=Urgency.CONCERN)]
 
     def _third_person(self, turn: Turn) -> Reply:
         entry, _ = self._entry(turn.user, turn.inbound.language)
@@ -211,6 +223,8 @@ class CrisisPolicy:
         lines = lines_text(entry)
         if action == "unsafe":
             return await self._escalate(turn, CRISIS, "said_unsafe", "button", None)
+        if action == "thoughts" and args and args[0] in THOUGHTS_ANSWERS:
+            return await self._thoughts(turn, args[0])
         if action == "danger":
             await self._outcome(turn, None, "danger")
             text = t("crisis.danger", emergency=_first(entry), lines=lines)

@@ -1,0 +1,97 @@
+"""The model layer: a sentence encoder and a small classifier judge a message by meaning.
+
+The encoder sits behind the ``Encoder`` port, so tests can inject a fake and the core
+never imports a model package. A long message is read in overlapping windows and the
+window with the highest score counts, so a sentence buried in the middle is not
+averaged away by the everyday text around it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from ketacompanion.core.crisis.classifier import CLASSES, LinearModel, Matrix
+from ketacompanion.core.crisis.detector import NOTHING, RiskLevel, Screening
+
+WINDOW = 600  # characters: every training row fits in one window
+STEP = 400  # windows overlap by 200 characters, so a sentence cut by one edge is whole in the next
+MAX_PIECES = 12  # about 5,000 characters, beyond the longest chat message; the rules read on
+
+_CRISIS, _CONCERN = CLASSES.index("crisis"), CLASSES.index("concern")
+
+
+class Encoder(Protocol):
+    """Turns texts into L2-normalised vectors, one row per text."""
+
+    name: str
+
+    def encode(self, texts: Sequence[str]) -> Matrix: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    crisis: float  # p(crisis) at or above this: the crisis card
+    concern: float  # p(concern) + p(crisis) at or above this: the soft check
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    crisis: float  # highest p(crisis) over the pieces
+    flag: float  # highest p(concern) + p(crisis) over the pieces
+
+
+def pieces(text: str) -> list[str]:
+    """The windows the model reads: the whole text when short, else overlapping slices
+    cut at spaces, at most ``MAX_PIECES``."""
+    text = " ".join(text.split())
+    if not text:
+        return []
+    if len(text) <= WINDOW:
+        return [text]
+    out: list[str] = []
+    start = 0
+    while start < len(text) and len(out) < MAX_PIECES:
+        end = min(len(text), start + WINDOW)
+        if end < len(text):
+            cut = text.rfind(" ", start + WINDOW // 2, end)
+            end = cut if cut > 0 else end
+        out.append(text[start:end].strip())
+        if end >= len(text):
+            break
+        nxt = text.find(" ", start + STEP)
+        start = nxt + 1 if 0 < nxt < end else start + STEP
+    return [p for p in out if p]
+
+
+def level_of(scores: Scores, thresholds: Thresholds) -> RiskLevel:
+    if scores.crisis >= thresholds.crisis:
+        return RiskLevel.CRISIS
+    if scores.flag >= thresholds.concern:
+        return RiskLevel.CONCERN
+    return RiskLevel.NONE
+
+
+class ModelScreen:
+    def __init__(self, encoder: Encoder, model: LinearModel, thresholds: Thresholds) -> None:
+        self.encoder, self.model, self.thresholds = encoder, model, thresholds
+
+    def scores(self, text: str) -> Scores | None:
+        parts = pieces(text)
+        if not parts:
+            return None
+        p = self.model.probabilities(np.asarray(self.encoder.encode(parts), dtype=np.float32))
+        flag = p[:, _CRISIS] + p[:, _CONCERN]
+        return Scores(float(p[:, _CRISIS].max()), float(flag.max()))
+
+    def screen(self, text: str) -> Screening:
+        found = self.scores(text)
+        if found is None:
+            return NOTHING
+        level = level_of(found, self.thresholds)
+        if level is RiskLevel.NONE:
+            return NOTHING
+        return Screening(level, "model", (f"model.{level.label}",))
