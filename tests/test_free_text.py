@@ -90,13 +90,16 @@ async def test_not_now_keeps_nothing(app: App, chat: Chat) -> None:
     assert "journal is empty" in chat.text()
 
 
-async def test_after_the_gentle_concern_reply_comes_warmth_not_the_canned_line(chat: Chat) -> None:
+async def test_after_the_gentle_concern_reply_comes_warmth_not_the_canned_line(app: App, chat: Chat) -> None:
     await chat.onboard()
     replies = await chat.say("everything feels pointless lately")
     assert replies[0].urgency is Urgency.CONCERN
     assert CANNED not in chat.text()
-    assert chat.choice("journal:keep:") and chat.choice("go:checkin")
-    assert "meta" not in chat.text() and not any(r.meta.get("lesson") for r in replies)  # no lesson after distress
+    assert chat.choice("go:checkin") and "/journal" in chat.text()
+    assert not any(r.meta.get("lesson") for r in replies)  # no lesson after distress
+    # Flagged words are not kept for someone who does not keep notes, not even as a draft.
+    async with app.engine.connect() as conn:
+        assert (await conn.execute(select(tables.journal_entries))).first() is None
 
 
 async def test_a_question_that_is_also_a_crisis_message_gets_the_crisis_card(chat: Chat) -> None:
@@ -189,3 +192,15 @@ def test_free_text_through_the_terminal_chat(tmp_path: Path) -> None:
     assert any("Source:" in x and "drive" in x.lower() for x in texts)
     assert any("Saved in your journal" in x for x in texts)
     assert any("I feel awful after my infusion, really low" in x for x in texts[-2:])
+
+
+async def test_after_concern_someone_who_keeps_notes_is_offered_the_journal(app: App, chat: Chat) -> None:
+    await chat.onboard()
+    async with app.store.transaction() as tx:
+        found = await tx.users.find("console", chat.user)
+        assert found is not None
+        await tx.users.update(found[0].id, keep_notes=True)
+    await chat.say("everything feels pointless lately")
+    await chat.tap(chat.choice("journal:keep:"))
+    await chat.say("/journal")
+    assert "everything feels pointless lately" in chat.text()

@@ -58,7 +58,7 @@ async def test_a_raised_safety_answer_opens_the_safety_follow_up(app: App, chat:
     clock.advance(timedelta(hours=5))
     await chat.say("/history")
     await chat.tap(chat.choice("edit:pick:"))
-    safety = next(c.id for c in chat.choices() if c.label.startswith("Since your last"))
+    safety = next(c.id for c in chat.choices() if c.label.startswith("Thoughts of self-harm"))
     await chat.tap(safety)
     assert not any(c.label.lower().startswith("skip") for c in chat.choices())
     await chat.say("2")  # digits are refused on the safety question, as in a check-in
@@ -74,7 +74,7 @@ async def test_a_new_red_flag_in_a_correction_gets_the_urgent_advice(app: App, c
     await checkin(chat)
     await chat.say("/history")
     await chat.tap(chat.choice("edit:pick:"))
-    effects = next(c.id for c in chat.choices() if c.label.startswith("Any of these"))
+    effects = next(c.id for c in chat.choices() if c.label.startswith("Side effects"))
     await chat.tap(effects)
     await chat.say("14")  # blood in pee
     assert any(r.urgency is Urgency.CONCERN for r in chat.last)

@@ -96,6 +96,11 @@ class FreeText:
         user = turn.user
         if user is None or not user.consented:
             return [Reply(turn.t(key) + "\n" + turn.t("answers.journal_needs_start"))]
+        if gentle and not user.keep_notes:
+            # Words the screen flagged are kept only for people who keep notes (as the
+            # crisis log does): offer a check-in, and /journal to write it down themselves.
+            check = button(turn.t("answers.check_in_now"), "go", "checkin")
+            return [Reply(turn.t("answers.feeling_gentle_no_notes"), choices=(check,))]
         entry = await turn.tx.journal.add(user.id, text, turn.now, kept=False)
         choices = (
             button(turn.t("answers.note_it"), "journal", "keep", entry),

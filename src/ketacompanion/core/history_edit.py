@@ -189,8 +189,10 @@ class HistoryEditFlow:
 
 
 def _short(turn: Turn, item_id: str, prompt: str) -> str:
-    try:
-        return turn.t(f"checkins.label_{item_id}").capitalize()
-    except KeyError:
-        words = prompt.split()
-        return " ".join(words[:5]) + ("…" if len(words) > 5 else "")
+    for key in (f"history_edit.label_{item_id}", f"checkins.label_{item_id}"):
+        try:
+            return turn.t(key).capitalize()
+        except KeyError:
+            continue
+    words = prompt.split()
+    return " ".join(words[:5]) + ("…" if len(words) > 5 else "")

@@ -64,9 +64,13 @@ def scale_lines(t: Text, past: Sequence[PastCheckin], start: datetime, end: date
             continue
         first = [v for at, v in points if at < middle]
         second = [v for at, v in points if at >= middle]
-        lines.append(t("checkins.history.scale_line", scale=t(scale), n=len(points),
-                       first=_mean(first) if first else "-", second=_mean(second) if second else "-",
-                       low=min(v for _, v in points), high=max(v for _, v in points)))
+        low, high = min(v for _, v in points), max(v for _, v in points)
+        if first and second:
+            lines.append(t("checkins.history.scale_line", scale=t(scale), n=len(points),
+                           first=_mean(first), second=_mean(second), low=low, high=high))
+        else:  # answers only in one half: a comparison would be empty
+            lines.append(t("checkins.history.scale_line_one", scale=t(scale), n=len(points),
+                           mean=_mean([v for _, v in points]), low=low, high=high))
     return lines
 
 
