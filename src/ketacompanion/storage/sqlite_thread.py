@@ -2,8 +2,8 @@
 
 Through aiosqlite every statement costs several thread hand-offs (execute, fetch,
 close) of about 0.1 ms each, more than the statement itself. Here only the steps
-that can block go to the writer thread: ``BEGIN IMMEDIATE`` (it may wait for another
-writer up to the busy timeout) and ``COMMIT`` (the fsync). Statements in between run
+that can block go to the writer thread: ``BEGIN IMMEDIATE`` when another writer holds
+the lock (it waits up to the busy timeout) and ``COMMIT`` (the fsync). Statements in between run
 on the event loop: the write lock is already held and WAL readers never wait, so each
 takes tens of microseconds. Transactions that arrive while another is running share
 its commit: each runs in its own savepoint and waits for the commit before its
@@ -134,7 +134,9 @@ class SqliteWriter:
             # other units' work: then a failure here must not undo theirs.
             shared = self._in_batch
             if shared:
-                await self.call(self._raw("SAVEPOINT unit"))
+                # On the loop: the write lock is held, and a savepoint inside a
+                # transaction touches no disk, so it cannot block.
+                self._raw("SAVEPOINT unit")()
             else:
                 await self._begin(patience_ms)
                 self._in_batch = True
@@ -144,7 +146,7 @@ class SqliteWriter:
                 body_failed = True
                 try:
                     if shared:
-                        await self.call(self._raws("ROLLBACK TO unit", "RELEASE unit"))
+                        self._raws("ROLLBACK TO unit", "RELEASE unit")()
                         await self._finish_batch_if_idle()
                     else:
                         self._in_batch = False
@@ -153,7 +155,7 @@ class SqliteWriter:
                     await self._abandon_batch()  # cleaning up failed too: fail the batch, loudly
                 raise
             if shared:
-                await self.call(self._raw("RELEASE unit"))
+                self._raw("RELEASE unit")()
             self._pending.append(done)
             await self._finish_batch_if_idle()
         except BaseException:
