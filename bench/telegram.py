@@ -11,8 +11,10 @@ pacing is off because Telegram's limits would measure Telegram, not us.
 
     .venv/bin/python bench/telegram.py [--updates 2000] [--users 200] [--repeats 5]
 
-Prints one JSON line: updates/s and CPU microseconds an update for both, and
-``ratio_min`` / ``ratio_median`` / ``ratio_max`` of the full stack's speed over the bare bot's.
+Prints one JSON line: updates/s and CPU microseconds an update for each, and
+``ratio_min`` / ``ratio_median`` / ``ratio_max`` of the full stack's speed over the bare bot's
+on PTB's default request class (httpx); ``ratio_same_request_*`` over a bare bot on the
+project's own aiohttp request class, so the request class's gain is not counted as ours.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from telegram import Update  # noqa: E402
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters  # noqa: E402
 
 from ketacompanion.adapters.telegram.limits import Limits  # noqa: E402
+from ketacompanion.adapters.telegram.request import AiohttpRequest  # noqa: E402
 from ketacompanion.adapters.telegram.runner import (  # noqa: E402
     Timeouts,
     build_adapter,
@@ -125,17 +128,24 @@ async def polled(application: Application, run: Callable[[], Awaitable[tuple]]) 
             await application.stop()
 
 
-def bare_bot(server: Server, concurrency: int, reply: dict) -> Application:  # type: ignore[type-arg]
+def bare_bot(server: Server, concurrency: int, reply: dict, same_request: bool = False) -> Application:  # type: ignore[type-arg]
+    """A bare echo bot; with ``same_request`` on the project's aiohttp request class, sized
+    as the full stack sizes it, else on PTB's default (httpx)."""
     text, parse_mode = reply["text"], reply["parse_mode"]
 
     async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_chat is not None
         await context.bot.send_message(update.effective_chat.id, text, parse_mode=parse_mode)
 
-    application = (
+    builder = (
         ApplicationBuilder().token(TOKEN).base_url(f"{server.origin}/bot")
-        .base_file_url(f"{server.origin}/file/bot").concurrent_updates(concurrency).build()
+        .base_file_url(f"{server.origin}/file/bot").concurrent_updates(concurrency)
     )  # fmt: skip
+    if same_request:
+        builder = builder.request(AiohttpRequest(connection_pool_size=concurrency * 2)).get_updates_request(
+            AiohttpRequest(connection_pool_size=1)
+        )
+    application = builder.build()
     application.add_handler(MessageHandler(filters.ALL, answer))
     return application
 
@@ -192,16 +202,26 @@ async def paired(args: argparse.Namespace, server: Server, app: App) -> dict[str
         first = next(chats)
         return await polled(application, lambda: measure(server, args.updates, args.users, first))
 
-    rates: dict[str, list[float]] = {"full": [], "bare": []}
-    cpus: dict[str, list[float]] = {"full": [], "bare": []}
+    async def same() -> tuple:
+        application = bare_bot(server, args.concurrency, reply, same_request=True)
+        first = next(chats)
+        return await polled(application, lambda: measure(server, args.updates, args.users, first))
+
+    sides: list[tuple[str, Side]] = [("full", full), ("bare", bare), ("same", same)]  # type: ignore[list-item]
+    rates: dict[str, list[float]] = {name: [] for name, _ in sides}
+    cpus: dict[str, list[float]] = {name: [] for name, _ in sides}
     ratio: list[float] = []
+    ratio_same: list[float] = []
     for repeat in range(args.repeats):
-        order = [("full", full), ("bare", bare)] if repeat % 2 == 0 else [("bare", bare), ("full", full)]
-        for name, side in order:
-            rate, cpu, _ = await side()
+        # Each side goes first, second and third in turn, so drift on a shared machine
+        # falls on all of them alike.
+        shift = repeat % len(sides)
+        for name, side in sides[shift:] + sides[:shift]:
+            rate, cpu, _ = await side()  # type: ignore[misc]
             rates[name].append(rate)
             cpus[name].append(cpu)
         ratio.append(rates["full"][-1] / rates["bare"][-1])
+        ratio_same.append(rates["full"][-1] / rates["same"][-1])
     return {
         "bench": "telegram",
         "updates": args.updates,
@@ -212,6 +232,10 @@ async def paired(args: argparse.Namespace, server: Server, app: App) -> dict[str
         "updates_per_s": spread(rates["full"], 1),
         "bare_ptb_updates_per_s": spread(rates["bare"], 1),
         **ratios("ratio", ratio),
+        "anchor_same_request": "bare python-telegram-bot bot on the same aiohttp request class",
+        **ratios("ratio_same_request", ratio_same),
+        "bare_same_request_updates_per_s": spread(rates["same"], 1),
+        "bare_same_request_cpu_us_per_update": spread(cpus["same"], 1),
         "cpu_us_per_update": spread(cpus["full"], 1),
         "bare_ptb_cpu_us_per_update": spread(cpus["bare"], 1),
         "reply_parse_mode": reply.get("parse_mode"),

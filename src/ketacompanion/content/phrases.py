@@ -80,12 +80,19 @@ class PhraseRules(_Model):
     examples: SemanticExamples = SemanticExamples()
     # Each phrase compiled once, whether validation or the detector asks first.
     _compiled: dict[str, CompiledPhrase] = PrivateAttr(default_factory=dict)
+    # Each <list> expanded once: most rules name <self> or another list.
+    _expanded: dict[str, tuple[str, Anchors | None]] = PrivateAttr(default_factory=dict)
 
     def compile(self, phrase: str) -> CompiledPhrase:
         found = self._compiled.get(phrase)
         if found is None:
-            found = self._compiled[phrase] = compile_phrase(phrase, self.lists)
+            found = self._compiled[phrase] = compile_phrase(phrase, self.lists, self._expanded)
         return found
+
+    def check_entry(self, entry: str) -> None:
+        """A ``lists:`` entry is only ever matched inside the phrases naming its list,
+        and those are compiled; the entry itself is parsed, not compiled."""
+        parse_phrase(entry, self.lists, self._expanded)
 
 
 # ---- phrase syntax ---------------------------------------------------------------------
@@ -110,19 +117,49 @@ def squeeze(word: str) -> str:
 class CompiledPhrase:
     regex: str  # matches " word word" inside " " + text + " "
     anchors: Anchors | None  # None: no required word, always try it
+    # The regex compiled once, ending where a word ends; the detector runs this one.
+    pattern: re.Pattern[str]
 
 
-def compile_phrase(phrase: str, lists: dict[str, list[str]]) -> CompiledPhrase:
+def compile_phrase(
+    phrase: str,
+    lists: dict[str, list[str]],
+    expanded: dict[str, tuple[str, Anchors | None]] | None = None,
+) -> CompiledPhrase:
     """Turn a phrase into a regex over squeezed, normalised text. Raises PhraseError."""
-    parser = _Parser(phrase, lists, depth=0)
-    regex, anchors = parser.parse()
-    if re.fullmatch(regex, ""):
+    regex, anchors = parse_phrase(phrase, lists, expanded)
+    pattern = re.compile(regex + "(?= )")
+    # Text is " " + words + " ", so an empty match at the start of " " is a regex that
+    # matches nothing at all: it would fire on every message.
+    if pattern.match(" "):
         raise PhraseError(f"{phrase!r} needs at least one word that is not optional")
-    return CompiledPhrase(regex, anchors)
+    return CompiledPhrase(regex, anchors, pattern)
+
+
+def parse_phrase(
+    phrase: str,
+    lists: dict[str, list[str]],
+    expanded: dict[str, tuple[str, Anchors | None]] | None = None,
+) -> tuple[str, Anchors | None]:
+    """The regex source and anchor words of a phrase, not compiled. Raises PhraseError.
+    Only words carry anchors, and a part without one can match nothing at all, so a
+    phrase without anchors would match every message."""
+    regex, anchors = _Parser(
+        phrase, lists, depth=0, expanded={} if expanded is None else expanded
+    ).parse()
+    if anchors is None:
+        raise PhraseError(f"{phrase!r} needs at least one word that is not optional")
+    return regex, anchors
 
 
 class _Parser:
-    def __init__(self, phrase: str, lists: dict[str, list[str]], depth: int) -> None:
+    def __init__(
+        self,
+        phrase: str,
+        lists: dict[str, list[str]],
+        depth: int,
+        expanded: dict[str, tuple[str, Anchors | None]],
+    ) -> None:
         if depth > 5:
             raise PhraseError("lists refer to each other too deeply")
         bad = re.sub(r"\s+", "", _TOKEN.sub("", phrase))
@@ -130,6 +167,7 @@ class _Parser:
             raise PhraseError(f"unexpected characters {bad!r} in {phrase!r}")
         self.toks = [m.group() for m in _TOKEN.finditer(phrase)]
         self.pos, self.lists, self.depth, self.phrase = 0, lists, depth, phrase
+        self.expanded = expanded
 
     def parse(self) -> tuple[str, Anchors | None]:
         if not self.toks:
@@ -180,8 +218,12 @@ class _Parser:
             name = tok[1:-1]
             if name not in self.lists:
                 raise PhraseError(f"unknown list <{name}>")
-            inner = " | ".join(f"({entry})" for entry in self.lists[name])
-            return _Parser(f"({inner})", self.lists, self.depth + 1).parse()
+            found = self.expanded.get(name)
+            if found is None:
+                inner = " | ".join(f"({entry})" for entry in self.lists[name])
+                found = _Parser(f"({inner})", self.lists, self.depth + 1, self.expanded).parse()
+                self.expanded[name] = found
+            return found
         if tok in (")", "]"):
             raise PhraseError(f"unbalanced {tok!r} in {self.phrase!r}")
         return _word(tok)
@@ -264,15 +306,18 @@ def _semantic_problems(path: Path, node: Any, rules: PhraseRules) -> list[Proble
         else:
             seen[ident] = loc
 
-    def phrases(items: list[str], loc: tuple[Any, ...]) -> None:
+    def phrases(items: list[str], loc: tuple[Any, ...], compiled: bool = True) -> None:
         for k, phrase in enumerate(items):
             try:
-                rules.compile(phrase)
+                if compiled:
+                    rules.compile(phrase)
+                else:
+                    rules.check_entry(phrase)
             except (PhraseError, re.error) as exc:
                 problems.append(Problem(path, _line(node, (*loc, k)), f"bad phrase: {exc}"))
 
     for name, entries in rules.lists.items():
-        phrases(entries, ("lists", name))
+        phrases(entries, ("lists", name), compiled=False)
     for ci, cat in enumerate(rules.categories):
         claim(cat.id, ("categories", ci, "id"))
         for ri, rule in enumerate(cat.rules):

@@ -6,6 +6,7 @@ or falls outside an item's range, gives ``None`` and the caller asks again.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -62,6 +63,11 @@ def _normalize(text: str) -> str:
     return " ".join(s.casefold().split()).strip(" .!?\"'")
 
 
+# Option labels come from the content files, a few hundred in all: fold each once, not
+# once per option per typed answer.
+_label = functools.lru_cache(maxsize=2048)(_normalize)
+
+
 def _number(token: str) -> int | None:
     sign = -1 if token.startswith("-") else 1
     body = token.removeprefix("-")
@@ -85,7 +91,7 @@ def _parse_scale(item: Item, s: str) -> Answer | None:
 
 def _match_option(item: Item, s: str) -> Option | None:
     for opt in item.options:
-        if s in (opt.id, opt.id.replace("_", " "), _normalize(opt.label)):
+        if s in (opt.id, opt.id.replace("_", " "), _label(opt.label)):
             return opt
     n = _number(s)
     if n is not None and 1 <= n <= len(item.options):

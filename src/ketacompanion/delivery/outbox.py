@@ -138,14 +138,17 @@ class Outbox:
     async def enqueue(self, conn: AsyncConnection, items: Iterable[tuple[Due, str, str]]) -> int:
         """Queue (due, purpose, encoded reply) rows, in the caller's transaction."""
         now = self.clock.now()
+        listed = list(items)
+        sealed = self.cipher.encrypt_many(
+            [(encoded, enc_context("outbox", "payload_enc", due.user_id)) for due, _, encoded in listed]
+        )
         rows: list[dict[str, Any]] = [
             {
                 "user_id": due.user_id, "checkin_id": due.checkin_id, "purpose": purpose,
-                "platform": due.platform, "chat_id": due.chat_id,
-                "payload_enc": self.cipher.encrypt(encoded, enc_context("outbox", "payload_enc", due.user_id)),
+                "platform": due.platform, "chat_id": due.chat_id, "payload_enc": payload,
                 "status": "queued", "attempts": 0, "unconfirmed": 0, "not_before": max(now, due.not_before), "created_at": now,
             }
-            for due, purpose, encoded in items
+            for (due, purpose, _), payload in zip(listed, sealed, strict=True)
         ]
         await bulk_insert(conn, t.outbox, rows)
         return len(rows)

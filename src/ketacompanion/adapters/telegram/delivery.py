@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import httpx
 from telegram import Bot, LinkPreviewOptions
 from telegram.error import (
@@ -213,7 +214,11 @@ class TelegramSender:
 
 
 # Raised before any byte of the request left: no connection, or none free in the pool.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# aiohttp counts waiting for a free pooled connection in its connect timeout.
+_NOT_SENT = (
+    httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
+    aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError,
+)  # fmt: skip
 
 
 def surely_unsent(exc: NetworkError) -> bool:

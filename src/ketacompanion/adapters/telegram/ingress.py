@@ -54,6 +54,15 @@ class SanitizingRequest(BaseRequest):
 
     def __init__(self, inner: BaseRequest) -> None:
         self._inner = inner
+        # The last getUpdates answer as sent on and as decoded here, so that
+        # python-telegram-bot does not decode the same bytes again.
+        self._decoded: tuple[bytes, Any] | None = None
+
+    def parse_json_payload(self, payload: bytes) -> Any:  # type: ignore[override]
+        decoded, self._decoded = self._decoded, None
+        if decoded is not None and decoded[0] is payload:
+            return decoded[1]
+        return BaseRequest.parse_json_payload(payload)
 
     @property
     def read_timeout(self) -> float | None:
@@ -79,10 +88,11 @@ class SanitizingRequest(BaseRequest):
             return status, payload
         try:
             Update.de_list(envelope.get("result"), None)
-            return status, payload  # the usual case: all well formed, pass the bytes on
         except Exception:
             envelope["result"] = clean_batch(envelope.get("result"))
-        return status, json.dumps(envelope).encode("utf-8")
+            payload = json.dumps(envelope).encode("utf-8")
+        self._decoded = (payload, envelope)
+        return status, payload
 
 
 class PerChatProcessor(BaseUpdateProcessor):

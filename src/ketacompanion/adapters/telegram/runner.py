@@ -15,12 +15,13 @@ from datetime import timedelta
 from telegram import Update
 from telegram.error import InvalidToken, NetworkError
 from telegram.ext import Application, ApplicationBuilder
-from telegram.request import BaseRequest, HTTPXRequest
+from telegram.request import BaseRequest
 
 from ketacompanion.adapters.telegram.adapter import TelegramAdapter
 from ketacompanion.adapters.telegram.delivery import RetryPolicy, TelegramSender
 from ketacompanion.adapters.telegram.ingress import PerChatProcessor, SanitizingRequest
 from ketacompanion.adapters.telegram.limits import Limits, Monotonic, RateLimiter, Sleep
+from ketacompanion.adapters.telegram.request import AiohttpRequest
 from ketacompanion.adapters.telegram.webhook import WebhookServer, path_of
 from ketacompanion.app import App, texts
 from ketacompanion.runtime import PlatformConfigError, PlatformUnavailable, Service
@@ -58,12 +59,12 @@ def build_application(
     """A python-telegram-bot Application wired for this bot (requests injectable for tests)."""
     t = timeouts or Timeouts()
     if request is None:
-        request = HTTPXRequest(
+        request = AiohttpRequest(
             connection_pool_size=concurrency * 2, connect_timeout=t.connect,
             read_timeout=t.read, write_timeout=t.write, pool_timeout=t.pool,
         )  # fmt: skip
     if updates_request is None:
-        updates_request = HTTPXRequest(
+        updates_request = AiohttpRequest(
             connection_pool_size=1, connect_timeout=t.connect, read_timeout=t.read,
             write_timeout=t.read, pool_timeout=t.pool,
         )  # fmt: skip

@@ -82,7 +82,7 @@ class _Index:
     def add(self, owner: int, phrase: str, rules: PhraseRules) -> None:
         compiled = rules.compile(phrase)
         slot = len(self.patterns)
-        self.patterns.append((owner, re.compile(compiled.regex + "(?= )")))
+        self.patterns.append((owner, compiled.pattern))
         if compiled.anchors is None:
             self.always.append(slot)
             return
