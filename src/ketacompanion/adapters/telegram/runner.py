@@ -21,7 +21,7 @@ from telegram.request import BaseRequest, HTTPXRequest
 
 from ketacompanion.adapters.telegram.adapter import TelegramAdapter
 from ketacompanion.adapters.telegram.delivery import RetryPolicy, TelegramSender
-from ketacompanion.adapters.telegram.ingress import PerChatProcessor, SanitizingRequest
+from ketacompanion.adapters.telegram.ingress import FairProcessor, SanitizingRequest
 from ketacompanion.adapters.telegram.limits import Limits, Monotonic, RateLimiter, Sleep
 from ketacompanion.adapters.telegram.webhook import WebhookServer, path_of
 from ketacompanion.app import App, build_app, texts
@@ -35,6 +35,9 @@ ServiceFactory = Callable[[App], Service]  # called after every adapter is in ap
 ALLOWED_UPDATES = [
     Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER,
 ]  # fmt: skip
+
+
+DRAIN_S = 10.0  # how long a stop waits for accepted updates to be handled
 
 
 class TelegramConfigError(Exception):
@@ -78,7 +81,7 @@ def build_application(
         .base_file_url(base_file_url)
         .request(request)
         .get_updates_request(SanitizingRequest(updates_request))
-        .concurrent_updates(PerChatProcessor(concurrency))
+        .concurrent_updates(FairProcessor(concurrency))
         .job_queue(None)  # schedules live in our database, not in python-telegram-bot
         .build()
     )
@@ -94,10 +97,16 @@ def build_adapter(
 ) -> TelegramAdapter:
     limiter = RateLimiter(limits, clock, sleep)
     sender = TelegramSender(application.bot, app.store, limiter, policy, sleep)
-    return TelegramAdapter(
-        application, app.companion.handle, sender, texts(app.content),
+    content = app.content
+    adapter = TelegramAdapter(
+        application, app.companion.handle, sender, texts(content),
         app.settings.default_language, screen=app.companion.screen_only,
+        flagged=lambda text: content.current.detector.screen(text).level > 0,
     )  # fmt: skip
+    processor = application.update_processor
+    if isinstance(processor, FairProcessor):
+        processor.urgent, processor.on_flood = adapter.is_urgent, adapter.flood_notice
+    return adapter
 
 
 def telegram_service(
@@ -139,6 +148,9 @@ def telegram_service(
                     await webhook.stop()
                 if application.running:
                     await application.stop()
+                processor = application.update_processor
+                if isinstance(processor, FairProcessor):
+                    await processor.drain(DRAIN_S)  # while the bot can still send
 
     return serve
 
