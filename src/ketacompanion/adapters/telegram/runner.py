@@ -21,6 +21,7 @@ from telegram.request import BaseRequest, HTTPXRequest
 
 from ketacompanion.adapters.telegram.adapter import TelegramAdapter
 from ketacompanion.adapters.telegram.delivery import RetryPolicy, TelegramSender
+from ketacompanion.adapters.telegram.gate import GatedRequest
 from ketacompanion.adapters.telegram.ingress import FairProcessor, SanitizingRequest
 from ketacompanion.adapters.telegram.limits import Limits, Monotonic, RateLimiter, Sleep
 from ketacompanion.adapters.telegram.webhook import WebhookServer, path_of
@@ -79,7 +80,7 @@ def build_application(
         .token(token)
         .base_url(base_url)
         .base_file_url(base_file_url)
-        .request(request)
+        .request(GatedRequest(request))
         .get_updates_request(SanitizingRequest(updates_request))
         .concurrent_updates(FairProcessor(concurrency))
         .job_queue(None)  # schedules live in our database, not in python-telegram-bot
@@ -96,6 +97,8 @@ def build_adapter(
     sleep: Sleep = asyncio.sleep,
 ) -> TelegramAdapter:
     limiter = RateLimiter(limits, clock, sleep)
+    if isinstance(application.bot.request, GatedRequest):
+        application.bot.request.hold = limiter.hold  # one 429 hold for sender and requests
     sender = TelegramSender(application.bot, app.store, limiter, policy, sleep)
     content = app.content
     adapter = TelegramAdapter(
