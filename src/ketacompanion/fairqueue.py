@@ -104,6 +104,10 @@ class FairQueue(Generic[K, T]):
     def pending(self) -> int:
         return sum(len(c.items) + len(c.urgent) + c.running for c in self._chats.values())
 
+    async def wait_idle(self) -> None:
+        """Return once nothing is queued or running."""
+        await self._idle.wait()
+
     # --- running --------------------------------------------------------------------------
     def start(self) -> None:
         if not self._workers:
