@@ -141,3 +141,18 @@ async def test_a_flood_gets_exactly_one_slow_down_notice(
         await r.processor.queue.drain(30)
         texts = [c.params.get("text", "") for c in r.api.sent_messages(FLOODER)]
         assert texts.count(notice) == 1
+
+
+@pytest.mark.slow
+async def test_a_stop_handles_every_update_already_accepted(
+    tmp_path: Path, clock: FakeClock, content_set: Content
+) -> None:
+    async with rig(tmp_path, clock, content_set) as r:
+        r.api.hold_replies(FLOODER)  # the backlog cannot finish before the stop
+        updates = [r.api.inject_update(r.api.message_update(FLOODER, f"/learn {n}")) for n in range(20)]
+        last = updates[-1]["update_id"]
+        await r.api.wait_for(lambda c: c.method == "getUpdates" and c.params.get("offset", 0) > last, timeout=20)
+        assert r.processor.queue.queued(FLOODER) > 0
+    # The rig stopped the service (and the hold) on the way out: the queue was drained first.
+    assert r.processor.queue.pending() == 0
+    assert len(r.api.sent_messages(FLOODER)) >= 20  # one reply at least to each /learn
