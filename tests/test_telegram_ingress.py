@@ -110,3 +110,36 @@ async def test_one_chat_in_order_other_chats_in_parallel() -> None:
         await processor.drain(1.0)
     assert log == ["start 1a", "run 2c", "end 1a", "run 1b"]
     assert processor.queue.pending() == 0  # nothing kept once a chat is idle
+
+
+def test_crisis_updates_are_told_apart_at_ingress_without_the_companion() -> None:
+    from ketacompanion.adapters.telegram.adapter import TelegramAdapter
+    from ketacompanion.adapters.telegram.delivery import TelegramSender
+    from ketacompanion.adapters.telegram.runner import build_application
+
+    state = BotApiState()
+    application = build_application(
+        state.token, request=RecordingRequest(state), updates_request=RecordingRequest(state)
+    )
+
+    async def never(inbound: object) -> list:
+        raise AssertionError("ingress must not run a turn")
+
+    adapter = TelegramAdapter(
+        application, never, TelegramSender(application.bot, None), lambda lang: lambda key, **v: key,
+        screen=never, flagged=lambda text: "kill myself" in text,
+    )  # fmt: skip
+
+    def urgent(raw: dict) -> bool:
+        return adapter.is_urgent(Update.de_json(raw, None))
+
+    assert urgent(state.message_update(5, "/crisis"))
+    assert urgent(state.message_update(5, "I want to kill myself"))
+    assert urgent(state.callback_update(5, "go:crisis", 1))
+    assert urgent(state.callback_update(5, "crisis:danger", 1))
+    edit = state.message_update(5, "now I want to kill myself")
+    edit["edited_message"] = edit.pop("message")
+    assert urgent(edit)
+    assert not urgent(state.message_update(5, "hello"))
+    assert not urgent(state.message_update(5, "/learn"))
+    assert not urgent(state.callback_update(5, "start:agree", 1))
