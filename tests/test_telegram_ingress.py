@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from telegram import Bot, Update
 
 from ketacompanion.adapters.telegram.ingress import (
-    PerChatProcessor,
+    FairProcessor,
     SanitizingRequest,
     clean_batch,
     parse_update,
@@ -83,7 +83,7 @@ def test_any_batch_cleans_into_something_python_telegram_bot_parses(batch: list)
 
 
 async def test_one_chat_in_order_other_chats_in_parallel() -> None:
-    processor = PerChatProcessor(8)
+    processor = FairProcessor(8)
     state = BotApiState()
     log: list[str] = []
     release = asyncio.Event()
@@ -100,15 +100,46 @@ async def test_one_chat_in_order_other_chats_in_parallel() -> None:
     second = Update.de_json(state.message_update(1, "b"), None)
     other = Update.de_json(state.message_update(2, "c"), None)
     async with processor:
-        tasks = [
-            asyncio.create_task(processor.process_update(first, slow("1a"))),
-            asyncio.create_task(processor.process_update(second, fast("1b"))),
-            asyncio.create_task(processor.process_update(other, fast("2c"))),
-        ]
+        await processor.process_update(first, slow("1a"))
+        await processor.process_update(second, fast("1b"))
+        await processor.process_update(other, fast("2c"))  # returns at once: only queued
         for _ in range(5):
             await asyncio.sleep(0)
         assert log == ["start 1a", "run 2c"]  # chat 2 did not wait for chat 1
         release.set()
-        await asyncio.gather(*tasks)
+        await processor.drain(1.0)
     assert log == ["start 1a", "run 2c", "end 1a", "run 1b"]
-    assert processor._locks == {}  # nothing kept once a chat is idle
+    assert processor.queue.pending() == 0  # nothing kept once a chat is idle
+
+
+def test_crisis_updates_are_told_apart_at_ingress_without_the_companion() -> None:
+    from ketacompanion.adapters.telegram.adapter import TelegramAdapter
+    from ketacompanion.adapters.telegram.delivery import TelegramSender
+    from ketacompanion.adapters.telegram.runner import build_application
+
+    state = BotApiState()
+    application = build_application(
+        state.token, request=RecordingRequest(state), updates_request=RecordingRequest(state)
+    )
+
+    async def never(inbound: object) -> list:
+        raise AssertionError("ingress must not run a turn")
+
+    adapter = TelegramAdapter(
+        application, never, TelegramSender(application.bot, None), lambda lang: lambda key, **v: key,
+        screen=never, flagged=lambda text: "kill myself" in text,
+    )  # fmt: skip
+
+    def urgent(raw: dict) -> bool:
+        return adapter.is_urgent(Update.de_json(raw, None))
+
+    assert urgent(state.message_update(5, "/crisis"))
+    assert urgent(state.message_update(5, "I want to kill myself"))
+    assert urgent(state.callback_update(5, "go:crisis", 1))
+    assert urgent(state.callback_update(5, "crisis:danger", 1))
+    edit = state.message_update(5, "now I want to kill myself")
+    edit["edited_message"] = edit.pop("message")
+    assert urgent(edit)
+    assert not urgent(state.message_update(5, "hello"))
+    assert not urgent(state.message_update(5, "/learn"))
+    assert not urgent(state.callback_update(5, "start:agree", 1))

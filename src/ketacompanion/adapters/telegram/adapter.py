@@ -6,6 +6,7 @@ logged by kind (never with the text) and the next update carries on.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -16,7 +17,15 @@ from telegram.ext import Application, ContextTypes, TypeHandler
 
 from ketacompanion.adapters.telegram.delivery import PLATFORM, TelegramSender
 from ketacompanion.adapters.telegram.updates import GROUP_COMMANDS, Action, Event, translate
-from ketacompanion.core.model import Address, Choice, DeliveryError, Inbound, Reply, Unreachable
+from ketacompanion.core.model import (
+    Address,
+    Choice,
+    DeliveryError,
+    Inbound,
+    InboundKind,
+    Reply,
+    Unreachable,
+)
 from ketacompanion.core.turn import Text
 
 log = logging.getLogger(__name__)
@@ -36,6 +45,8 @@ _DEFAULTS = {
     "telegram.group": "In a group I only share lessons (/learn) and crisis lines (/crisis). "
     "For anything else, continue in a private chat. If you are in danger, send /crisis.",
     "telegram.continue_privately": "Continue privately",
+    "telegram.slow_down": "You are sending messages faster than I can read them, so I skipped "
+    "some. Please wait for my reply. If you are in danger, send /crisis.",
 }
 
 
@@ -51,12 +62,15 @@ class TelegramAdapter:
         default_language: str = "en",
         *,
         screen: Handle,
+        flagged: Callable[[str], bool] | None = None,
     ) -> None:
         """``handle`` is the companion's whole turn; ``screen`` its crisis screen alone
         (``Companion.screen_only``), for text that must not feed a flow."""
         self.application, self.sender = application, sender
         self._handle, self._screen = handle, screen
         self._texts, self._default_language = texts, default_language
+        self._flagged = flagged  # the cheap rule screen, for sorting updates at ingress
+        self._notices: set[asyncio.Task[None]] = set()
         application.add_handler(TypeHandler(Update, self.on_update))
         application.add_error_handler(self._on_error)
 
@@ -83,6 +97,33 @@ class TelegramAdapter:
         except TelegramError as exc:
             # The menu is a convenience: typed commands work without it.
             log.warning("could not set the command menu", extra={"error": type(exc).__name__})
+
+    # --- ingress ---------------------------------------------------------------------------
+    def is_urgent(self, update: Update) -> bool:
+        """Whether ``update`` goes ahead of every queue: ``/crisis``, a crisis button, or
+        text the rule screen flags (the same rules the companion applies first)."""
+        event = translate(update, self.username)
+        inbound = event.inbound
+        if inbound is not None and inbound.kind is InboundKind.COMMAND and inbound.command == "crisis":
+            return True
+        if inbound is not None and inbound.kind is InboundKind.CHOICE:
+            choice = inbound.choice or ""
+            return choice == "go:crisis" or choice.partition(":")[0] == "crisis"
+        text = inbound.text if inbound is not None else event.screen.text if event.screen else None
+        return bool(text and text.strip() and self._flagged is not None and self._flagged(text))
+
+    def flood_notice(self, chat_id: int) -> None:
+        """Tell a flooding chat, once, that some of its messages were skipped."""
+        reply = Reply(self._t(self._default_language)("telegram.slow_down"))
+        task = asyncio.create_task(self._notify(Address(PLATFORM, str(chat_id)), reply))
+        self._notices.add(task)
+        task.add_done_callback(self._notices.discard)
+
+    async def _notify(self, address: Address, reply: Reply) -> None:
+        try:
+            await self.sender.send(address, reply)
+        except Exception as exc:
+            log.warning("slow-down notice not delivered", extra={"error": type(exc).__name__})
 
     # --- updates ---------------------------------------------------------------------------
     async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -1,4 +1,4 @@
-"""Getting updates in safely: malformed ones dropped, one chat's updates kept in order.
+"""Getting updates in safely: malformed ones dropped, chats served fairly and in order.
 
 python-telegram-bot parses a whole ``getUpdates`` batch at once: one update it cannot
 parse fails the batch, is logged in full at CRITICAL (health text in the logs) and is
@@ -8,15 +8,16 @@ carrying only its ``update_id``, so the offset moves on and nothing is logged.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Bot, Update
 from telegram.ext import BaseUpdateProcessor
 from telegram.request import BaseRequest, RequestData
+
+from ketacompanion.fairqueue import FairQueue
 
 log = logging.getLogger(__name__)
 
@@ -95,40 +96,69 @@ class SanitizingRequest(BaseRequest):
         return status, payload
 
 
-class PerChatProcessor(BaseUpdateProcessor):
-    """Different chats concurrently, one chat's updates strictly in order.
+class FairProcessor(BaseUpdateProcessor):
+    """Feeds updates into a ``FairQueue``: one chat's flood waits in that chat's own queue.
 
-    In order, because a person's second tap must see the state their first tap left; in
-    parallel across chats, because one chat waiting on its send limit must not hold up
-    everyone else.
+    python-telegram-bot's own processor holds a semaphore slot for as long as an update
+    waits, so a busy chat's backlog could hold every slot. Here ``do_process_update`` only
+    enqueues and returns; the queue's workers await the update's coroutine later. Crisis
+    updates (``urgent``) take the queue's urgent lane. Updates with no chat run at once.
     """
 
-    def __init__(self, max_concurrent_updates: int = 64) -> None:
-        super().__init__(max_concurrent_updates)
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._users: dict[int, int] = {}
+    def __init__(self, workers: int = 16, cap: int = 50) -> None:
+        super().__init__(workers)
+        self.urgent: Callable[[Update], bool] = lambda update: False
+        self.on_flood: Callable[[int], None] | None = None
+        self.queue: FairQueue[int, _Item] = FairQueue(
+            self._run, workers, cap, on_overflow=self._flood, on_drop=_discard
+        )
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         key = _chat_key(update)
         if key is None:
             await coroutine
             return
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        self._users[key] = self._users.get(key, 0) + 1
+        urgent = False
         try:
-            async with lock:
-                await coroutine
-        finally:
-            self._users[key] -= 1
-            if self._users[key] == 0:  # nobody else waits on it: forget the lock
-                del self._users[key]
-                del self._locks[key]
+            urgent = isinstance(update, Update) and self.urgent(update)
+        except Exception as exc:
+            log.warning("crisis check at ingress failed", extra={"error": type(exc).__name__})
+        self.queue.submit(key, _Item(update, coroutine), urgent=urgent)
+
+    async def drain(self, within_s: float) -> None:
+        """Handle what was accepted, for at most ``within_s`` seconds; log what was left."""
+        left = await self.queue.drain(within_s)
+        for item in left:
+            _discard(item)
+        if left:
+            log.warning("updates left unhandled at shutdown", extra={"count": len(left)})
 
     async def initialize(self) -> None:
-        """Nothing to open."""
+        self.queue.start()
 
     async def shutdown(self) -> None:
-        """Nothing to close."""
+        await self.drain(0)
+
+    def _flood(self, key: int) -> None:
+        if self.on_flood is not None:
+            self.on_flood(key)
+
+    @staticmethod
+    async def _run(item: _Item) -> None:
+        await item.coroutine
+
+
+class _Item:
+    __slots__ = ("update", "coroutine")
+
+    def __init__(self, update: object, coroutine: Awaitable[Any]) -> None:
+        self.update, self.coroutine = update, coroutine
+
+
+def _discard(item: _Item) -> None:
+    close = getattr(item.coroutine, "close", None)
+    if close is not None:
+        close()  # never awaited: close it so asyncio does not warn
 
 
 def _chat_key(update: object) -> int | None:

@@ -60,6 +60,26 @@ class _Window:
         return 0.0 if len(self.times) < count else self.times[0] + span - now
 
 
+class Hold:
+    """Nobody sends until ``until``: a 429's ``retry_after``, shared by every sender and
+    by the request wrapper that writes each request (see gate.py)."""
+
+    __slots__ = ("until", "clock", "sleep")
+
+    def __init__(self, clock: Monotonic = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
+        self.until, self.clock, self.sleep = 0.0, clock, sleep
+
+    def hold(self, seconds: float) -> None:
+        self.until = max(self.until, self.clock() + seconds)
+
+    def remaining(self) -> float:
+        return self.until - self.clock()
+
+    async def wait(self) -> None:
+        while (left := self.remaining()) > 0:
+            await self.sleep(left)
+
+
 class RateLimiter:
     def __init__(
         self, limits: Limits | None = None, clock: Monotonic = time.monotonic,
@@ -67,20 +87,20 @@ class RateLimiter:
     ) -> None:  # fmt: skip
         self.limits = limits or Limits()
         self._clock, self._sleep = clock, sleep
-        self._paused_until = 0.0
+        self.hold = Hold(clock, sleep)
         self._global = _Window()
         self._private: dict[int, _Bucket] = {}
         self._groups: dict[int, _Window] = {}
 
     def pause(self, seconds: float) -> None:
         """Telegram said 429: nobody sends until ``seconds`` from now."""
-        self._paused_until = max(self._paused_until, self._clock() + seconds)
+        self.hold.hold(seconds)
 
     async def acquire(self, chat_id: int) -> None:
         """Wait until one more message to ``chat_id`` keeps within every limit, and take it."""
         while True:
             now = self._clock()
-            wait = self._paused_until - now
+            wait = self.hold.until - now
             if self.limits.enabled:
                 wait = max(wait, self._wait_for_limits(chat_id, now))
             if wait <= 0:

@@ -19,7 +19,8 @@ from telegram.request import BaseRequest
 
 from ketacompanion.adapters.telegram.adapter import TelegramAdapter
 from ketacompanion.adapters.telegram.delivery import RetryPolicy, TelegramSender
-from ketacompanion.adapters.telegram.ingress import PerChatProcessor, SanitizingRequest
+from ketacompanion.adapters.telegram.gate import GatedRequest
+from ketacompanion.adapters.telegram.ingress import FairProcessor, SanitizingRequest
 from ketacompanion.adapters.telegram.limits import Limits, Monotonic, RateLimiter, Sleep
 from ketacompanion.adapters.telegram.request import AiohttpRequest
 from ketacompanion.adapters.telegram.webhook import WebhookServer, path_of
@@ -32,6 +33,9 @@ from ketacompanion.settings import Settings
 ALLOWED_UPDATES = [
     Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER,
 ]  # fmt: skip
+
+
+DRAIN_S = 10.0  # how long a stop waits for accepted updates to be handled
 
 
 class TelegramConfigError(PlatformConfigError):
@@ -73,9 +77,9 @@ def build_application(
         .token(token)
         .base_url(base_url)
         .base_file_url(base_file_url)
-        .request(request)
+        .request(GatedRequest(request))
         .get_updates_request(SanitizingRequest(updates_request))
-        .concurrent_updates(PerChatProcessor(concurrency))
+        .concurrent_updates(FairProcessor(concurrency))
         .job_queue(None)  # schedules live in our database, not in python-telegram-bot
         .build()
     )
@@ -90,11 +94,19 @@ def build_adapter(
     sleep: Sleep = asyncio.sleep,
 ) -> TelegramAdapter:
     limiter = RateLimiter(limits, clock, sleep)
+    if isinstance(application.bot.request, GatedRequest):
+        application.bot.request.hold = limiter.hold  # one 429 hold for sender and requests
     sender = TelegramSender(application.bot, app.store, limiter, policy, sleep)
-    return TelegramAdapter(
-        application, app.companion.handle, sender, texts(app.content),
+    content = app.content
+    adapter = TelegramAdapter(
+        application, app.companion.handle, sender, texts(content),
         app.settings.default_language, screen=app.companion.screen_only,
+        flagged=lambda text: content.current.detector.screen(text).level > 0,
     )  # fmt: skip
+    processor = application.update_processor
+    if isinstance(processor, FairProcessor):
+        processor.urgent, processor.on_flood = adapter.is_urgent, adapter.flood_notice
+    return adapter
 
 
 def telegram_service(
@@ -137,6 +149,9 @@ def telegram_service(
                     await webhook.stop()
                 if application.running:
                     await application.stop()
+                processor = application.update_processor
+                if isinstance(processor, FairProcessor):
+                    await processor.drain(DRAIN_S)  # while the bot can still send
 
     return serve
 

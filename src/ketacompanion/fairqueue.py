@@ -1,0 +1,206 @@
+"""A fair scheduler for incoming chat updates, for any platform.
+
+Each chat's items wait in that chat's own bounded queue, never in a shared slot: a fixed
+pool of workers serves the chats round-robin, one item of a chat at a time, so one
+person's flood takes at most one worker and everyone else's turn comes round.
+
+Urgent items (crisis text, ``/crisis``, crisis buttons) skip every queue and do not need
+a worker: they start at once on a lane of their own. Ordering for them: an urgent item
+waits only for the one item of its chat already running (so it sees the state that turn
+left, and two turns of one person never run together), then runs before every ordinary
+item still queued for that chat. Urgent items of one chat keep their order among
+themselves. Urgent items are never dropped.
+
+Past ``cap`` queued items a chat's excess is dropped and counted; ``on_overflow`` is
+called once per flood (at most once per ``notice_every_s`` for a chat) so the person
+can be told to slow down. Memory is bounded: ``cap`` items a chat, ``max_chats`` chats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+log = logging.getLogger(__name__)
+
+K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
+
+
+@dataclass
+class _Chat(Generic[T]):
+    items: deque[T] = field(default_factory=deque)
+    urgent: deque[T] = field(default_factory=deque)
+    running: bool = False
+    ready: bool = False  # waiting in the round-robin line
+    dropped: int = 0
+
+
+class FairQueue(Generic[K, T]):
+    def __init__(
+        self,
+        handle: Callable[[T], Awaitable[None]],
+        workers: int = 16,
+        cap: int = 50,
+        max_chats: int = 10_000,
+        on_overflow: Callable[[K], None] | None = None,
+        on_drop: Callable[[T], None] | None = None,
+        notice_every_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if workers < 1 or cap < 1 or max_chats < 1:
+            raise ValueError("workers, cap and max_chats must be positive")
+        self._handle, self._workers_n, self.cap, self.max_chats = handle, workers, cap, max_chats
+        self._on_overflow, self._on_drop = on_overflow, on_drop
+        self._notice_every_s, self._clock = notice_every_s, clock
+        self._chats: dict[K, _Chat[T]] = {}
+        self._line: deque[K] = deque()
+        self._wake = asyncio.Event()
+        self._workers: list[asyncio.Task[None]] = []
+        self._lane: set[asyncio.Task[None]] = set()
+        self._noticed: OrderedDict[K, float] = OrderedDict()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.dropped_total = 0
+        self.peak = 0  # the most items one chat ever had queued
+
+    # --- taking items in ------------------------------------------------------------------
+    def submit(self, key: K, item: T, urgent: bool = False) -> bool:
+        """Queue ``item`` for chat ``key``; False when it was dropped (the chat is over its cap)."""
+        chat = self._chats.get(key)
+        if chat is None:
+            if len(self._chats) >= self.max_chats and not urgent:
+                self._drop(key, None, item)
+                return False
+            chat = self._chats[key] = _Chat()
+        self._idle.clear()
+        if urgent:
+            if chat.running:
+                chat.urgent.append(item)
+            else:
+                chat.running = True
+                self._start_lane(key, item)
+            return True
+        if len(chat.items) >= self.cap:
+            self._drop(key, chat, item)
+            return False
+        chat.items.append(item)
+        self.peak = max(self.peak, len(chat.items))
+        if not chat.running and not chat.ready:
+            chat.ready = True
+            self._line.append(key)
+            self._wake.set()
+        return True
+
+    def queued(self, key: K) -> int:
+        chat = self._chats.get(key)
+        return len(chat.items) + len(chat.urgent) if chat else 0
+
+    def pending(self) -> int:
+        return sum(len(c.items) + len(c.urgent) + c.running for c in self._chats.values())
+
+    async def wait_idle(self) -> None:
+        """Return once nothing is queued or running."""
+        await self._idle.wait()
+
+    # --- running --------------------------------------------------------------------------
+    def start(self) -> None:
+        if not self._workers:
+            self._workers = [asyncio.create_task(self._work()) for _ in range(self._workers_n)]
+
+    async def drain(self, within_s: float | None = None) -> list[T]:
+        """Finish what is queued (within ``within_s`` seconds), then stop; returns what was left."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), within_s)
+        except TimeoutError:
+            pass
+        return await self.stop()
+
+    async def stop(self) -> list[T]:
+        """Stop the workers and the lane now; returns the items never started, oldest first."""
+        tasks = [*self._workers, *self._lane]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._workers, self._lane = [], set()
+        left: list[T] = []
+        for chat in self._chats.values():
+            left += [*chat.urgent, *chat.items]
+        self._chats.clear()
+        self._line.clear()
+        self._idle.set()
+        return left
+
+    async def _work(self) -> None:
+        while True:
+            while not self._line:
+                self._wake.clear()
+                await self._wake.wait()
+            key = self._line.popleft()
+            chat = self._chats[key]
+            chat.ready = False
+            if chat.running or not chat.items:
+                continue  # its turn comes again when the running item ends
+            chat.running = True
+            await self._run(key, chat.items.popleft())
+
+    def _start_lane(self, key: K, item: T) -> None:
+        task = asyncio.create_task(self._run(key, item))
+        self._lane.add(task)
+        task.add_done_callback(self._lane.discard)
+
+    async def _run(self, key: K, item: T) -> None:
+        try:
+            await self._handle(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("queued item failed")
+        finally:
+            self._finish(key)
+
+    def _finish(self, key: K) -> None:
+        chat = self._chats.get(key)
+        if chat is None:
+            return
+        chat.running = False
+        if chat.urgent:
+            chat.running = True
+            self._start_lane(key, chat.urgent.popleft())
+        elif chat.items:
+            if not chat.ready:
+                chat.ready = True
+                self._line.append(key)
+                self._wake.set()
+        else:
+            if chat.dropped:
+                log.warning("flood over; updates dropped", extra={"count": chat.dropped})
+            del self._chats[key]
+            if not self._chats:
+                self._idle.set()
+
+    def _drop(self, key: K, chat: _Chat[T] | None, item: T) -> None:
+        self.dropped_total += 1
+        if self._on_drop is not None:
+            self._on_drop(item)
+        if chat is not None:
+            chat.dropped += 1
+            if chat.dropped == 1:
+                log.warning("chat over its queue cap; dropping", extra={"count": self.cap})
+        else:
+            log.warning("too many chats queued; update dropped", extra={"count": self.max_chats})
+        now = self._clock()
+        last = self._noticed.get(key)
+        if last is not None and now - last < self._notice_every_s:
+            return
+        self._noticed[key] = now
+        self._noticed.move_to_end(key)
+        while len(self._noticed) > self.max_chats:
+            self._noticed.popitem(last=False)
+        if self._on_overflow is not None:
+            self._on_overflow(key)

@@ -1,0 +1,174 @@
+"""The fair scheduler: chats served round-robin, each in order, crisis items first."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from ketacompanion.fairqueue import FairQueue
+
+
+async def settle(rounds: int = 20) -> None:
+    for _ in range(rounds):
+        await asyncio.sleep(0)
+
+
+async def test_each_chat_keeps_its_order_while_chats_interleave() -> None:
+    done: list[tuple[str, int]] = []
+
+    async def handle(item: tuple[str, int]) -> None:
+        await asyncio.sleep(0)
+        done.append(item)
+
+    queue: FairQueue[str, tuple[str, int]] = FairQueue(handle, workers=2, cap=100)
+    queue.start()
+    for n in range(20):
+        for chat in "abc":
+            queue.submit(chat, (chat, n))
+    assert await queue.drain(5) == []
+    for chat in "abc":
+        assert [n for c, n in done if c == chat] == list(range(20))
+    # Round-robin: chat c's first item is not stuck behind all of a's and b's.
+    assert done.index(("c", 0)) < 10
+
+
+async def test_a_flood_takes_one_worker_and_another_chat_is_served_next() -> None:
+    gate = asyncio.Event()
+    started: list[str] = []
+
+    async def handle(item: str) -> None:
+        started.append(item)
+        await gate.wait()
+
+    queue: FairQueue[str, str] = FairQueue(handle, workers=2, cap=300)
+    queue.start()
+    for n in range(300):
+        queue.submit("flood", f"flood{n}")
+    queue.submit("other", "other0")
+    await settle()
+    assert started == ["flood0", "other0"]  # the flood holds one worker, not both
+    gate.set()
+    await queue.drain(5)
+    assert len(started) == 301
+
+
+async def test_crisis_item_runs_at_once_when_every_worker_is_busy() -> None:
+    gate = asyncio.Event()
+    started: list[str] = []
+
+    async def handle(item: str) -> None:
+        started.append(item)
+        if not item.startswith("crisis"):
+            await gate.wait()
+
+    queue: FairQueue[str, str] = FairQueue(handle, workers=2, cap=50)
+    queue.start()
+    for chat in ("a", "b", "c"):
+        for n in range(5):
+            queue.submit(chat, f"{chat}{n}")
+    await settle()
+    assert len(started) == 2  # both workers held
+    queue.submit("d", "crisis-d", urgent=True)
+    await settle()
+    assert started[-1] == "crisis-d"
+    gate.set()
+    await queue.drain(5)
+
+
+async def test_crisis_of_a_flooding_chat_waits_only_for_its_running_item() -> None:
+    gate = asyncio.Event()
+    order: list[str] = []
+
+    async def handle(item: str) -> None:
+        order.append(f"start {item}")
+        if item == "m0":
+            await gate.wait()
+        order.append(f"end {item}")
+
+    queue: FairQueue[str, str] = FairQueue(handle, workers=4, cap=50)
+    queue.start()
+    for n in range(5):
+        queue.submit("a", f"m{n}")
+    await settle()
+    queue.submit("a", "crisis1", urgent=True)
+    queue.submit("a", "crisis2", urgent=True)
+    await settle()
+    assert order == ["start m0"]  # never two turns of one person at once
+    gate.set()
+    await queue.drain(5)
+    assert order[:6] == ["start m0", "end m0", "start crisis1", "end crisis1", "start crisis2", "end crisis2"]
+    assert [o for o in order if o.startswith("start m")] == [f"start m{n}" for n in range(5)]
+
+
+async def test_ten_thousand_items_in_a_burst_stay_under_the_cap_with_one_notice(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    handled: list[int] = []
+    notices: list[str] = []
+    dropped: list[int] = []
+
+    async def handle(item: int) -> None:
+        handled.append(item)
+
+    queue: FairQueue[str, int] = FairQueue(
+        handle, workers=4, cap=50, on_overflow=notices.append, on_drop=dropped.append
+    )
+    queue.start()
+    with caplog.at_level(logging.WARNING):
+        for n in range(10_000):
+            queue.submit("flood", n)
+            assert queue.queued("flood") <= 50
+        await queue.drain(5)
+    assert queue.peak == 50
+    assert handled == list(range(50))  # the first ones, in order
+    assert queue.dropped_total == len(dropped) == 9_950
+    assert notices == ["flood"]
+    assert any(getattr(r, "count", None) == 9_950 for r in caplog.records)
+
+
+async def test_a_notice_comes_again_only_after_a_quiet_spell() -> None:
+    now = [0.0]
+    notices: list[str] = []
+
+    async def handle(item: int) -> None:
+        return None
+
+    queue: FairQueue[str, int] = FairQueue(
+        handle, workers=1, cap=1, on_overflow=notices.append, notice_every_s=60, clock=lambda: now[0]
+    )
+    for n in range(3):
+        queue.submit("a", n)  # not started: the queue holds one, drops two
+    await queue.stop()
+    now[0] = 30.0
+    queue.submit("a", 1)
+    queue.submit("a", 2)
+    assert notices == ["a"]
+    now[0] = 61.0
+    queue.submit("a", 3)
+    assert notices == ["a", "a"]
+    await queue.stop()
+
+
+async def test_crisis_items_are_never_dropped_and_chats_are_bounded() -> None:
+    async def handle(item: str) -> None:
+        return None
+
+    queue: FairQueue[str, str] = FairQueue(handle, workers=1, cap=1, max_chats=2)
+    assert queue.submit("a", "a0") and queue.submit("b", "b0")
+    assert not queue.submit("c", "c0")  # a third chat waits for room
+    assert not queue.submit("a", "a1")
+    assert queue.submit("c", "crisis", urgent=True)
+    left = await queue.stop()
+    assert sorted(left) == ["a0", "b0"]  # the crisis item had already started
+
+
+def test_nonsense_sizes_are_refused() -> None:
+    async def handle(item: str) -> None:
+        return None
+
+    with pytest.raises(ValueError):
+        FairQueue(handle, workers=0)
+    with pytest.raises(ValueError):
+        FairQueue(handle, cap=0)
