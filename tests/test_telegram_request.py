@@ -11,6 +11,7 @@ import pytest
 from telegram import Bot
 from telegram.error import Forbidden, NetworkError, RetryAfter, TimedOut
 
+from ketacompanion.adapters.telegram.gate import GatedRequest
 from ketacompanion.adapters.telegram.request import AiohttpRequest
 from ketacompanion.adapters.telegram.runner import build_application
 from ketacompanion.logs import configure
@@ -133,7 +134,8 @@ async def test_no_log_line_holds_the_token(
         application = build_application(
             TOKEN, base_url=api.base_url, base_file_url=api.base_file_url
         )
-        assert isinstance(application.bot.request, AiohttpRequest)
+        gated = application.bot.request
+        assert isinstance(gated, GatedRequest) and isinstance(gated.inner, AiohttpRequest)
         async with application:
             await application.bot.send_message(42, "hi")
             api.drop_next("sendMessage")

@@ -18,18 +18,18 @@ from ketacompanion.adapters.telegram.limits import Hold
 
 class GatedRequest(BaseRequest):
     def __init__(self, inner: BaseRequest, hold: Hold | None = None) -> None:
-        self._inner = inner
+        self.inner = inner
         self.hold = hold  # None until an adapter shares its limiter's hold
 
     @property
     def read_timeout(self) -> float | None:
-        return self._inner.read_timeout
+        return self.inner.read_timeout
 
     async def initialize(self) -> None:
-        await self._inner.initialize()
+        await self.inner.initialize()
 
     async def shutdown(self) -> None:
-        await self._inner.shutdown()
+        await self.inner.shutdown()
 
     async def do_request(
         self, url: str, method: str, request_data: RequestData | None = None, **timeouts: Any
@@ -37,7 +37,7 @@ class GatedRequest(BaseRequest):
         hold = self.hold
         if hold is not None:
             await hold.wait()
-        status, payload = await self._inner.do_request(url, method, request_data, **timeouts)
+        status, payload = await self.inner.do_request(url, method, request_data, **timeouts)
         if status == 429 and hold is not None:
             seconds = retry_after(payload)
             if seconds is not None:
