@@ -153,3 +153,17 @@ async def test_a_reviewer_signs_off_a_lesson_in_chat(app: App) -> None:
     assert b'reviewed_by: "Dr Ada Lee, psychiatrist"' in files["lessons/en/blood-pressure.md"]
     await doctor.say("/admin review")
     assert "18 lessons changed" in doctor.text()
+
+
+async def test_an_analyst_reads_figures_in_chat_and_the_view_is_audited(app: App) -> None:
+    await grant(app, "num", "analyst")
+    await grant(app, "ed", "editor")
+    for i in range(5):
+        await Chat(app, f"p{i}").onboard()
+    analyst = Chat(app, "num")
+    replies = await analyst.say("/admin stats")
+    assert "everyone" in replies[0].text and "enrolled 5" in replies[0].text
+    assert replies[0].image is not None and replies[0].image.data.startswith(b"\x89PNG")
+    await Chat(app, "ed").say("/admin stats")
+    (entry,) = await AdminRepo(app.engine, app.clock).audit_log(action="stats_view")
+    assert (entry.actor, entry.detail["people"]) == ("console:num", 5)

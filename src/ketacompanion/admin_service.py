@@ -5,6 +5,7 @@ that lands elsewhere or later is told to send the file again."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import tempfile
 from collections.abc import Mapping
@@ -17,6 +18,13 @@ from ketacompanion.content.lessons import scan_lessons
 from ketacompanion.content_live import LiveContent
 from ketacompanion.core.admin import AdminRefused, CardPreview, UploadCheck
 from ketacompanion.core.ports import Clock
+from ketacompanion.figures import (
+    adherence_png,
+    figure_lines,
+    figures,
+    read_activity,
+    weekly_adherence,
+)
 from ketacompanion.publishing import Publisher, PublishRefused
 from ketacompanion.reviews import Reviews
 from ketacompanion.storage.admin_repo import ROLES, AdminRepo, parse_who
@@ -161,6 +169,14 @@ class AdminService:
         except PublishRefused as exc:
             raise AdminRefused(exc.reason) from None
         return f"Signed off {lesson} as {reviewer.name}: version {info.number}."
+
+    async def stats(self, who: str) -> tuple[list[str], bytes]:
+        now = self._clock.now()
+        activity = await read_activity(self._repo.engine, now - timedelta(weeks=8))
+        lines = figure_lines(figures(activity, now))
+        png = await asyncio.to_thread(adherence_png, weekly_adherence(activity, now))
+        await self._admin.audit(who, "stats_view", True, {"people": len(activity.people), "chart": True})
+        return lines, png
 
     def _target(self, target: str, role: str) -> tuple[str, str]:
         if role not in ROLES:

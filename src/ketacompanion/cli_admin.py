@@ -103,3 +103,41 @@ def audit(
             detail = " ".join(f"{k}={v}" for k, v in entry.detail.items() if v is not None)
             typer.echo(f"{entry.at:%Y-%m-%d %H:%M:%S}  {entry.actor:<24}{entry.action:<18}"
                        f"{'ok' if entry.ok else 'REFUSED':<8}{detail}")
+
+
+@admin_cli.command("stats")
+def stats(
+    db: Db = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object")] = False,
+    chart: Annotated[str | None, typer.Option(help="also write a PNG of weekly adherence here")] = None,
+    by: By = None,
+) -> None:
+    """Adherence figures: counts only, per platform and enrolment code, cells under 5 people hidden."""
+    from datetime import UTC, datetime, timedelta
+    from pathlib import Path
+
+    from ketacompanion.figures import (
+        adherence_png,
+        figure_lines,
+        figures,
+        read_activity,
+        weekly_adherence,
+    )
+
+    async def work(repo: ContentRepo, _p: Publisher, admin: AdminRepo) -> tuple[dict[str, object], bytes | None]:
+        now = datetime.now(UTC)
+        activity = await read_activity(repo.engine, now - timedelta(weeks=8))
+        found = figures(activity, now)
+        png = adherence_png(weekly_adherence(activity, now)) if chart else None
+        await admin.audit(actor(by), "stats_view", True, {"people": len(activity.people), "chart": bool(chart)})
+        return found, png
+
+    found, png = with_repos(db, work)
+    if chart and png is not None:
+        Path(chart).write_bytes(png)
+    if as_json:
+        typer.echo(json.dumps(found))
+        return
+    for line in figure_lines(found):
+        typer.echo(line)
+

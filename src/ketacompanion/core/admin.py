@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ketacompanion.core.model import Reply
+from ketacompanion.core.model import Attachment, Reply
 from ketacompanion.core.turn import Turn, button
 
 EDIT_ROLES = frozenset({"owner", "editor"})
@@ -66,6 +66,10 @@ class AdminBackend(Protocol):
 
     async def approve(self, who: str, lesson: str) -> str: ...
 
+    async def stats(self, who: str) -> tuple[list[str], bytes]:
+        """Adherence figures as lines and a weekly chart (PNG); counts only."""
+        ...
+
     async def revoke(self, who: str, target: str, role: str) -> str: ...
 
 
@@ -92,6 +96,8 @@ class AdminFlow:
         args = rest.split()
         if word == "rollback" and roles & EDIT_ROLES:
             return self._later(turn, lambda: self._ask_rollback(turn, args))
+        if word == "stats" and roles & {"owner", "analyst"}:
+            return self._later(turn, lambda: self._stats(turn))
         if word == "review" and "reviewer" in roles:
             return self._later(turn, lambda: self._unreviewed(turn))
         if word in ("grant", "revoke") and "owner" in roles:
@@ -181,6 +187,10 @@ class AdminFlow:
             return [Reply(await self._backend.rollback(_who(turn), target, live))]
         except AdminRefused as exc:
             return [Reply(str(exc))]
+
+    async def _stats(self, turn: Turn) -> list[Reply]:
+        lines, png = await self._backend.stats(_who(turn))
+        return [Reply("\n".join(lines), image=Attachment("adherence.png", "image/png", png))]
 
     async def _unreviewed(self, turn: Turn) -> list[Reply]:
         lessons = await self._backend.unreviewed()
