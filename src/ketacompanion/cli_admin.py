@@ -141,3 +141,66 @@ def stats(
     for line in figure_lines(found):
         typer.echo(line)
 
+
+
+@admin_cli.command("announce")
+def announce(
+    text: Annotated[str, typer.Argument(help="the message; never anyone's health data")],
+    audience: Annotated[str, typer.Option(help="all, a platform (telegram), or code:ENROLMENT")] = "all",
+    yes: Annotated[bool, typer.Option("--yes", help="send without asking")] = False,
+    db: Db = None,
+    by: By = None,
+) -> None:
+    """Preview, confirm and queue an announcement; it goes out through the outbox."""
+    from ketacompanion.announcements import AudienceError
+
+    def run_with(make: object) -> object:
+        async def work(repo: ContentRepo, _p: Publisher, _a: AdminRepo) -> object:
+            try:
+                return await make(await _announcements(repo, db))  # type: ignore[operator]
+            except AudienceError as exc:
+                return exc
+
+        result = with_repos(db, work)
+        if isinstance(result, AudienceError):
+            fail(str(result), code=2)
+        return result
+
+    reach, unreachable = run_with(lambda a: a.audience_size(audience))  # type: ignore[misc]
+    typer.echo(f"To {audience}: {reach} people ({unreachable} unreachable, left out)\n---\n{text}\n---")
+    if not yes and not typer.confirm("Send it?"):
+        fail("not sent")
+    report = run_with(lambda a: a.send(text, audience, actor(by)))
+    typer.echo(f"announcement {report.id}: queued for {report.pending}, unreachable {report.unreachable}")  # type: ignore[attr-defined]
+
+
+@admin_cli.command("announcement")
+def announcement(number: int, db: Db = None) -> None:
+    """How an announcement is doing: delivered, pending, unreachable, failed."""
+
+    async def work(repo: ContentRepo, _p: Publisher, _a: AdminRepo) -> object:
+        try:
+            return await (await _announcements(repo, db)).report(number)  # type: ignore[attr-defined]
+        except KeyError:
+            return None
+
+    report = with_repos(db, work)
+    if report is None:
+        fail(f"there is no announcement {number}")
+    r = report
+    typer.echo(f"announcement {r.id} to {r.audience}: delivered {r.delivered}, pending {r.pending}, "  # type: ignore[attr-defined]
+               f"unreachable {r.unreachable}, failed {r.failed}")  # type: ignore[attr-defined]
+
+
+async def _announcements(repo: ContentRepo, db: object) -> object:
+    from ketacompanion.announcements import Announcements
+    from ketacompanion.cli import _settings
+    from ketacompanion.core.clock import SystemClock
+    from ketacompanion.delivery.outbox import Outbox
+    from ketacompanion.storage.keycheck import open_cipher
+
+    settings = _settings(db)  # type: ignore[arg-type]
+    key = settings.data_key.get_secret_value() if settings.data_key else None
+    cipher = await open_cipher(repo.engine, key, settings.key_file)  # rows are encrypted per person
+    clock = SystemClock()
+    return Announcements(Outbox(repo.engine, cipher, clock, {}, settings.send_rate_per_s), clock)
