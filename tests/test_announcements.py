@@ -71,3 +71,18 @@ async def test_an_announcement_reaches_its_audience_and_reports(app: App) -> Non
     assert (report.delivered, report.unreachable, report.pending) == (6, 1, 0)
     (entry,) = await AdminRepo(app.engine, app.clock).audit_log(action="announce")
     assert entry.detail["people"] == 7 and "Friday" not in str(entry.detail)
+
+
+async def test_a_person_turns_announcements_off_in_settings(app: App) -> None:
+    chat = Chat(app, "p")
+    await chat.onboard()
+    announcements = Announcements(app.delivery.outbox, app.clock)
+    assert await announcements.audience_size("console") == (1, 0)
+    await chat.say("/settings")
+    await chat.tap(chat.choice("ann:toggle"))
+    assert "Announcements are off" in chat.text()
+    assert await announcements.audience_size("console") == (0, 0)
+    assert (await announcements.send("News", "all", "cli:owner")).pending == 0
+    await chat.tap("ann:toggle")
+    assert "Announcements are on" in chat.text()
+    assert await announcements.audience_size("console") == (1, 0)

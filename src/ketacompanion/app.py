@@ -17,6 +17,7 @@ from ketacompanion.charts import MatplotlibCharts
 from ketacompanion.content.catalog import Content, ContentHolder, ContentScreener, load_content
 from ketacompanion.content_live import LiveContent
 from ketacompanion.core.admin import AdminBackend, AdminFlow
+from ketacompanion.core.announce_prefs import AnnouncementsFlow
 from ketacompanion.core.checkins import CheckinFlow
 from ketacompanion.core.clock import SystemClock
 from ketacompanion.core.companion import Command, Companion, Screener
@@ -40,6 +41,7 @@ from ketacompanion.delivery.wakeup import WakeUps
 from ketacompanion.publishing import Publisher
 from ketacompanion.settings import Settings
 from ketacompanion.storage.admin_repo import AdminRepo
+from ketacompanion.storage.announce_prefs import SqlAnnouncementPrefs
 from ketacompanion.storage.content_repo import ContentRepo
 from ketacompanion.storage.engine import create_engine
 from ketacompanion.storage.keycheck import open_cipher
@@ -172,6 +174,7 @@ def build_companion(
         schedule.name: schedule,
         sessions.name: sessions,
         history.name: history,
+        "ann": AnnouncementsFlow(SqlAnnouncementPrefs()),
     }
     admin_flow = AdminFlow(admin) if admin is not None else None
     if admin_flow is not None:
