@@ -167,3 +167,22 @@ async def test_an_analyst_reads_figures_in_chat_and_the_view_is_audited(app: App
     await Chat(app, "ed").say("/admin stats")
     (entry,) = await AdminRepo(app.engine, app.clock).audit_log(action="stats_view")
     assert (entry.actor, entry.detail["people"]) == ("console:num", 5)
+
+
+async def test_an_editor_announces_in_chat_after_a_preview(app: App) -> None:
+    await grant(app, "ed", "editor")
+    for i in range(3):
+        await Chat(app, f"p{i}").onboard()
+    editor = Chat(app, "ed")
+    await editor.say("/admin announce nowhere!! Hello")
+    assert "audience must be" in editor.text()
+    await editor.say("/admin announce console The clinic is closed on Friday.")
+    assert "3 people" in editor.text() and "The clinic is closed on Friday." in editor.text()
+    await editor.tap(editor.choice("admin:announce:"))
+    assert "queued for 3 people" in editor.text()
+    (entry,) = await AdminRepo(app.engine, app.clock).audit_log(action="announce")
+    assert entry.detail["people"] == 3 and "Friday" not in json.dumps(entry.detail)
+    patient = Chat(app, "p9")
+    await patient.onboard()
+    await patient.say("/admin announce all hi")
+    assert "I don't know /admin" in patient.text()

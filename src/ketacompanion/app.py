@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ketacompanion.admin_service import AdminService
+from ketacompanion.announcements import Announcements
 from ketacompanion.charts import MatplotlibCharts
 from ketacompanion.content.catalog import Content, ContentHolder, ContentScreener, load_content
 from ketacompanion.content_live import LiveContent
@@ -228,10 +229,11 @@ async def build_app(
     companion = build_companion(
         store, clock, content, detector, settings.default_language, events,
         timedelta(minutes=settings.crisis_cooldown_minutes),
-        admin=admin_service(content_repo, clock, live, admins),
+        admin=(admin := admin_service(content_repo, clock, live, admins)),
     )
     senders: dict[str, Sender] = {}
     outbox = Outbox(engine, cipher, clock, senders, settings.send_rate_per_s)
+    admin.announcements = Announcements(outbox, clock)
     delivery = Delivery(
         engine, outbox, clock, texts(content),
         window=timedelta(minutes=settings.checkin_window_minutes),
