@@ -67,6 +67,10 @@ class LiveContent:
                 live = await self._repo.live()
             if live is None:
                 return
+        if files is not None and content_hash(files) != live.hash:
+            # Edits to the folder reach the bot by publishing, never by a restart.
+            log.warning("content/ differs from live version %s, which is served; publish the folder to use it",
+                        live.number)
         if files is not None and content_hash(files) == live.hash:
             self.loaded = live.number
             await self._repo.record_load(self.process, live.number, "loaded")
