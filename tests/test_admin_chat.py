@@ -10,6 +10,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from ketacompanion.app import App
 from ketacompanion.content.bundle import read_directory
 from ketacompanion.core.model import Attachment, Inbound, InboundKind
@@ -119,6 +121,7 @@ async def test_an_owner_grants_in_chat_and_an_editor_cannot(app: App) -> None:
     assert "I don't know /admin" in "".join(r.text for r in await newbie.say("/admin"))
 
 
+@pytest.mark.slow
 def test_the_terminal_chat_admin_flag(tmp_path: Path) -> None:
     env = {**os.environ, "KETACOMPANION_DATA_KEY": TEST_KEY, "KETACOMPANION_CONTENT_DIR": str(CONTENT),
            "KETACOMPANION_EXPORT_DIR": str(tmp_path / "exports"), "KETACOMPANION_LOG_LEVEL": "WARNING"}
