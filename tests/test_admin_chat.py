@@ -10,6 +10,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from ketacompanion.app import App
 from ketacompanion.content.bundle import read_directory
 from ketacompanion.core.model import Attachment, Inbound, InboundKind
@@ -122,6 +124,7 @@ async def test_an_owner_grants_in_chat_and_an_editor_cannot(app: App) -> None:
     assert "I don't know /admin" in "".join(r.text for r in await newbie.say("/admin"))
 
 
+@pytest.mark.slow
 def test_the_terminal_chat_admin_flag(tmp_path: Path) -> None:
     env = {**os.environ, "KETACOMPANION_DATA_KEY": TEST_KEY, "KETACOMPANION_CONTENT_DIR": str(CONTENT),
            "KETACOMPANION_EXPORT_DIR": str(tmp_path / "exports"), "KETACOMPANION_LOG_LEVEL": "WARNING"}
@@ -156,3 +159,36 @@ async def test_a_reviewer_signs_off_a_lesson_in_chat(app: App) -> None:
     assert b'reviewed_by: "Dr Ada Lee, psychiatrist"' in files["lessons/en/blood-pressure.md"]
     await doctor.say("/admin review")
     assert "18 lessons changed" in doctor.text()
+
+
+async def test_an_analyst_reads_figures_in_chat_and_the_view_is_audited(app: App) -> None:
+    await grant(app, "num", "analyst")
+    await grant(app, "ed", "editor")
+    for i in range(5):
+        await Chat(app, f"p{i}").onboard()
+    analyst = Chat(app, "num")
+    replies = await analyst.say("/admin stats")
+    assert "everyone" in replies[0].text and "enrolled 5" in replies[0].text
+    assert replies[0].image is not None and replies[0].image.data.startswith(b"\x89PNG")
+    await Chat(app, "ed").say("/admin stats")
+    (entry,) = await AdminRepo(app.engine, app.clock).audit_log(action="stats_view")
+    assert (entry.actor, entry.detail["people"]) == ("console:num", 5)
+
+
+async def test_an_editor_announces_in_chat_after_a_preview(app: App) -> None:
+    await grant(app, "ed", "editor")
+    for i in range(3):
+        await Chat(app, f"p{i}").onboard()
+    editor = Chat(app, "ed")
+    await editor.say("/admin announce nowhere!! Hello")
+    assert "audience must be" in editor.text()
+    await editor.say("/admin announce console The clinic is closed on Friday.")
+    assert "3 people" in editor.text() and "The clinic is closed on Friday." in editor.text()
+    await editor.tap(editor.choice("admin:announce:"))
+    assert "queued for 3 people" in editor.text()
+    (entry,) = await AdminRepo(app.engine, app.clock).audit_log(action="announce")
+    assert entry.detail["people"] == 3 and "Friday" not in json.dumps(entry.detail)
+    patient = Chat(app, "p9")
+    await patient.onboard()
+    await patient.say("/admin announce all hi")
+    assert "I don't know /admin" in patient.text()

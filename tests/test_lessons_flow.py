@@ -9,9 +9,13 @@ from pathlib import Path
 import pytest
 
 from ketacompanion.app import App, build_app
+from ketacompanion.content.bundle import read_directory
 from ketacompanion.content.lessons import Lesson, Shelf
 from ketacompanion.core.clock import FakeClock
 from ketacompanion.core.model import Urgency
+from ketacompanion.publishing import Publisher
+from ketacompanion.storage.admin_repo import AdminRepo
+from ketacompanion.storage.content_repo import ContentRepo
 
 from conftest import CONTENT, Chat, make_settings
 
@@ -223,6 +227,11 @@ async def test_an_updated_lesson_is_marked_with_its_change_note(
 
     again = await app_on(root, database_url, tmp_path, clock)
     try:
+        # The database's live version wins at start: the edited folder goes live by publishing it.
+        repo = ContentRepo(again.engine, again.clock)
+        publisher = Publisher(repo, AdminRepo(again.engine, again.clock), lambda: clock.now().date())
+        await publisher.publish(read_directory(root), "cli:editor", "driving advice")
+        assert again.live is not None and await again.live.poll()
         chat = Chat(again)
         updated = shelf_of(again).lessons[lesson_id]
         assert updated.version > lesson.version and updated.meta.quiz is None

@@ -258,3 +258,28 @@ async def test_a_failing_core_does_not_escape() -> None:
         rig.core.answer = lambda inbound: [Reply("still here")]
         await rig.feed(rig.state.message_update(42, "hello again"))
     assert [shown(c) for c in rig.called("sendMessage")] == ["still here"]
+
+
+async def test_a_content_file_is_fetched_for_the_core_and_other_files_stay_media() -> None:
+    data = b"---\nid: x\n---\n## Card\n\nText.\n"
+    async with unit_rig() as rig:
+        stored = rig.state._store_file("D", "documents", data, "blood-pressure.md")
+        raw = rig.state.message_update(42, "x")
+        del raw["message"]["text"]
+        raw["message"]["document"] = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
+                                      "file_name": "blood-pressure.md", "file_size": len(data)}
+        await rig.feed(raw)
+        pdf = rig.state.message_update(42, "x")
+        del pdf["message"]["text"]
+        pdf["message"]["document"] = {"file_id": "P1", "file_unique_id": "P1", "file_name": "scan.pdf",
+                                      "file_size": 10}
+        await rig.feed(pdf)
+        huge = rig.state.message_update(42, "x")
+        del huge["message"]["text"]
+        huge["message"]["document"] = {"file_id": stored.file_id, "file_unique_id": "H", "file_name": "big.zip",
+                                       "file_size": 50 * 1024 * 1024}
+        await rig.feed(huge)
+    (inbound,) = rig.core.seen
+    assert inbound.attachment is not None and inbound.attachment.data == data
+    assert inbound.attachment.filename == "blood-pressure.md"
+    assert [shown(c) for c in rig.called("sendMessage")][-2:] == ["<common.not_understood>"] * 2

@@ -5,6 +5,7 @@ that lands elsewhere or later is told to send the file again."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import tempfile
 from collections.abc import Mapping
@@ -12,11 +13,20 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path, PurePosixPath
 
+from ketacompanion.announcements import MAX_TEXT as ANNOUNCE_MAX
+from ketacompanion.announcements import Announcements, AudienceError
 from ketacompanion.content.bundle import MAX_FILE_BYTES, BundleError, Files, read_zip, write_files
 from ketacompanion.content.lessons import scan_lessons
 from ketacompanion.content_live import LiveContent
 from ketacompanion.core.admin import AdminRefused, CardPreview, UploadCheck
 from ketacompanion.core.ports import Clock
+from ketacompanion.figures import (
+    adherence_png,
+    figure_lines,
+    figures,
+    read_activity,
+    weekly_adherence,
+)
 from ketacompanion.publishing import Publisher, PublishRefused
 from ketacompanion.reviews import Reviews
 from ketacompanion.storage.admin_repo import ROLES, AdminRepo, parse_who
@@ -47,6 +57,8 @@ class AdminService:
         self._live, self._extra = live, dict(extra_roles or {})
         self._pending: dict[str, _Pending] = {}
         self._reviews = Reviews(repo, admin, publisher)
+        self.announcements: Announcements | None = None  # set once the outbox exists
+        self._drafts: dict[str, tuple[str, str, str]] = {}  # token -> (who, audience, text)
 
     async def roles(self, platform: str, user_id: str) -> frozenset[str]:
         granted = await self._admin.roles(platform, user_id)
@@ -161,6 +173,36 @@ class AdminService:
         except PublishRefused as exc:
             raise AdminRefused(exc.reason) from None
         return f"Signed off {lesson} as {reviewer.name}: version {info.number}."
+
+    async def announce_preview(self, who: str, audience: str, text: str) -> tuple[str, int, int]:
+        if self.announcements is None:
+            raise AdminRefused("Announcements are not available in this process.")
+        try:
+            reach, unreachable = await self.announcements.audience_size(audience)
+        except AudienceError as exc:
+            raise AdminRefused(str(exc)) from None
+        if len(text.strip()) > ANNOUNCE_MAX:
+            raise AdminRefused(f"An announcement is at most {ANNOUNCE_MAX} characters.")
+        token = secrets.token_hex(4)
+        self._drafts[token] = (who, audience, text.strip())
+        return token, reach, unreachable
+
+    async def announce_send(self, who: str, token: str) -> str:
+        draft = self._drafts.pop(token, None)
+        if draft is None or draft[0] != who or self.announcements is None:
+            raise AdminRefused("That preview has expired. Write the announcement again.")
+        report = await self.announcements.send(draft[2], draft[1], who)
+        return (f"Announcement {report.id} queued for {report.pending} people "
+                f"({report.unreachable} unreachable). It goes out within the platforms' limits, "
+                f"after each person's quiet hours and pause.")
+
+    async def stats(self, who: str) -> tuple[list[str], bytes]:
+        now = self._clock.now()
+        activity = await read_activity(self._repo.engine, now - timedelta(weeks=8))
+        lines = figure_lines(figures(activity, now))
+        png = await asyncio.to_thread(adherence_png, weekly_adherence(activity, now))
+        await self._admin.audit(who, "stats_view", True, {"people": len(activity.people), "chart": True})
+        return lines, png
 
     def _target(self, target: str, role: str) -> tuple[str, str]:
         if role not in ROLES:

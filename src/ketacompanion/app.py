@@ -12,12 +12,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ketacompanion.admin_service import AdminService
+from ketacompanion.announcements import Announcements
 from ketacompanion.charts import MatplotlibCharts
 from ketacompanion.content.catalog import Content, ContentHolder, load_content
 from ketacompanion.content.crisis_model import WeightsError, load_model
 from ketacompanion.content.lesson_search import ContentFinder
 from ketacompanion.content_live import LiveContent
 from ketacompanion.core.admin import AdminBackend, AdminFlow
+from ketacompanion.core.announce_prefs import AnnouncementsFlow
 from ketacompanion.core.checkins import CheckinFlow
 from ketacompanion.core.clock import SystemClock
 from ketacompanion.core.companion import Command, Companion, Screener
@@ -47,6 +49,7 @@ from ketacompanion.delivery.wakeup import WakeUps
 from ketacompanion.publishing import Publisher
 from ketacompanion.settings import Settings
 from ketacompanion.storage.admin_repo import AdminRepo
+from ketacompanion.storage.announce_prefs import SqlAnnouncementPrefs
 from ketacompanion.storage.content_repo import ContentRepo
 from ketacompanion.storage.engine import create_engine
 from ketacompanion.storage.keycheck import migration_cipher, open_cipher
@@ -190,6 +193,7 @@ def build_companion(
         history.name: history,
         journal.name: journal,
         corrections.name: corrections,
+        "ann": AnnouncementsFlow(SqlAnnouncementPrefs()),
     }
     admin_flow = AdminFlow(admin) if admin is not None else None
     if admin_flow is not None:
@@ -245,10 +249,11 @@ async def build_app(
     companion = build_companion(
         store, clock, content, detector, settings.default_language, events,
         timedelta(minutes=settings.crisis_cooldown_minutes),
-        admin=admin_service(content_repo, clock, live, admins),
+        admin=(admin := admin_service(content_repo, clock, live, admins)),
     )
     senders: dict[str, Sender] = {}
     outbox = Outbox(engine, cipher, clock, senders, settings.send_rate_per_s)
+    admin.announcements = Announcements(outbox, clock)
     delivery = Delivery(
         engine, outbox, clock, texts(content),
         window=timedelta(minutes=settings.checkin_window_minutes),

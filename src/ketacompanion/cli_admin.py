@@ -103,3 +103,104 @@ def audit(
             detail = " ".join(f"{k}={v}" for k, v in entry.detail.items() if v is not None)
             typer.echo(f"{entry.at:%Y-%m-%d %H:%M:%S}  {entry.actor:<24}{entry.action:<18}"
                        f"{'ok' if entry.ok else 'REFUSED':<8}{detail}")
+
+
+@admin_cli.command("stats")
+def stats(
+    db: Db = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object")] = False,
+    chart: Annotated[str | None, typer.Option(help="also write a PNG of weekly adherence here")] = None,
+    by: By = None,
+) -> None:
+    """Adherence figures: counts only, per platform and enrolment code, cells under 5 people hidden."""
+    from datetime import UTC, datetime, timedelta
+    from pathlib import Path
+
+    from ketacompanion.figures import (
+        adherence_png,
+        figure_lines,
+        figures,
+        read_activity,
+        weekly_adherence,
+    )
+
+    async def work(repo: ContentRepo, _p: Publisher, admin: AdminRepo) -> tuple[dict[str, object], bytes | None]:
+        now = datetime.now(UTC)
+        activity = await read_activity(repo.engine, now - timedelta(weeks=8))
+        found = figures(activity, now)
+        png = adherence_png(weekly_adherence(activity, now)) if chart else None
+        await admin.audit(actor(by), "stats_view", True, {"people": len(activity.people), "chart": bool(chart)})
+        return found, png
+
+    found, png = with_repos(db, work)
+    if chart and png is not None:
+        Path(chart).write_bytes(png)
+    if as_json:
+        typer.echo(json.dumps(found))
+        return
+    for line in figure_lines(found):
+        typer.echo(line)
+
+
+
+@admin_cli.command("announce")
+def announce(
+    text: Annotated[str, typer.Argument(help="the message; never anyone's health data")],
+    audience: Annotated[str, typer.Option(help="all, a platform (telegram), or code:ENROLMENT")] = "all",
+    yes: Annotated[bool, typer.Option("--yes", help="send without asking")] = False,
+    db: Db = None,
+    by: By = None,
+) -> None:
+    """Preview, confirm and queue an announcement; it goes out through the outbox."""
+    from ketacompanion.announcements import AudienceError
+
+    def run_with(make: object) -> object:
+        async def work(repo: ContentRepo, _p: Publisher, _a: AdminRepo) -> object:
+            try:
+                return await make(await _announcements(repo, db))  # type: ignore[operator]
+            except AudienceError as exc:
+                return exc
+
+        result = with_repos(db, work)
+        if isinstance(result, AudienceError):
+            fail(str(result), code=2)
+        return result
+
+    reach, unreachable = run_with(lambda a: a.audience_size(audience))  # type: ignore[misc]
+    typer.echo(f"To {audience}: {reach} people ({unreachable} unreachable, left out)\n---\n{text}\n---")
+    if not yes and not typer.confirm("Send it?"):
+        fail("not sent")
+    report = run_with(lambda a: a.send(text, audience, actor(by)))
+    typer.echo(f"announcement {report.id}: queued for {report.pending}, unreachable {report.unreachable}")  # type: ignore[attr-defined]
+
+
+@admin_cli.command("announcement")
+def announcement(number: int, db: Db = None) -> None:
+    """How an announcement is doing: delivered, pending, unreachable, failed."""
+
+    async def work(repo: ContentRepo, _p: Publisher, _a: AdminRepo) -> object:
+        try:
+            return await (await _announcements(repo, db)).report(number)  # type: ignore[attr-defined]
+        except KeyError:
+            return None
+
+    report = with_repos(db, work)
+    if report is None:
+        fail(f"there is no announcement {number}")
+    r = report
+    typer.echo(f"announcement {r.id} to {r.audience}: delivered {r.delivered}, pending {r.pending}, "  # type: ignore[attr-defined]
+               f"unreachable {r.unreachable}, failed {r.failed}")  # type: ignore[attr-defined]
+
+
+async def _announcements(repo: ContentRepo, db: object) -> object:
+    from ketacompanion.announcements import Announcements
+    from ketacompanion.cli import _settings
+    from ketacompanion.core.clock import SystemClock
+    from ketacompanion.delivery.outbox import Outbox
+    from ketacompanion.storage.keycheck import open_cipher
+
+    settings = _settings(db)  # type: ignore[arg-type]
+    key = settings.data_key.get_secret_value() if settings.data_key else None
+    cipher = await open_cipher(repo.engine, key, settings.key_file)  # rows are encrypted per person
+    clock = SystemClock()
+    return Announcements(Outbox(repo.engine, cipher, clock, {}, settings.send_rate_per_s), clock)

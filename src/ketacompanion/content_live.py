@@ -49,12 +49,14 @@ class LiveContent:
     async def start(self) -> None:
         """Serve the live version, seeding version 1 from the shipped folder if none."""
         shipped = self._holder.current
+        try:
+            files: dict[str, bytes] | None = read_directory(shipped.root)
+        except BundleError as exc:
+            log.warning("content folder cannot be stored as a version: %s", exc)
+            files = None
         live = await self._repo.live()
         if live is None:
-            try:
-                files = read_directory(shipped.root)
-            except BundleError as exc:
-                log.warning("content folder cannot be stored as a version: %s", exc)
+            if files is None:
                 return
             try:
                 live = await self._repo.publish(
@@ -65,11 +67,11 @@ class LiveContent:
                 live = await self._repo.live()
             if live is None:
                 return
-        try:
-            same = content_hash(read_directory(shipped.root)) == live.hash
-        except BundleError:
-            same = False
-        if same:
+        if files is not None and content_hash(files) != live.hash:
+            # Edits to the folder reach the bot by publishing, never by a restart.
+            log.warning("content/ differs from live version %s, which is served; publish the folder to use it",
+                        live.number)
+        if files is not None and content_hash(files) == live.hash:
             self.loaded = live.number
             await self._repo.record_load(self.process, live.number, "loaded")
         else:

@@ -53,6 +53,12 @@ class RecordingRequest(BaseRequest):
     ) -> tuple[int, bytes]:
         # The URL ends in /bot{token}/{method}, as on the wire.
         path = urlsplit(url).path
+        if "/file/bot" in path:  # a file download (getFile's file_path)
+            wanted = path.split("/file/bot", 1)[1].split("/", 1)[1]
+            for stored in self.state.files.values():
+                if stored.file_path == wanted and stored.data is not None:
+                    return 200, stored.data
+            return 404, b""
         prefix, _, api_method = path.rpartition("/")
         token = prefix.rpartition("/bot")[2]
         params: JSONDict = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ketacompanion.core.model import Reply
+from ketacompanion.core.model import Attachment, Reply
 from ketacompanion.core.turn import Turn, button
 
 EDIT_ROLES = frozenset({"owner", "editor"})
@@ -66,6 +66,16 @@ class AdminBackend(Protocol):
 
     async def approve(self, who: str, lesson: str) -> str: ...
 
+    async def announce_preview(self, who: str, audience: str, text: str) -> tuple[str, int, int]:
+        """(token, people it reaches, people unreachable); AdminRefused on a bad audience."""
+        ...
+
+    async def announce_send(self, who: str, token: str) -> str: ...
+
+    async def stats(self, who: str) -> tuple[list[str], bytes]:
+        """Adherence figures as lines and a weekly chart (PNG); counts only."""
+        ...
+
     async def revoke(self, who: str, target: str, role: str) -> str: ...
 
 
@@ -92,6 +102,10 @@ class AdminFlow:
         args = rest.split()
         if word == "rollback" and roles & EDIT_ROLES:
             return self._later(turn, lambda: self._ask_rollback(turn, args))
+        if word == "announce" and roles & EDIT_ROLES:
+            return self._later(turn, lambda: self._announce(turn, rest))
+        if word == "stats" and roles & {"owner", "analyst"}:
+            return self._later(turn, lambda: self._stats(turn))
         if word == "review" and "reviewer" in roles:
             return self._later(turn, lambda: self._unreviewed(turn))
         if word in ("grant", "revoke") and "owner" in roles:
@@ -118,6 +132,8 @@ class AdminFlow:
             return [Reply(turn.t("admin.not_allowed"))]
         if action == "publish" and args:
             return self._later(turn, lambda: self._publish(turn, args[0]))
+        if action == "announce" and args:
+            return self._later(turn, lambda: self._announce_send(turn, args[0]))
         if action == "rollback" and len(args) == 2 and all(a.isdigit() for a in args):
             return self._later(turn, lambda: self._rollback(turn, int(args[0]), int(args[1])))
         return [Reply(turn.t("admin.usage"))]
@@ -181,6 +197,29 @@ class AdminFlow:
             return [Reply(await self._backend.rollback(_who(turn), target, live))]
         except AdminRefused as exc:
             return [Reply(str(exc))]
+
+    async def _announce(self, turn: Turn, rest: str) -> list[Reply]:
+        audience, _, text = rest.strip().partition(" ")
+        if not text.strip():
+            return [Reply(turn.t("admin.announce_usage"))]
+        try:
+            token, reach, unreachable = await self._backend.announce_preview(_who(turn), audience, text)
+        except AdminRefused as exc:
+            return [Reply(str(exc))]
+        choices = (button(turn.t("admin.announce_yes", people=reach), self.name, "announce", token),
+                   button(turn.t("common.cancel"), self.name, "cancel"))
+        preview = turn.t("admin.announce_preview", audience=audience, people=reach, unreachable=unreachable)
+        return [Reply(f"{preview}\n---\n{text.strip()}", choices=choices)]
+
+    async def _announce_send(self, turn: Turn, token: str) -> list[Reply]:
+        try:
+            return [Reply(await self._backend.announce_send(_who(turn), token))]
+        except AdminRefused as exc:
+            return [Reply(str(exc))]
+
+    async def _stats(self, turn: Turn) -> list[Reply]:
+        lines, png = await self._backend.stats(_who(turn))
+        return [Reply("\n".join(lines), image=Attachment("adherence.png", "image/png", png))]
 
     async def _unreviewed(self, turn: Turn) -> list[Reply]:
         lessons = await self._backend.unreviewed()

@@ -269,6 +269,8 @@ class Companion:
             handled = await self._documents(turn)
             if handled is not None:
                 return notice + handled
+            if not inbound.text.strip():  # a file from someone who may not publish: as any file
+                return [Reply(turn.t("common.not_understood"))]
         if inbound.kind is InboundKind.COMMAND:
             return notice + await self._run_command(turn)
         if inbound.kind is InboundKind.CHOICE:

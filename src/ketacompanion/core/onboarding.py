@@ -275,6 +275,7 @@ class Onboarding:
                     button(turn.t("settings.change_timezone"), "set", "timezone"),
                     button(turn.t("settings.change_language"), "set", "language"),
                     button(turn.t("settings.toggle_notes"), "set", "notes"),
+                    button(turn.t("settings.toggle_announcements"), "ann", "toggle"),
                 ),
             )
         ]

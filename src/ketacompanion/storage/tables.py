@@ -309,11 +309,13 @@ USER_TABLES: dict[str, str] = {
     "checkin_answer_versions": "user_id",
     "summary_profiles": "user_id",
     "concern_answers": "user_id",
+    "announcement_optout": "user_id",
 }
 
 # Tables that hold no personal data.
 SYSTEM_TABLES: frozenset[str] = frozenset({"meta", "alembic_version", "communities", "community_channels"}) | frozenset(
-    {"content_versions", "content_files", "content_live", "content_loads", "admin_roles", "admin_audit"}
+    {"content_versions", "content_files", "content_live", "content_loads", "admin_roles", "admin_audit",
+     "announcements"}
 )
 
 meta = Table(
@@ -401,3 +403,23 @@ admin_audit = Table(
     Column("detail", JSON, nullable=False),
 )
 Index("ix_admin_audit_at", admin_audit.c.at)
+
+# The text itself goes only into each recipient's (encrypted) outbox row.
+announcements = Table(
+    "announcements",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("created_by", String(96), nullable=False),
+    Column("created_at", UTC, nullable=False),
+    Column("audience", String(48), nullable=False),
+    Column("text_sha256", String(64), nullable=False),
+    Column("queued", Integer, nullable=False),
+    Column("unreachable", Integer, nullable=False),
+)
+
+announcement_optout = Table(
+    "announcement_optout",
+    metadata,
+    Column("user_id", _ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("at", UTC, nullable=False),
+)

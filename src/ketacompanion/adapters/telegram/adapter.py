@@ -16,9 +16,16 @@ from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
 
 from ketacompanion.adapters.telegram.delivery import PLATFORM, TelegramSender
-from ketacompanion.adapters.telegram.updates import GROUP_COMMANDS, Action, Event, translate
+from ketacompanion.adapters.telegram.updates import (
+    GROUP_COMMANDS,
+    MAX_DOCUMENT,
+    Action,
+    Event,
+    translate,
+)
 from ketacompanion.core.model import (
     Address,
+    Attachment,
     Choice,
     DeliveryError,
     Inbound,
@@ -143,7 +150,12 @@ class TelegramAdapter:
         if event.action is Action.BLOCKED:
             await self.sender.mark_unreachable(int(event.address.chat_id))
             return
-        if event.action is Action.MEDIA:
+        if event.action is Action.DOCUMENT:
+            inbound = await self._fetch(event)
+            if inbound is not None:
+                await self._deliver(event, await self._handle(inbound))
+                return
+        if event.action in (Action.MEDIA, Action.DOCUMENT):
             t = self._t(event.language)
             await self._deliver(event, [Reply(t("common.not_understood"))])
             return
@@ -154,6 +166,22 @@ class TelegramAdapter:
         if event.inbound.choice:
             log.info("button", extra={"kind": "choice", "command": event.inbound.choice.split(":")[0]})
         await self._deliver(event, await self._handle(event.inbound))
+
+    async def _fetch(self, event: Event) -> Inbound | None:
+        """The document's bytes on the inbound, or None (too big, or the download failed)."""
+        assert event.document is not None and event.inbound is not None
+        file_id, name, size = event.document
+        if size > MAX_DOCUMENT:
+            return None
+        try:
+            found = await self.application.bot.get_file(file_id)
+            data = bytes(await found.download_as_bytearray())
+        except Exception as exc:
+            log.warning("document download failed", extra={"error": type(exc).__name__})
+            return None
+        if len(data) > MAX_DOCUMENT:
+            return None
+        return replace(event.inbound, attachment=Attachment(name, "application/octet-stream", data))
 
     async def _screen_then_offer(self, event: Event) -> None:
         """Crisis replies for concerning text; otherwise the group notice (GROUP) or

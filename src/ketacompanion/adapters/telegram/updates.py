@@ -33,9 +33,14 @@ _MEDIA = (
 )  # fmt: skip
 
 
+CONTENT_FILES = (".md", ".zip")
+MAX_DOCUMENT = 20 * 1024 * 1024  # what the Bot API lets a bot download
+
+
 class Action(StrEnum):
     CORE = "core"  # hand ``inbound`` to the companion
     MEDIA = "media"  # say we read text and buttons
+    DOCUMENT = "document"  # fetch the file (size-capped) and hand it to the companion
     GROUP = "group"  # screen ``screen``; if clean, offer to continue in a private chat
     SCREEN = "screen"  # screen ``screen``; if clean, say nothing
     BLOCKED = "blocked"  # the person blocked the bot
@@ -51,6 +56,7 @@ class Event:
     language: str | None = None
     query_id: str | None = None  # a button press to answer, whatever else happens
     card_id: int | None = None  # the bot's message whose button was pressed
+    document: tuple[str, str, int] | None = None  # file id, name, size: a content file sent privately
     kind: str = "none"  # for logs: never the text
 
     @property
@@ -124,6 +130,12 @@ def _message(message: Message, bot_username: str | None) -> Event:
     language = _language(user.language_code)
     group = is_group(chat)
     text = message.text if message.text is not None else message.caption
+    doc = message.document
+    if not group and doc is not None and str(doc.file_name or "").lower().endswith(CONTENT_FILES):
+        # Only lesson and content files are fetched (for editors); other files stay media.
+        inbound = Inbound(address, str(user.id), InboundKind.TEXT, text=text or "", language=language)
+        return Event(Action.DOCUMENT, address, inbound, language=language, kind="document",
+                     document=(doc.file_id, str(doc.file_name), int(doc.file_size or 0)))
     if not isinstance(text, str) or not text.strip():
         if not group and any(getattr(message, name, None) for name in _MEDIA):
             return Event(Action.MEDIA, address, language=language, kind="media")

@@ -1,4 +1,4 @@
-"""content versions, admin roles, audit log
+"""content versions, admin roles, audit log, announcements
 
 Revision ID: 0009
 Revises: 0008
@@ -77,9 +77,27 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_admin_audit'))
     )
     op.create_index('ix_admin_audit_at', 'admin_audit', ['at'], unique=False)
+    op.create_table('announcements',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('created_by', sa.String(length=96), nullable=False),
+    sa.Column('created_at', _UTC, nullable=False),
+    sa.Column('audience', sa.String(length=48), nullable=False),
+    sa.Column('text_sha256', sa.String(length=64), nullable=False),
+    sa.Column('queued', sa.Integer(), nullable=False),
+    sa.Column('unreachable', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_announcements'))
+    )
+    op.create_table('announcement_optout',
+    sa.Column('user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('at', _UTC, nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_announcement_optout_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('user_id', name=op.f('pk_announcement_optout'))
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('announcement_optout')
+    op.drop_table('announcements')
     op.drop_index('ix_admin_audit_at', table_name='admin_audit')
     op.drop_table('admin_audit')
     op.drop_table('admin_roles')
