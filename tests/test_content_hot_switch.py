@@ -15,7 +15,7 @@ from ketacompanion.content.bundle import read_directory, write_files
 
 from conftest import CONTENT, TEST_KEY
 
-NOT_UNDERSTOOD = 'not_understood: "I read text and buttons.'
+UNKNOWN_COMMAND = 'unknown_command: "I don\'t know /{command}.'
 TOO_LONG = 'too_long: "That was a long message:'
 
 
@@ -34,8 +34,8 @@ def _edited(tmp_path: Path) -> Path:
     # Two strings that one turn shows together: a half-swapped set would mix them.
     files = read_directory(CONTENT)
     text = files["messages/en.yaml"].decode()
-    assert NOT_UNDERSTOOD in text and TOO_LONG in text
-    text = text.replace(NOT_UNDERSTOOD, NOT_UNDERSTOOD.replace('"', '"[v2] ', 1))
+    assert UNKNOWN_COMMAND in text and TOO_LONG in text
+    text = text.replace(UNKNOWN_COMMAND, UNKNOWN_COMMAND.replace('"', '"[v2] ', 1))
     text = text.replace(TOO_LONG, TOO_LONG.replace('"', '"[v2] ', 1))
     files["messages/en.yaml"] = text.encode()
     target = tmp_path / "edited"
@@ -74,7 +74,7 @@ class Serving:
 def test_a_cli_publish_reaches_a_serving_process_whole(database_url: str, tmp_path: Path) -> None:
     env = _env(database_url, tmp_path)
     serving = Serving(env, tmp_path)
-    long_text = "hello there " * 400  # over the length limit: two strings in one answer
+    long_text = "/nosuch " + "hello there " * 400  # over the length limit: two strings in one answer
     try:
         first = serving.ask(long_text)
         assert len(first) == 2 and not any("[v2]" in r for r in first)

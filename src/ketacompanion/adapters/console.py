@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from ketacompanion.core.model import Address, Attachment, Inbound, InboundKind, Reply
 from ketacompanion.delivery.simulation import Simulation, parse_duration
-from ketacompanion.files import write_private
+from ketacompanion.files import private_dir, write_private
 
 PLATFORM = "console"
 MAX_LINE = 100_000  # a JSON line longer than this is refused, not parsed
@@ -258,7 +258,7 @@ def _plain(label: str) -> str:
 def person_folder(root: Path, user_id: str) -> Path:
     """One folder per terminal user, named by a keyed hash: two users never share a file,
     and the name neither shows nor lets anyone guess whose it is."""
-    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(root)  # and its missing parents: all 0700
     salt_file = root / ".salt"
     try:
         fd = os.open(salt_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -30,7 +30,7 @@ from ketacompanion.core.turn import Text, button
 log = logging.getLogger(__name__)
 
 ANYWHERE = frozenset({"learn", "crisis", "help", "privacy"})
-CHECKIN_COMMANDS = frozenset({"checkin", "mood", "summary", "schedule", "pause", "resume", "sessions"})
+CHECKIN_COMMANDS = frozenset({"checkin", "mood", "summary", "schedule", "pause", "resume", "sessions", "history"})
 SERVER_CHOICE_FLOWS = frozenset({"learn", "crisis"})  # buttons on messages only the member sees
 MAX_REMEMBERED = 10_000  # members whose last channel card is kept in memory
 

@@ -43,6 +43,17 @@ def register(tree: app_commands.CommandTree[Any], adapter: Any) -> None:
         await adapter.on_command(interaction, "summary")
 
     @tree.command()
+    async def history(interaction: Interaction) -> None:
+        """Your recent check-ins, and correcting an answer within 7 days (private)."""
+        await adapter.on_command(interaction, "history")
+
+    @tree.command()
+    @app_commands.describe(note="what you want to note (leave empty to see your entries)")
+    async def journal(interaction: Interaction, note: str = "") -> None:
+        """Notes you keep, encrypted; shown in your clinician summary only if you choose (private)."""
+        await adapter.on_command(interaction, "journal", note)
+
+    @tree.command()
     async def sessions(interaction: Interaction) -> None:
         """Your dosing sessions and the check-ins around them (private)."""
         await adapter.on_command(interaction, "sessions")
