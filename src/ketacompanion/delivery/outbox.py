@@ -45,8 +45,8 @@ from ketacompanion.core.model import (
 from ketacompanion.core.ports import Clock, Sender
 from ketacompanion.storage import tables as t
 from ketacompanion.storage.bulk import bulk_insert
+from ketacompanion.storage.fields import enc_context
 from ketacompanion.storage.planner import Due
-from ketacompanion.storage.store import enc_context
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,8 @@ from ketacompanion.core.ports import (
 from ketacompanion.core.scoring import Answer
 from ketacompanion.storage import planner
 from ketacompanion.storage import tables as t
-from ketacompanion.storage.store import _aware, enc_context
+from ketacompanion.storage.fields import aware as _aware
+from ketacompanion.storage.fields import enc_context
 
 _ANSWER_CONTEXT = ("checkin_answers", "value_enc")
 _SCHEDULE_FIELDS = ("daily_time", "weekly_day", "weekly_time", "quiet_start", "quiet_end", "paused_until")

@@ -13,7 +13,8 @@ from ketacompanion.cipher import FieldCipher
 from ketacompanion.core.alerts import AlertRecord
 from ketacompanion.core.community import CommunitySetup
 from ketacompanion.storage import tables as t
-from ketacompanion.storage.store import _aware, enc_context
+from ketacompanion.storage.fields import aware as _aware
+from ketacompanion.storage.fields import enc_context
 
 _SETUP_FIELDS = frozenset({"alert_channel_id", "moderator_role_id", "country"})
 _ALERT_FIELDS = frozenset({

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ketacompanion.cipher import FieldCipher
 from ketacompanion.core.ports import Clock
 from ketacompanion.storage import tables as t
-from ketacompanion.storage.store import enc_context
+from ketacompanion.storage.fields import enc_context
 
 
 class SqlConcernAnswerRepo:

@@ -12,7 +12,7 @@ from ketacompanion.cipher import FieldCipher
 from ketacompanion.core.scoring import Answer
 from ketacompanion.storage import tables as t
 from ketacompanion.storage.checkin_repo import _ANSWER_CONTEXT, SqlCheckinRepo
-from ketacompanion.storage.store import enc_context
+from ketacompanion.storage.fields import enc_context
 
 
 class SqlCorrectionRepo:

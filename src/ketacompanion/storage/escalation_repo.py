@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ketacompanion.cipher import FieldCipher
 from ketacompanion.core.ports import Clock, EscalationRecord
 from ketacompanion.storage import tables as t
+from ketacompanion.storage.fields import aware as _aware
+from ketacompanion.storage.fields import enc_context
 from ketacompanion.storage.planner import insert_slots
-from ketacompanion.storage.store import _aware, enc_context
 
 FOLLOWUP_HOUR = timedelta(hours=1)
 FOLLOWUP_DAY = timedelta(days=1)

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ketacompanion.cipher import FieldCipher
 from ketacompanion.core.journal_port import JournalEntry
 from ketacompanion.storage import tables as t
-from ketacompanion.storage.store import _aware, enc_context
+from ketacompanion.storage.fields import aware as _aware
+from ketacompanion.storage.fields import enc_context
 
 # A draft the person neither kept nor dropped is not kept for good.
 DRAFT_LIFETIME = timedelta(days=1)

@@ -26,7 +26,7 @@ from ketacompanion.core.schedule import (
 )
 from ketacompanion.storage import tables as t
 from ketacompanion.storage.bulk import bulk_insert
-from ketacompanion.storage.store import _aware
+from ketacompanion.storage.fields import aware as _aware
 
 OPEN_STATES = ("queued", "sent", "reminded", "open")
 UNCONFIRMED = "sent_unconfirmed"  # the send's outcome could not be known; see delivery/outbox.py

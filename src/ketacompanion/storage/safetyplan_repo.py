@@ -15,7 +15,7 @@ from ketacompanion.cipher import FieldCipher
 from ketacompanion.core.ports import Clock
 from ketacompanion.core.safetyplan import SafetyPlan
 from ketacompanion.storage import tables as t
-from ketacompanion.storage.store import enc_context
+from ketacompanion.storage.fields import enc_context
 
 FORMAT_VERSION = 1
 

@@ -6,7 +6,7 @@ import base64
 import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
@@ -24,7 +24,16 @@ from ketacompanion.core.ports import (
     UserRecord,
 )
 from ketacompanion.storage import tables as t
+from ketacompanion.storage.checkin_repo import SqlCheckinRepo, SqlScheduleRepo
+from ketacompanion.storage.community_repo import SqlCommunityRepo
+from ketacompanion.storage.concern_repo import SqlConcernAnswerRepo
+from ketacompanion.storage.correction_repo import SqlCorrectionRepo
 from ketacompanion.storage.engine import is_sqlite, sqlite_path
+from ketacompanion.storage.escalation_repo import SqlEscalationRepo
+from ketacompanion.storage.fields import aware as _aware
+from ketacompanion.storage.fields import enc_context
+from ketacompanion.storage.journal_repo import SqlJournalRepo
+from ketacompanion.storage.safetyplan_repo import SqlSafetyPlanRepo
 from ketacompanion.storage.sqlite_thread import SqliteWriter
 
 _USER_FIELDS = frozenset(
@@ -34,17 +43,6 @@ _USER_FIELDS = frozenset(
 
 # How long a check-in stays answerable (settings.checkin_window_minutes overrides it).
 CHECKIN_WINDOW = timedelta(minutes=240)
-
-
-def enc_context(table: str, column: str, user_id: int) -> str:
-    return f"{table}.{column}:{user_id}"
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything we store is UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 _FIND = (
@@ -214,39 +212,17 @@ class SqlTx:
     def __init__(
         self, conn: AsyncConnection, cipher: FieldCipher, clock: Clock, checkin_window: timedelta = CHECKIN_WINDOW
     ) -> None:
-        # Imported here because checkin_repo builds on this module.
-        from ketacompanion.storage.checkin_repo import SqlCheckinRepo, SqlScheduleRepo
-        from ketacompanion.storage.correction_repo import SqlCorrectionRepo
-        from ketacompanion.storage.journal_repo import SqlJournalRepo
-        from ketacompanion.storage.safetyplan_repo import SqlSafetyPlanRepo
-
         self.conn = conn
         self.users = SqlUserRepo(conn, cipher, clock)
         self.lessons = SqlLessonRepo(conn, clock)
-        self.escalations = _escalations(conn, cipher, clock)
+        self.escalations = SqlEscalationRepo(conn, cipher, clock)
         self.checkins = SqlCheckinRepo(conn, cipher, checkin_window)
         self.schedules = SqlScheduleRepo(conn, checkin_window)
         self.safety_plans = SqlSafetyPlanRepo(conn, cipher, clock)
-        self.communities = _communities(conn, cipher)
+        self.communities = SqlCommunityRepo(conn, cipher)
         self.journal = SqlJournalRepo(conn, cipher)
         self.corrections = SqlCorrectionRepo(conn, cipher, self.checkins)
-        self.concern_answers = _concern_answers(conn, cipher, clock)
-
-
-def _escalations(conn: AsyncConnection, cipher: FieldCipher, clock: Clock) -> Any:
-    from ketacompanion.storage.escalation_repo import SqlEscalationRepo  # it builds on this module
-
-    return SqlEscalationRepo(conn, cipher, clock)
-
-
-def _communities(conn: AsyncConnection, cipher: FieldCipher) -> Any:
-    from ketacompanion.storage.community_repo import SqlCommunityRepo  # it builds on this module
-
-    return SqlCommunityRepo(conn, cipher)
-def _concern_answers(conn: AsyncConnection, cipher: FieldCipher, clock: Clock) -> Any:
-    from ketacompanion.storage.concern_repo import SqlConcernAnswerRepo  # it builds on this module
-
-    return SqlConcernAnswerRepo(conn, cipher, clock)
+        self.concern_answers = SqlConcernAnswerRepo(conn, cipher, clock)
 
 
 _UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, OSError)
