@@ -11,10 +11,10 @@ from ketacompanion.core.crisis import lines
 from ketacompanion.core.crisis.fallback import FALLBACK_CRISIS_TEXT, FALLBACK_LINKS
 from ketacompanion.core.crisis.lines import (
     contact_links,
-    iso_country_codes,
     lines_text,
     resolve_country,
 )
+from ketacompanion.core.crisis.tztables import iso_country_codes
 
 KNOWN = {"US", "GB", "DE", "AT", "CH", "JP", "BR", "CA", "FR"}
 

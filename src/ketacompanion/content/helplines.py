@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ketacompanion.content.problems import ContentError, Problem, Severity, errors
-from ketacompanion.core.crisis.lines import iso_country_codes
+from ketacompanion.core.crisis.tztables import iso_country_codes
 
 FALLBACK_CODE = "ZZ"
 STALE_AFTER = timedelta(days=365)

@@ -8,17 +8,16 @@ package, or by the operating system when that package is missing.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from functools import cache
-from importlib import resources
-from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from ketacompanion.core.crisis.tztables import rows as _rows
+from ketacompanion.core.crisis.tztables import tz_table as _tz_table
+
 if TYPE_CHECKING:
     from ketacompanion.content.helplines import CountryLines, Line
-
-_SYSTEM_ZONEINFO = Path("/usr/share/zoneinfo")
 
 # Languages whose speakers overwhelmingly live in one country. Languages shared by
 # several countries (en, es, pt, fr, de, nl, ar, zh, ru, ...) are left out on purpose:
@@ -55,30 +54,6 @@ _SINGLE_COUNTRY_LANGUAGES: dict[str, str] = {
 
 _REGION = re.compile(r"^[A-Za-z]{2}$")
 _DIAL_CHARS = re.compile(r"[^0-9+*#]")
-
-
-def _tz_table(name: str) -> str:
-    """Text of one tz database table; empty when neither copy is installed."""
-    try:
-        return resources.files("tzdata.zoneinfo").joinpath(name).read_text(encoding="utf-8")
-    except (ModuleNotFoundError, FileNotFoundError, OSError):
-        pass
-    try:
-        return (_SYSTEM_ZONEINFO / name).read_text(encoding="utf-8")
-    except OSError:
-        return ""
-
-
-def _rows(table: str) -> Iterator[list[str]]:
-    for line in table.splitlines():
-        if line and not line.startswith("#"):
-            yield line.split("\t")
-
-
-@cache
-def iso_country_codes() -> frozenset[str]:
-    """ISO 3166-1 alpha-2 codes the tz database knows (``iso3166.tab``)."""
-    return frozenset(row[0].strip().upper() for row in _rows(_tz_table("iso3166.tab")))
 
 
 @cache
