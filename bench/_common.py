@@ -141,3 +141,20 @@ async def scratch_postgres(url: str) -> AsyncIterator[str]:
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await conn.close()
+
+
+async def truncate_postgres(pg_url: str) -> None:
+    """Empty every table of the project in the scratch database (none before the first run's
+    migrations), so each repeat starts from the same state."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from ketacompanion.storage.tables import metadata
+
+    engine = create_async_engine(pg_url)
+    async with engine.begin() as conn:
+        found = set((await conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"))).scalars())
+        names = [name for name in metadata.tables if name in found]
+        if names:
+            await conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
+    await engine.dispose()

@@ -45,6 +45,7 @@ from _common import (
     ratios,
     scratch_postgres,
     spread,
+    truncate_postgres,
 )
 from sqlalchemy import Engine
 
@@ -195,7 +196,7 @@ async def crowd(args: argparse.Namespace, users: int, content: Content, pg_url: 
                 statements.append(len(run.recording.statements) / run.messages)
             else:
                 run = await project_run(pg_url, users, args.rounds, content, work, record=False)
-                await reset(pg_url)
+                await truncate_postgres(pg_url)
                 base = await project_run(sqlite_url, users, args.rounds, content, work, record=False)
                 anchor_s = base.seconds * run.messages / base.messages
         project_rate.append(run.messages / run.seconds)
@@ -221,19 +222,6 @@ async def crowd(args: argparse.Namespace, users: int, content: Content, pg_url: 
     return line
 
 
-async def reset(pg_url: str) -> None:
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    from ketacompanion.storage.tables import metadata
-
-    engine = create_async_engine(pg_url)
-    async with engine.begin() as conn:
-        found = (await conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"))).scalars()
-        names = [name for name in metadata.tables if name in set(found)]
-        if names:  # none yet before the first run's migrations
-            await conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
-    await engine.dispose()
 
 
 async def alone(args: argparse.Namespace, content: Content, pg_url: str | None) -> dict[str, object]:
@@ -241,7 +229,7 @@ async def alone(args: argparse.Namespace, content: Content, pg_url: str | None) 
     with tempfile.TemporaryDirectory() as tmp:
         url = pg_url or f"sqlite+aiosqlite:///{Path(tmp) / 'alone.db'}"
         if pg_url:
-            await reset(pg_url)
+            await truncate_postgres(pg_url)
         run = await project_run(url, 1, args.rounds * 6, content, Path(tmp), record=False)
     return {
         "bench": "core_alone",

@@ -33,8 +33,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from _common import ROOT, Recording, copy_database, fail, positive, ratios, scratch_postgres, spread
-from sqlalchemy import Engine, func, insert, select, text
+from _common import (
+    ROOT,
+    Recording,
+    copy_database,
+    fail,
+    positive,
+    ratios,
+    scratch_postgres,
+    spread,
+    truncate_postgres,
+)
+from sqlalchemy import Engine, func, insert, select
 
 from ketacompanion.app import App, build_app
 from ketacompanion.content.catalog import Content, load_content
@@ -184,7 +194,7 @@ async def measure(args: argparse.Namespace, content: Content, pg_url: str | None
                 recording.replay(snapshot)
                 anchor = time.perf_counter() - started
             else:
-                await truncate(pg_url)
+                await truncate_postgres(pg_url)
                 elapsed, queued, peak, app, _, _ = await project_pass(pg_url, args.users, content, work, False, args.rate)
                 base, _, _, sqlite_app, _, _ = await project_pass(sqlite_url, args.users, content, work, False, args.rate)
                 await sqlite_app.close()
@@ -211,16 +221,6 @@ async def measure(args: argparse.Namespace, content: Content, pg_url: str | None
     }
 
 
-async def truncate(pg_url: str) -> None:
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    engine = create_async_engine(pg_url)
-    async with engine.begin() as conn:
-        found = set((await conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"))).scalars())
-        names = [name for name in t.metadata.tables if name in found]
-        if names:
-            await conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
-    await engine.dispose()
 
 
 def parse() -> argparse.Namespace:

@@ -94,7 +94,6 @@ def publish(
     """Validate a whole content set, store it as a new version and make it live."""
     from ketacompanion.content.versions import Changes
     from ketacompanion.publishing import PublishRefused
-    from ketacompanion.storage.content_repo import VersionInfo
 
     async def work(repo: ContentRepo, publisher: Publisher, admin: AdminRepo) -> VersionInfo | PublishRefused:
         try:
@@ -106,12 +105,7 @@ def publish(
         except PublishRefused as exc:
             return exc
 
-    result = with_repos(db, work)
-    if isinstance(result, PublishRefused):
-        for problem in result.problems:
-            typer.echo(problem)
-        fail(result.reason)
-    assert isinstance(result, VersionInfo)
+    result = _live_or_fail(with_repos(db, work))
     typer.echo(f"published {describe(result)}")
     typer.echo("\n".join(f"  {line}" for line in Changes(**result.changes).lines()))
 
@@ -176,7 +170,6 @@ def rollback(
 ) -> None:
     """Make an earlier version live again, byte for byte, as a new version."""
     from ketacompanion.publishing import PublishRefused
-    from ketacompanion.storage.content_repo import VersionInfo
 
     async def work(_r: ContentRepo, publisher: Publisher, _a: AdminRepo) -> VersionInfo | PublishRefused:
         try:
@@ -184,13 +177,21 @@ def rollback(
         except PublishRefused as exc:
             return exc
 
-    result = with_repos(db, work)
+    result = _live_or_fail(with_repos(db, work))
+    typer.echo(f"rolled back: {describe(result)}")
+
+
+def _live_or_fail(result: VersionInfo | PublishRefused) -> VersionInfo:
+    """The version now live, or the refusal's problems and one line, then a non-zero exit."""
+    from ketacompanion.publishing import PublishRefused
+    from ketacompanion.storage.content_repo import VersionInfo
+
     if isinstance(result, PublishRefused):
         for problem in result.problems:
             typer.echo(problem)
         fail(result.reason)
     assert isinstance(result, VersionInfo)
-    typer.echo(f"rolled back: {describe(result)}")
+    return result
 
 
 def export(
