@@ -24,7 +24,7 @@ from typing import Any
 from ketacompanion.core.community import CommunitySetup, Outcome
 from ketacompanion.core.model import Choice, Inbound, Reply, Urgency
 from ketacompanion.core.ports import Clock
-from ketacompanion.core.turn import Text, button
+from ketacompanion.core.turn import Text, button, text_in
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +87,7 @@ class Alerts:
         self._cooldown, self._lang = cooldown, default_language
 
     def _t(self, inbound: Inbound | None = None) -> Text:
-        lang = ((inbound.language if inbound else None) or self._lang).split("-", 1)[0].lower()
-        try:
-            t = self._text(lang)
-            t("community.alert_title")
-            return t
-        except Exception:
-            return self._text(self._lang)
+        return text_in(self._text, inbound.language if inbound else None, self._lang, "community.alert_title")
 
     # --- asking the member -------------------------------------------------------------
     async def offer(self, inbound: Inbound, setup: CommunitySetup | None, *, source: str, words: str | None) -> list[Reply]:

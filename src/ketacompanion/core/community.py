@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from ketacompanion.core.model import Address, Inbound, InboundKind, Reply, Urgency
 from ketacompanion.core.ports import Clock
-from ketacompanion.core.turn import Text, button
+from ketacompanion.core.turn import Text, button, text_in
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +102,7 @@ class Community:
         self._queued: dict[tuple[str, str], int] = {}
 
     def t(self, inbound: Inbound) -> Text:
-        lang = (inbound.language or self._lang).replace("_", "-").split("-", 1)[0].lower()
-        try:
-            return self._text(lang)
-        except Exception:
-            return self._text(self._lang)
+        return text_in(self._text, inbound.language, self._lang, "community.channel_kind_line")
 
     def may_send(self, reply: Reply) -> bool:
         """Scheduled check-in prompts reach the platform only when check-ins are offered on

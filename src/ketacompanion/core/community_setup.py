@@ -13,7 +13,7 @@ from typing import Any
 from ketacompanion.core.community import CommunitySetup, Outcome
 from ketacompanion.core.model import Inbound, Reply
 from ketacompanion.core.ports import Clock
-from ketacompanion.core.turn import Text
+from ketacompanion.core.turn import Text, text_in
 
 CHANNEL_MODES = ("screened", "venting", "off")
 MAX_ID = 20  # platform ids are 64-bit numbers
@@ -40,13 +40,7 @@ class ServerSetup:
         self._lang = default_language
 
     def _t(self, inbound: Inbound) -> Text:
-        lang = (inbound.language or self._lang).split("-", 1)[0].lower()
-        try:
-            t = self._text(lang)
-            t("community.setup_saved")
-            return t
-        except Exception:
-            return self._text(self._lang)
+        return text_in(self._text, inbound.language, self._lang, "community.setup_saved")
 
     def _refused(self, inbound: Inbound) -> Outcome | None:
         t = self._t(inbound)

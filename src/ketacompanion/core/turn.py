@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -61,3 +62,17 @@ def choice_id(*parts: str | int) -> str:
 
 def button(label: str, *parts: str | int) -> Choice:
     return Choice(choice_id(*parts), label)
+
+
+def text_in(text_for: Callable[[str], Text], language: str | None, default: str, probe: str) -> Text:
+    """The interface strings in ``language`` (a tag such as ``de-AT``), or in ``default``
+    when that language has none yet: ``probe`` is a key the caller is about to use."""
+    lang = (language or default).replace("_", "-").split("-", 1)[0].lower()
+    try:
+        t = text_for(lang)
+        t(probe)
+        return t
+    except Exception:
+        # Expected for languages without strings yet; the tag alone, never text.
+        logging.getLogger(__name__).debug("no interface strings", extra={"language": lang[:8]})
+        return text_for(default)
