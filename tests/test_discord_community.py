@@ -18,7 +18,7 @@ from ketacompanion.core.clock import FakeClock
 from test_discord_flows import close_dms, export_of, first, ids, text
 
 from conftest import make_settings
-from fakes.discord_harness import Harness, Sent
+from fakes.discord_harness import Harness, Sent, running
 
 MANAGE = str(discord.Permissions(manage_guild=True).value)
 CRISIS_TEXT = "I want to kill myself tonight"
@@ -32,13 +32,8 @@ async def bot(
     app = await build_app(
         make_settings(database_url, tmp_path, discord_token="x", discord_message_content=True), clock, content_set
     )
-    harness = Harness(app)
-    await harness.start()
-    try:
+    async with running(app) as harness:
         yield harness
-    finally:
-        await harness.stop()
-        await app.close()
 
 
 def channel_option(channel: Any) -> tuple[dict[str, Any], dict[str, Any]]:

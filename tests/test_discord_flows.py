@@ -15,7 +15,7 @@ from ketacompanion.content.catalog import Content
 from ketacompanion.core.clock import FakeClock
 
 from conftest import make_settings
-from fakes.discord_harness import Harness, Sent
+from fakes.discord_harness import Harness, Sent, running
 
 
 @pytest.fixture
@@ -26,13 +26,8 @@ async def bot(
     app = await build_app(
         make_settings(database_url, tmp_path, discord_token="x", discord_message_content=True), clock, content_set
     )
-    harness = Harness(app)
-    await harness.start()
-    try:
+    async with running(app) as harness:
         yield harness
-    finally:
-        await harness.stop()
-        await app.close()
 
 
 async def test_help_in_a_dm_answers_in_place(bot: Harness) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -232,3 +234,15 @@ async def settle(rounds: int = 30) -> None:
             await asyncio.sleep(0)
         pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()
                    and t.get_name().startswith(PREFIXES)]  # fmt: skip
+
+
+@asynccontextmanager
+async def running(app: App) -> AsyncIterator[Harness]:
+    """A started harness over ``app``; the harness and the app are closed afterwards."""
+    harness = Harness(app)
+    await harness.start()
+    try:
+        yield harness
+    finally:
+        await harness.stop()
+        await app.close()
