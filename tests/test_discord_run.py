@@ -23,7 +23,8 @@ from ketacompanion.app import build_app
 from ketacompanion.cli import cli
 from ketacompanion.content.catalog import Content
 from ketacompanion.core.clock import FakeClock
-from ketacompanion.runtime import PlatformUnavailable, configured_platforms
+from ketacompanion.runtime import configured_platforms
+from ketacompanion.services import PlatformUnavailable
 from ketacompanion.settings import load_settings
 
 from conftest import make_settings

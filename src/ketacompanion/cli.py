@@ -376,8 +376,8 @@ def run(
         return
     from ketacompanion import logs
     from ketacompanion.app import scheduler_service
-    from ketacompanion.runtime import PlatformConfigError, PlatformUnavailable
     from ketacompanion.runtime import run as run_platforms
+    from ketacompanion.services import PlatformConfigError, PlatformUnavailable
 
     logs.configure(settings.log_level, settings.log_format, secrets=settings.secret_values())
     try:

@@ -12,32 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 
-from ketacompanion.app import App, build_app
+from ketacompanion.app import build_app
+from ketacompanion.services import Platform, Service, ServiceFactory
 from ketacompanion.settings import Settings
-
-Service = Callable[[asyncio.Event], Awaitable[None]]
-ServiceFactory = Callable[[App], Service]  # called after every platform is in app.senders
-
-
-class PlatformConfigError(Exception):
-    """A platform setting is missing or contradicts another; the message names it."""
-
-
-class PlatformUnavailable(Exception):
-    """A platform could not be reached or refused the token at start; one line says which."""
-
-
-@dataclass(frozen=True, slots=True)
-class Platform:
-    """A chat platform as ``run`` needs it: a settings check before anything is built,
-    and a factory that builds its adapter, adds its sender and returns its service."""
-
-    name: str
-    check: Callable[[Settings], None]
-    service: ServiceFactory
 
 
 def configured_platforms(settings: Settings) -> list[Platform]:

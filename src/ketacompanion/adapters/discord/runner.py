@@ -16,7 +16,7 @@ from ketacompanion.adapters.discord.adapter import DiscordAdapter
 from ketacompanion.adapters.discord.client import Bot, ShardedBot
 from ketacompanion.adapters.discord.delivery import DiscordSender
 from ketacompanion.app import App, build_community, texts
-from ketacompanion.runtime import PlatformConfigError, PlatformUnavailable, Service
+from ketacompanion.services import PlatformConfigError, PlatformUnavailable, Service
 from ketacompanion.settings import Settings
 
 log = logging.getLogger(__name__)

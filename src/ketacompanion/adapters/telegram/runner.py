@@ -25,7 +25,7 @@ from ketacompanion.adapters.telegram.limits import Limits, Monotonic, RateLimite
 from ketacompanion.adapters.telegram.request import AiohttpRequest
 from ketacompanion.adapters.telegram.webhook import WebhookServer, path_of
 from ketacompanion.app import App, texts
-from ketacompanion.runtime import PlatformConfigError, PlatformUnavailable, Service
+from ketacompanion.services import PlatformConfigError, PlatformUnavailable, Service
 from ketacompanion.settings import Settings
 
 # Only what the bot uses: fewer kinds of update means less data sent to us.
