@@ -11,6 +11,7 @@ import textwrap
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ketacompanion.chart_text import printable
 from ketacompanion.core.history import ClinicianSummary, MoodHistory
 
 if TYPE_CHECKING:
@@ -27,8 +28,6 @@ TABLE_COLUMNS = (0.0, 0.16, 0.38, 0.53)  # offsets from LEFT for "a | b | c | d"
 def _page(size: tuple[float, float], summary: ClinicianSummary) -> Figure:
     from matplotlib.figure import Figure
 
-    from ketacompanion.charts import printable
-
     fig = Figure(figsize=size)
     fig.text(LEFT, BOTTOM - 0.035, printable(summary.footer), fontsize=FONT - 1.5, color="#333333")
     return fig
@@ -40,8 +39,6 @@ def summary_pdf(
     panels: Callable[[MoodHistory], int],
 ) -> bytes:
     from matplotlib.backends.backend_pdf import FigureCanvasPdf, PdfPages
-
-    from ketacompanion.charts import printable
 
     size = PAPER_IN.get(summary.paper, PAPER_IN["a4"])
     pages: list[Figure] = []
