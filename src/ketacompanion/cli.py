@@ -12,29 +12,15 @@ import typer
 
 from ketacompanion import __version__
 from ketacompanion.cipher import DataKeyError
+from ketacompanion.cli_settings import command_settings as _settings
+from ketacompanion.cli_settings import exit_with as _fail
 from ketacompanion.content.problems import ContentError
-from ketacompanion.settings import Settings, SettingsError, load_settings
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help="ketacompanion: a companion between ketamine therapy sessions.")
 db_cli = typer.Typer(no_args_is_help=True, help="The database.")
 cli.add_typer(db_cli, name="db")
 content_cli = typer.Typer(no_args_is_help=True, help="Content files: lessons, messages, crisis lines.")
 cli.add_typer(content_cli, name="content")
-
-
-def _settings(db: Path | None = None) -> Settings:
-    overrides: dict[str, object] = {}
-    if db is not None:
-        overrides["database_url"] = f"sqlite+aiosqlite:///{db}"
-    try:
-        return load_settings(**overrides)
-    except SettingsError as exc:
-        _fail(f"bad setting: {exc}")
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"ketacompanion: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def _start_errors(exc: BaseException) -> None:

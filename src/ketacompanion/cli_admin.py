@@ -194,12 +194,12 @@ def announcement(number: int, db: Db = None) -> None:
 
 async def _announcements(repo: ContentRepo, db: object) -> object:
     from ketacompanion.announcements import Announcements
-    from ketacompanion.cli import _settings
+    from ketacompanion.cli_settings import command_settings
     from ketacompanion.core.clock import SystemClock
     from ketacompanion.delivery.outbox import Outbox
     from ketacompanion.storage.keycheck import open_cipher
 
-    settings = _settings(db)  # type: ignore[arg-type]
+    settings = command_settings(db)  # type: ignore[arg-type]
     key = settings.data_key.get_secret_value() if settings.data_key else None
     cipher = await open_cipher(repo.engine, key, settings.key_file)  # rows are encrypted per person
     clock = SystemClock()

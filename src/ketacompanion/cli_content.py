@@ -41,7 +41,7 @@ def actor(by: str | None) -> str:
 
 
 def with_repos(db: Path | None, work: Callable[[ContentRepo, Publisher, AdminRepo], Awaitable[T]]) -> T:
-    from ketacompanion.cli import _settings
+    from ketacompanion.cli_settings import command_settings
     from ketacompanion.core.clock import SystemClock
     from ketacompanion.publishing import Publisher
     from ketacompanion.storage.admin_repo import AdminRepo
@@ -49,7 +49,7 @@ def with_repos(db: Path | None, work: Callable[[ContentRepo, Publisher, AdminRep
     from ketacompanion.storage.engine import create_engine
     from ketacompanion.storage.migrate import upgrade
 
-    settings = _settings(db)
+    settings = command_settings(db)
 
     async def main() -> T:
         engine = create_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
