@@ -9,8 +9,7 @@ advice. Button ids: ``edit:pick:<checkin>``, ``edit:item:<checkin>:<index>``,
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
-from typing import Protocol
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from ketacompanion.content.catalog import ContentHolder
@@ -26,12 +25,6 @@ from ketacompanion.core.turn import Turn, button
 EDIT_WINDOW = timedelta(days=7)
 LISTED_DAYS = 14
 LISTED = 8
-
-
-class CorrectionRepo(Protocol):
-    async def correct(
-        self, user_id: int, checkin_id: int, item_id: str, answer: Answer, now: datetime, keep_old: bool
-    ) -> None: ...
 
 
 def shown_answer(ins: Instrument, item_id: str, answer: Answer) -> str:

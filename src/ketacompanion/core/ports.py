@@ -15,9 +15,8 @@ from ketacompanion.core.model import Address, Reply
 from ketacompanion.core.scoring import Answer
 
 if TYPE_CHECKING:  # safetyplan builds on this module
-    from ketacompanion.core.history_edit import CorrectionRepo
     from ketacompanion.core.journal_port import JournalRepo
-    from ketacompanion.core.safetyplan import SafetyPlan
+    from ketacompanion.core.safetyplan_record import SafetyPlan
 
 
 class StoreUnavailable(Exception):
@@ -199,6 +198,12 @@ class EscalationRepo(Protocol):
         at: datetime | None = None,
     ) -> int: ...
     async def set_outcome(self, user_id: int, checkin_id: int | None, outcome: str) -> bool: ...
+
+
+class CorrectionRepo(Protocol):
+    async def correct(
+        self, user_id: int, checkin_id: int, item_id: str, answer: Answer, now: datetime, keep_old: bool
+    ) -> None: ...
 
 
 class SafetyPlanRepo(Protocol):

@@ -11,67 +11,22 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, fields, replace
-from typing import Any
+from dataclasses import replace
 
 from ketacompanion.content.catalog import ContentHolder
 from ketacompanion.core.crisis.lines import lines_text, resolve_country
 from ketacompanion.core.model import Choice, Reply
 from ketacompanion.core.ports import UserRecord
+from ketacompanion.core.safetyplan_record import MAX_CHARS, MAX_ENTRIES, PARTS, SafetyPlan
 from ketacompanion.core.turn import Turn, button
 
 log = logging.getLogger(__name__)
 
-MAX_ENTRIES = 10
-MAX_CHARS = 200
 
 # A list marker typed at the start of a line ("- ", "* ", "1. "): not part of the entry.
 # The trailing space is required so that "*bold*" or "-5 degrees" stay whole.
 _BULLET = re.compile(r"^\s*(?:[-*•·‣▪]|\d{1,2}[.)])\s+")
 
-
-@dataclass(frozen=True, slots=True)
-class SafetyPlan:
-    """The seven parts, in the order they are asked and shown."""
-
-    warning_signs: tuple[str, ...] = ()
-    coping: tuple[str, ...] = ()
-    distractions: tuple[str, ...] = ()
-    helpers: tuple[str, ...] = ()
-    professionals: tuple[str, ...] = ()
-    safer_surroundings: tuple[str, ...] = ()
-    reasons: tuple[str, ...] = ()
-
-    @property
-    def is_empty(self) -> bool:
-        return not any(self.part(key) for key in PARTS)
-
-    def part(self, key: str) -> tuple[str, ...]:
-        if key not in PARTS:
-            raise KeyError(key)
-        entries: tuple[str, ...] = getattr(self, key)
-        return entries
-
-    def with_part(self, key: str, entries: tuple[str, ...]) -> SafetyPlan:
-        if key not in PARTS:
-            raise KeyError(key)
-        return replace(self, **{key: tuple(entries)})
-
-    def to_dict(self) -> dict[str, list[str]]:
-        return {key: list(self.part(key)) for key in PARTS}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SafetyPlan:
-        """Lenient: unknown keys are ignored and the limits applied again."""
-        parts: dict[str, tuple[str, ...]] = {}
-        for key in PARTS:
-            raw = data.get(key) or []
-            items = [str(item)[:MAX_CHARS] for item in raw if isinstance(item, str) and item.strip()]
-            parts[key] = tuple(items[:MAX_ENTRIES])
-        return cls(**parts)
-
-
-PARTS: tuple[str, ...] = tuple(f.name for f in fields(SafetyPlan))
 
 # Built-in English headings: the crisis flow must be able to show a plan even when the
 # interface strings fail to load. The flow itself uses the headings from the content.

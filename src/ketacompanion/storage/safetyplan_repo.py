@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ketacompanion.cipher import FieldCipher
 from ketacompanion.core.ports import Clock
-from ketacompanion.core.safetyplan import SafetyPlan
+from ketacompanion.core.safetyplan_record import SafetyPlan
 from ketacompanion.storage import tables as t
 from ketacompanion.storage.fields import enc_context
 
