@@ -1,12 +1,15 @@
 """Charts of check-ins, drawn with matplotlib for a phone screen (1080 x 1350 px).
 
 matplotlib is imported inside the functions: it costs about a second at import, and
-most processes never draw. The object API (``Figure`` + Agg canvas) is used instead of
+commands such as ``content publish`` never draw; a running bot warms it on a background
+thread so the first chart does not wait for it. The object API (``Figure`` + Agg canvas) is used instead of
 pyplot, so drawing holds no global state and can run in a worker thread."""
 
 from __future__ import annotations
 
+import functools
 import io
+import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -177,8 +180,28 @@ def render_summary(summary: ClinicianSummary) -> tuple[bytes, bytes]:
     return _save(_summary_figure(summary), "png"), summary_pdf(summary, _draw_history, _panels)
 
 
+def warm() -> None:
+    """Import matplotlib and read the font's glyphs now: about a second that the first
+    ``/mood`` or ``/summary`` would otherwise wait."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
+    from matplotlib.figure import Figure  # noqa: F401
+
+    printable("")
+
+
+@functools.cache
+def warm_in_background() -> threading.Thread:
+    """Once per process, on a daemon thread: never delays start-up or exit."""
+    thread = threading.Thread(target=warm, name="charts-warm", daemon=True)
+    thread.start()
+    return thread
+
+
 class MatplotlibCharts:
-    """The core's ``ChartRenderer``."""
+    """The core's ``ChartRenderer``. Building one warms matplotlib in the background."""
+
+    def __init__(self) -> None:
+        warm_in_background()
 
     def mood_png(self, history: MoodHistory) -> bytes:
         return render_mood(history)
