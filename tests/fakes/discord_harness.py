@@ -44,6 +44,12 @@ class Sent:
         return str(self.data.get("content") or "")
 
     @property
+    def new_message(self) -> bool:
+        """A message the member sees appear: a follow-up, or a response that posts one (4) or
+        defers one ("thinking", 5)."""
+        return self.kind == "followup" or (self.kind == "callback" and self.type in (4, 5))
+
+    @property
     def ephemeral(self) -> bool:
         return bool(int(self.data.get("flags") or 0) & EPHEMERAL)
 
@@ -148,6 +154,7 @@ class Harness:
         return self.components.get(message.id, [])
 
     async def stop(self) -> None:
+        await self.adapter.close()
         await dpytest.empty_queue()
 
     # --- interactions --------------------------------------------------------------------
