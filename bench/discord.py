@@ -16,7 +16,7 @@ which goes first in each repeat. Prints one JSON line: interactions/s for each,
 ``ratio_min`` / ``ratio_median`` / ``ratio_max`` (full stack over bare bot), and the p99
 time from an interaction's arrival to its first response as the server saw it.
 
-    .venv/bin/python bench/discord.py [--interactions 1200] [--in-flight 32] [--repeats 5]
+    .venv/bin/python bench/discord.py [--interactions 1200] [--in-flight 16] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ import discord.ext.test as dpytest  # noqa: E402
 from discord import app_commands  # noqa: E402
 from discord.webhook.async_ import AsyncWebhookAdapter, async_context  # noqa: E402
 
+from ketacompanion.adapters.discord.adapter import WORKERS  # noqa: E402
 from ketacompanion.app import build_app  # noqa: E402
 from ketacompanion.settings import load_settings  # noqa: E402
 
@@ -263,15 +264,18 @@ async def paired(args: argparse.Namespace, server: Server, harness: Harness, tas
     def batch() -> list[dict[str, Any]]:
         return [payload(harness, *MIX[n % len(MIX)], people[n % len(people)]) for n in range(args.interactions)]
 
-    async def side(client: discord.Client) -> tuple[float, list[float]]:
+    async def side(client: discord.Client) -> tuple[float, list[float], float]:
         await server.take(control)  # forget what came before
-        rate, arrived = await drive(client, batch(), args.in_flight, tasks)
+        payloads = batch()
+        cpu = time.process_time()  # this process, its SQLite thread included
+        rate, arrived = await drive(client, payloads, args.in_flight, tasks)
+        cpu = (time.process_time() - cpu) / len(payloads) * 1e6
         took = await server.take(control)
         seen, seen_calls = took["first"], took["calls"]
         missing = [k for k in arrived if k not in seen]
         if missing:
             fail(f"{len(missing)} interactions got no response ({len(seen)} did, {seen_calls} calls)")
-        return rate, [(seen[k] - at) * 1000 for k, at in arrived.items()]
+        return rate, [(seen[k] - at) * 1000 for k, at in arrived.items()], cpu
 
     sides: dict[str, discord.Client] = {"full": harness.bot, "bare": bare}
     try:
@@ -279,13 +283,15 @@ async def paired(args: argparse.Namespace, server: Server, harness: Harness, tas
             await side(client)
         rates: dict[str, list[float]] = {"full": [], "bare": []}
         latency: dict[str, list[float]] = {"full": [], "bare": []}
+        cpus: dict[str, list[float]] = {"full": [], "bare": []}
         ratio: list[float] = []
         for repeat in range(args.repeats):
             order = ("full", "bare") if repeat % 2 == 0 else ("bare", "full")
             for name in order:
-                rate, ms = await side(sides[name])
+                rate, ms, cpu = await side(sides[name])
                 rates[name].append(rate)
                 latency[name] += ms
+                cpus[name].append(cpu)
             ratio.append(rates["full"][-1] / rates["bare"][-1])
     finally:
         for http in (full_http, bare_http, control):
@@ -300,6 +306,7 @@ async def paired(args: argparse.Namespace, server: Server, harness: Harness, tas
         **ratios("ratio", ratio),
         "p99_first_response_ms": round(pct(latency["full"], 0.99), 1),
         "bare_p99_first_response_ms": round(pct(latency["bare"], 0.99), 1),
+        "cpu_us_per_interaction": spread(cpus["full"], 1), "bare_cpu_us_per_interaction": spread(cpus["bare"], 1),
         "responses": "real HTTP to a fake Discord API in its own process, on loopback",
         "database": "sqlite file", "cpus": os.cpu_count(),
     }  # fmt: skip
@@ -309,7 +316,8 @@ def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--interactions", type=positive(int, 100_000), default=1200)
     parser.add_argument("--members", type=positive(int, 10_000), default=120)
-    parser.add_argument("--in-flight", type=positive(int, 1000), default=32)
+    # The full stack serves 16 interactions at once (its worker pool); the anchor gets as many.
+    parser.add_argument("--in-flight", type=positive(int, 1000), default=WORKERS)
     parser.add_argument("--repeats", type=positive(int, 50), default=5)
     return parser.parse_args()
 
