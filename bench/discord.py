@@ -316,7 +316,8 @@ def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--interactions", type=positive(int, 100_000), default=1200)
     parser.add_argument("--members", type=positive(int, 10_000), default=120)
-    # The full stack serves 16 interactions at once (its worker pool); the anchor gets as many.
+    # The same for both bots: as many as the full stack serves at once (its 16 workers).
+    # More in flight waits in its fair queue, which adds to the time to a first response.
     parser.add_argument("--in-flight", type=positive(int, 1000), default=WORKERS)
     parser.add_argument("--repeats", type=positive(int, 50), default=5)
     return parser.parse_args()

@@ -20,7 +20,7 @@ import pytest
 from discord.webhook.async_ import async_context
 
 from ketacompanion.adapters.discord.adapter import WORKERS, urgent_choice
-from ketacompanion.app import build_app
+from ketacompanion.app import build_app, texts
 from ketacompanion.content.catalog import Content
 from ketacompanion.core.clock import FakeClock
 from ketacompanion.core.model import Inbound, InboundKind
@@ -240,3 +240,13 @@ async def test_a_slow_button_defers_then_edits_its_card(bot: Harness) -> None:
 def test_which_buttons_take_the_crisis_lane() -> None:
     assert urgent_choice("go:crisis") and urgent_choice("crisis:fu:3:ok") and urgent_choice("alert:share:9:asked")
     assert not urgent_choice("learn:next:x") and not urgent_choice("go:learn") and not urgent_choice("checkin:a:1")
+
+
+async def test_a_failure_after_the_core_still_answers(bot: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(*_: Any) -> Any:
+        raise RuntimeError("alert channel exploded")
+
+    monkeypatch.setattr(bot.adapter, "_alert", broken)
+    sent = await bot.command("help", guild=True)
+    assert [(s.kind, s.type) for s in sent] == [("callback", 4)] and sent[0].ephemeral
+    assert sent[0].content == texts(bot.app.content)("en")("common.error")

@@ -193,15 +193,12 @@ class DiscordAdapter:
     async def _refuse(self, interaction: discord.Interaction[Any], noticed: bool) -> None:
         """A dropped interaction is still acknowledged: the flood's first drop with the notice
         (visible to the member alone), the others silently."""
+        if not noticed:
+            await self._acknowledge(interaction)
+            return
         try:
-            if noticed:
-                notice = self._t(interaction)("community.slow_down")
-                await interaction.response.send_message(notice, ephemeral=True)
-            elif interaction.type is discord.InteractionType.application_command:
-                await interaction.response.defer(ephemeral=True, thinking=True)
-                await interaction.delete_original_response()
-            else:
-                await interaction.response.defer()
+            notice = self._t(interaction)("community.slow_down")
+            await interaction.response.send_message(notice, ephemeral=True)
         except discord.HTTPException as exc:
             log.warning("could not acknowledge a dropped interaction", extra={"error": type(exc).__name__})
 
@@ -222,13 +219,14 @@ class DiscordAdapter:
         assert interaction is not None
         try:
             outcome: Outcome = await make()
+            here = await self._private(interaction.user.id, outcome)
+            here += await self._alert(outcome)
+            if outcome.retract:
+                await retract_alerts(self.client, outcome.retract)
         except Exception:
+            # Still answered: nobody is left with "interaction failed".
             log.exception("discord interaction failed", extra={"kind": str(interaction.type)})
-            outcome = Outcome(here=[Reply(self._t(interaction)("common.error"))])
-        here = await self._private(interaction.user.id, outcome)
-        here += await self._alert(outcome)
-        if outcome.retract:
-            await retract_alerts(self.client, outcome.retract)
+            here = [Reply(self._t(interaction)("common.error"))]
         if turn.state is _State.WAITING:
             turn.state = _State.ANSWERING
             if turn.timer is not None:
@@ -271,13 +269,14 @@ class DiscordAdapter:
             await self._defer(interaction, thinking=False)
             await self._answer(interaction, replies, card)
             return
-        parts = [part for reply in replies for part in render(reply, label)]
+        rendered = [render(reply, label) for reply in replies]
+        parts = [part for reply_parts in rendered for part in reply_parts]
         if not parts:
             await self._acknowledge(interaction)
             return
         ephemeral = interaction.guild is not None
         try:
-            if at == 0 and len(render(replies[0], label)) == 1:
+            if at == 0 and len(rendered[0]) == 1:
                 await interaction.response.edit_message(**_edit_kwargs(parts[0].kwargs()))
             else:
                 await interaction.response.send_message(ephemeral=ephemeral, **parts[0].kwargs())  # type: ignore[arg-type]
@@ -287,7 +286,8 @@ class DiscordAdapter:
         await self._follow(interaction, parts[1:])
 
     async def _acknowledge(self, interaction: discord.Interaction[Any]) -> None:
-        """Nothing to say: acknowledged so the member does not see "interaction failed"."""
+        """Nothing to say: acknowledged so the member does not see "interaction failed" (a
+        command's "thinking" is removed at once; a button's acknowledgement shows nothing)."""
         try:
             if interaction.type is discord.InteractionType.application_command:
                 await interaction.response.defer(ephemeral=True, thinking=True)
