@@ -102,7 +102,7 @@ async def test_unscreened_and_venting_channels_stay_silent(bot: Harness, where: 
 async def test_an_opted_out_member_is_not_read(bot: Harness) -> None:
     await screened_server(bot)
     sent = await bot.command("screening", guild=True, options=[{"name": "on", "type": 5, "value": False}])
-    assert "won't read" in text(sent) and all(s.ephemeral for s in sent if s.kind == "followup")
+    assert "won't read" in text(sent) and all(s.ephemeral for s in sent if s.new_message)
     await bot.say(CRISIS_TEXT, bot.support)
     assert bot.sent_messages() == []
     await bot.command("screening", guild=True, options=[{"name": "on", "type": 5, "value": True}])
@@ -115,7 +115,7 @@ async def test_a_server_that_never_ran_setup(bot: Harness) -> None:
     assert bot.sent_messages() == []
     sent = await bot.command("crisis", guild=True)
     assert "988" in text(sent) or "emergency" in text(sent).lower()
-    assert all(s.ephemeral for s in sent if s.kind == "followup")
+    assert all(s.ephemeral for s in sent if s.new_message)
     assert not any(c.startswith("alert:") for c in ids(sent))  # no alert channel, no offer
 
 
@@ -129,7 +129,7 @@ async def test_dms_closed_gets_a_channel_line_that_reveals_nothing(bot: Harness,
     assert "kill" not in line.lower() and bot.ann.name not in line and "crisis" not in line.lower()
     assert bot.buttons(public[0]) == ["kc:go:crisis"]
     sent = await bot.press("kc:go:crisis", bot.bo, guild=True, channel=bot.support)  # opens the card, privately
-    assert sent and all(s.ephemeral for s in sent if s.kind == "followup") and "988" in text(sent)
+    assert sent and all(s.ephemeral for s in sent if s.new_message) and "988" in text(sent)
 
 
 async def test_a_flood_gets_no_reply_storm(bot: Harness) -> None:
@@ -229,7 +229,7 @@ async def test_one_alert_per_episode(bot: Harness, clock: FakeClock) -> None:
 async def test_crisis_command_in_a_server_offers_an_alert(bot: Harness) -> None:
     await screened_server(bot)
     sent = await bot.command("crisis", guild=True)
-    assert all(s.ephemeral for s in sent if s.kind == "followup")
+    assert all(s.ephemeral for s in sent if s.new_message)
     offer = [c for c in ids(sent) if c.startswith("alert:share:")]
     assert {c.rsplit(":", 1)[1] for c in offer} == {"nothing", "asked"}  # no words to share
 

@@ -32,9 +32,9 @@ async def bot(
 
 async def test_help_in_a_dm_answers_in_place(bot: Harness) -> None:
     sent = await bot.command("help")
-    assert sent[0].kind == "callback" and sent[0].type == 5
+    assert [(s.kind, s.type) for s in sent] == [("callback", 4)]  # answered in one response
     assert not sent[0].ephemeral
-    assert any("/crisis" in s.content for s in sent[1:])
+    assert "/crisis" in sent[0].content
 
 
 def ids(sent: list[Sent]) -> list[str]:
@@ -77,7 +77,7 @@ async def export_of(bot: Harness, user_id: int) -> dict[str, Any]:
 
 async def test_onboarding_with_consent_in_a_dm(bot: Harness) -> None:
     sent = await bot.command("start")
-    assert sent[0].type == 5 and not sent[0].ephemeral
+    assert sent[0].type == 4 and not sent[0].ephemeral
     assert "start:agree" in ids(sent)
     async with bot.app.store.transaction() as tx:
         found = await tx.users.find("discord", str(bot.ann.id))
@@ -94,11 +94,12 @@ async def test_a_whole_lesson_edits_its_card_in_place(bot: Harness) -> None:
     sent = await bot.press(first(sent, "learn:topic:basics"))
     lesson = first(sent, "learn:open:")
     sent = await bot.press(lesson)
-    assert sent[0].kind == "callback" and sent[0].type == 6  # a deferred update: the card is edited
+    assert sent[0].kind == "callback" and sent[0].type == 4  # the lesson opens below, in the one response
     pages, edits = 0, 0
     while any(c.startswith("learn:next:") for c in ids(sent)) and pages < 40:
         sent = await bot.press(first(sent, "learn:next:"))
-        edits += sum(s.kind == "edit" for s in sent)
+        edits += sum(s.type == 7 for s in sent)  # the card edited in place, as the response
+        assert not any(s.type in (5, 6) for s in sent)  # fast enough: never deferred
         assert all(len(s.content) < 2000 for s in sent)
         pages += 1
     assert pages >= 2 and edits >= pages - 1  # every card but the quiz replaced the last one
@@ -130,8 +131,8 @@ async def test_checkin_in_a_guild_moves_to_a_dm(bot: Harness) -> None:
     await onboard(bot)
     bot.sent_messages()
     sent = await bot.command("checkin", guild=True)
-    assert sent[0].type == 5 and sent[0].ephemeral
-    assert all(s.ephemeral for s in sent[1:] if s.kind == "followup")
+    assert sent[0].type == 4 and sent[0].ephemeral
+    assert all(s.ephemeral for s in sent if s.new_message)
     assert "private message" in text(sent)
     dms = bot.sent_messages()
     assert dms and all(isinstance(m.channel, discord.DMChannel) for m in dms)
@@ -142,7 +143,7 @@ async def test_checkin_in_a_guild_with_dms_closed(bot: Harness, monkeypatch: pyt
     await onboard(bot)
     close_dms(bot, monkeypatch)
     sent = await bot.command("checkin", guild=True)
-    assert "Direct Messages" in text(sent) and all(s.ephemeral for s in sent if s.kind == "followup")
+    assert "Direct Messages" in text(sent) and all(s.ephemeral for s in sent if s.new_message)
     async with bot.app.store.transaction() as tx:
         found = await tx.users.find("discord", str(bot.ann.id))
     assert found is not None and found[0].unreachable_at is not None

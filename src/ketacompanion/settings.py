@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     discord_shard_count: int | None = Field(None, ge=1, le=10_000)
     discord_shard_ids: str | None = Field(None, description="comma-separated shard ids this process runs")
     discord_alert_cooldown_minutes: int = Field(60, ge=0, le=7 * 24 * 60)
+    discord_answer_within_s: float = Field(
+        2.0, ge=0, le=2.5, description="answer an interaction in one response when ready this soon, else defer"
+    )
 
     crisis_cooldown_minutes: int = Field(30, ge=0, le=24 * 60)
     crisis_model: bool = Field(True, description="screen by meaning too (content/crisis/model.npz), after the rules")

@@ -34,14 +34,21 @@ def snowflake() -> str:
 class Sent:
     """One interaction response: a callback, a follow-up, or an edit of the original."""
 
-    kind: str  # callback, followup, edit
+    kind: str  # callback, followup, edit, delete
     type: int | None
     data: dict[str, Any]
     files: list[tuple[str, bytes]] = field(default_factory=list)
+    to: str = ""  # the interaction's id (callbacks) or token (the rest)
 
     @property
     def content(self) -> str:
         return str(self.data.get("content") or "")
+
+    @property
+    def new_message(self) -> bool:
+        """A message the member sees appear: a follow-up, or a response that posts one (4) or
+        defers one ("thinking", 5)."""
+        return self.kind == "followup" or (self.kind == "callback" and self.type in (4, 5))
 
     @property
     def ephemeral(self) -> bool:
@@ -66,15 +73,15 @@ class Recorder(AsyncWebhookAdapter):
         stored = [(f.filename, f.fp.read()) for f in files or []]
         path = route.path
         if path.endswith("/callback"):
-            self.sent.append(Sent("callback", body.get("type"), body.get("data") or {}, stored))
+            self.sent.append(Sent("callback", body.get("type"), body.get("data") or {}, stored, str(route.webhook_id)))
             interaction = {"id": str(route.webhook_id), "type": body.get("type")}
             if body.get("type") == 5:
                 interaction["response_message_loading"] = True
                 interaction["response_message_ephemeral"] = bool((body.get("data") or {}).get("flags", 0) & EPHEMERAL)
             return {"interaction": interaction, "resource": {"type": body.get("type")}}
-        kind = "edit" if route.method == "PATCH" else "followup"
-        self.sent.append(Sent(kind, None, body, stored))
-        return message_dict(body)
+        kind = {"PATCH": "edit", "DELETE": "delete"}.get(route.method, "followup")
+        self.sent.append(Sent(kind, None, body, stored, str(route.webhook_token)))
+        return None if kind == "delete" else message_dict(body)
 
     def take(self) -> list[Sent]:
         out, self.sent = self.sent, []
@@ -148,6 +155,7 @@ class Harness:
         return self.components.get(message.id, [])
 
     async def stop(self) -> None:
+        await self.adapter.close()
         await dpytest.empty_queue()
 
     # --- interactions --------------------------------------------------------------------

@@ -2,23 +2,31 @@
 output. Which reply may be shown where is the core's decision (``core.community``); this
 module only shows ``here`` ephemerally in a server, ``private`` as DMs.
 
-Every entry point answers within Discord's 3 seconds by deferring first, then works under
-a per-member lock, so one member's turns stay in order while others run beside them. A
-failure is logged by kind, never with the text.
+Ingress is fair (``ketacompanion.fairqueue``): each member's interactions and messages wait
+in that member's own bounded queue, served by a fixed pool of workers, one turn of a member
+at a time. ``/crisis``, crisis and alert buttons, and text the rule screen flags skip every
+queue and need no worker. Past the cap a member's extra turns are dropped and counted; the
+member gets one "slow down" notice a flood, and a dropped interaction is still acknowledged.
+
+An interaction is answered in one response when its answer is ready within
+``answer_within_s`` of its arrival; otherwise it is deferred then (inside Discord's 3
+seconds) and answered by follow-ups. A failure is logged by kind, never with the text.
 """
 
 from __future__ import annotations
 
+import asyncio
+import enum
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import discord
 
 from ketacompanion.adapters.discord.alerts import edit_alert, post_alert, retract_alerts
 from ketacompanion.adapters.discord.delivery import PLATFORM, DiscordSender
-from ketacompanion.adapters.discord.ordering import KeyedLocks
-from ketacompanion.adapters.discord.render import render
+from ketacompanion.adapters.discord.render import Part, render
 from ketacompanion.adapters.discord.views import TextBox
 from ketacompanion.core.community import Community, Outcome
 from ketacompanion.core.community_setup import ServerSetup
@@ -31,19 +39,78 @@ from ketacompanion.core.model import (
     Reply,
     Urgency,
 )
+from ketacompanion.fairqueue import FairQueue
 
 log = logging.getLogger(__name__)
+
+ANSWER_WITHIN_S = 2.0  # Discord allows 3 s for the first response; the rest is headroom
+WORKERS = 16
+QUEUE_CAP = 50  # queued turns a member; more are dropped and counted
+URGENT_FLOWS = ("crisis", "alert")  # crisis-card buttons, and a member's or moderator's alert buttons
+
+
+def urgent_choice(choice: str) -> bool:
+    """Whether a button press goes ahead of every queue."""
+    return choice == "go:crisis" or choice.partition(":")[0] in URGENT_FLOWS
+
+
+class _State(enum.Enum):
+    WAITING = "waiting"  # neither answered nor deferred yet
+    ANSWERING = "answering"  # the answer goes out as the interaction's one response
+    DEFERRED = "deferred"  # deferred in time; the answer follows up
+
+
+class _Turn:
+    """One accepted interaction or message: ``run`` is its work; ``done`` resolves when it
+    has run or was dropped, so the event that brought it can end."""
+
+    __slots__ = ("run", "done", "interaction", "thinking", "card", "state", "timer", "deferring")
+
+    def __init__(
+        self, run: Callable[[_Turn], Awaitable[None]], interaction: discord.Interaction[Any] | None = None,
+        thinking: bool = False, card: bool = False,
+    ) -> None:  # fmt: skip
+        self.run, self.interaction, self.thinking, self.card = run, interaction, thinking, card
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.state = _State.WAITING
+        self.timer: asyncio.TimerHandle | None = None
+        self.deferring: asyncio.Task[None] | None = None
+
+    def release(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if not self.done.done():
+            self.done.set_result(None)
 
 
 class DiscordAdapter:
     platform = PLATFORM
 
-    def __init__(self, client: discord.Client, community: Community, setup: ServerSetup, sender: DiscordSender) -> None:
+    def __init__(
+        self, client: discord.Client, community: Community, setup: ServerSetup, sender: DiscordSender, *,
+        flagged: Callable[[str], bool] | None = None, answer_within_s: float = ANSWER_WITHIN_S,
+        workers: int = WORKERS, cap: int = QUEUE_CAP, clock: Callable[[], float] = time.monotonic,
+    ) -> None:  # fmt: skip
+        """``flagged`` is the cheap rule screen, for sorting text at ingress."""
         self.client, self.community, self.setup, self.sender = client, community, setup, sender
-        self._locks = KeyedLocks()
+        self.answer_within_s = answer_within_s
+        self._flagged = flagged
+        self.queue: FairQueue[int, _Turn] = FairQueue(
+            _run, workers, cap, on_overflow=self._overflow, on_drop=_Turn.release, clock=clock
+        )
+        self._flooded: int | None = None  # the member whose drop just earned the flood notice
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def send(self, address: Address, reply: Reply) -> None:
         await self.sender.send(address, reply)
+
+    async def close(self, within_s: float = 0.0) -> None:
+        """Finish what was accepted for at most ``within_s`` seconds; log what was left."""
+        left = await self.queue.drain(within_s)
+        for turn in left:
+            turn.release()
+        if left:
+            log.warning("discord turns left unhandled at stop", extra={"count": len(left)})
 
     # --- translation -------------------------------------------------------------------
     def inbound(self, interaction: discord.Interaction[Any], kind: InboundKind, **values: Any) -> Inbound:
@@ -58,28 +125,34 @@ class DiscordAdapter:
             place=place, **values,
         )  # fmt: skip
 
+    def flagged(self, text: str) -> bool:
+        if not text.strip() or self._flagged is None:
+            return False
+        try:
+            return self._flagged(text)
+        except Exception as exc:
+            log.warning("crisis check at ingress failed", extra={"error": type(exc).__name__})
+            return False
+
     # --- interactions ------------------------------------------------------------------
     async def on_command(self, interaction: discord.Interaction[Any], name: str, text: str = "") -> None:
-        await self._defer(interaction, thinking=True)
         inbound = self.inbound(interaction, InboundKind.COMMAND, command=name, text=text)
-        await self._run(interaction, lambda: self.community.command(inbound))
+        await self._accept(interaction, lambda: self.community.command(inbound), urgent=name == "crisis", thinking=True)
 
     async def on_choice(self, interaction: discord.Interaction[Any], choice: str) -> None:
-        await self._defer(interaction, thinking=False)
         inbound = self.inbound(interaction, InboundKind.CHOICE, choice=choice)
-        await self._run(interaction, lambda: self.community.choice(inbound), card=True)
+        await self._accept(interaction, lambda: self.community.choice(inbound), urgent=urgent_choice(choice), card=True)
 
     async def open_text_box(self, interaction: discord.Interaction[Any]) -> None:
         t = self._t(interaction)
         await interaction.response.send_modal(TextBox(t("community.write_title"), t("community.write_label")))
 
     async def on_text_box(self, interaction: discord.Interaction[Any], text: str) -> None:
-        await self._defer(interaction, thinking=True)
         inbound = self.inbound(interaction, InboundKind.TEXT, text=text)
-        await self._run(interaction, lambda: self.community.private_message(inbound))
+        make = lambda: self.community.private_message(inbound)  # noqa: E731
+        await self._accept(interaction, make, urgent=self.flagged(text), thinking=True)
 
     async def on_setup(self, interaction: discord.Interaction[Any], action: str, **values: Any) -> None:
-        await self._defer(interaction, thinking=True)
         inbound = self.inbound(interaction, InboundKind.COMMAND, command="setup")
         s = self.setup
         calls = {
@@ -89,7 +162,51 @@ class DiscordAdapter:
             "show": lambda: s.show(inbound),
             "screening": lambda: s.screening(inbound, bool(values.get("on", True))),
         }
-        await self._run(interaction, calls[action])
+        await self._accept(interaction, calls[action], urgent=False, thinking=True)
+
+    async def _accept(
+        self, interaction: discord.Interaction[Any], make: Callable[[], Awaitable[Outcome]], *, urgent: bool,
+        thinking: bool = False, card: bool = False,
+    ) -> None:  # fmt: skip
+        async def run(turn: _Turn) -> None:
+            await self._work(turn, make)
+
+        turn = _Turn(run, interaction, thinking, card)
+        # Discord's clock runs from the interaction's arrival, queueing included.
+        turn.timer = asyncio.get_running_loop().call_later(self.answer_within_s, self._defer_late, turn)
+        if self._submit(interaction.user.id, turn, urgent):
+            await turn.done
+            return
+        await self._refuse(interaction, noticed=self._noticed(interaction.user.id))
+
+    def _submit(self, member: int, turn: _Turn, urgent: bool) -> bool:
+        self.queue.start()  # workers start on first use, in the running loop
+        return self.queue.submit(member, turn, urgent=urgent)
+
+    def _overflow(self, member: int) -> None:
+        self._flooded = member
+
+    def _noticed(self, member: int) -> bool:
+        noticed, self._flooded = self._flooded == member, None
+        return noticed
+
+    async def _refuse(self, interaction: discord.Interaction[Any], noticed: bool) -> None:
+        """A dropped interaction is still acknowledged: the flood's first drop with the notice
+        (visible to the member alone), the others silently."""
+        if not noticed:
+            await self._acknowledge(interaction)
+            return
+        try:
+            notice = self._t(interaction)("community.slow_down")
+            await interaction.response.send_message(notice, ephemeral=True)
+        except discord.HTTPException as exc:
+            log.warning("could not acknowledge a dropped interaction", extra={"error": type(exc).__name__})
+
+    def _defer_late(self, turn: _Turn) -> None:
+        """The answer is not ready within the budget: defer now, answer by follow-ups later."""
+        if turn.state is _State.WAITING and turn.interaction is not None:
+            turn.state = _State.DEFERRED
+            turn.deferring = asyncio.create_task(self._defer(turn.interaction, turn.thinking))
 
     async def _defer(self, interaction: discord.Interaction[Any], thinking: bool) -> None:
         try:
@@ -97,18 +214,28 @@ class DiscordAdapter:
         except discord.HTTPException as exc:
             log.warning("could not defer an interaction", extra={"error": type(exc).__name__})
 
-    async def _run(self, interaction: discord.Interaction[Any], make: Callable[[], Any], card: bool = False) -> None:
-        async with self._locks.hold(str(interaction.user.id)):
-            try:
-                outcome: Outcome = await make()
-            except Exception:
-                log.exception("discord interaction failed", extra={"kind": str(interaction.type)})
-                outcome = Outcome(here=[Reply(self._t(interaction)("common.error"))])
+    async def _work(self, turn: _Turn, make: Callable[[], Awaitable[Outcome]]) -> None:
+        interaction = turn.interaction
+        assert interaction is not None
+        try:
+            outcome: Outcome = await make()
             here = await self._private(interaction.user.id, outcome)
             here += await self._alert(outcome)
             if outcome.retract:
                 await retract_alerts(self.client, outcome.retract)
-            await self._answer(interaction, here, card)
+        except Exception:
+            # Still answered: nobody is left with "interaction failed".
+            log.exception("discord interaction failed", extra={"kind": str(interaction.type)})
+            here = [Reply(self._t(interaction)("common.error"))]
+        if turn.state is _State.WAITING:
+            turn.state = _State.ANSWERING
+            if turn.timer is not None:
+                turn.timer.cancel()
+            await self._respond(interaction, here, turn.card, turn.thinking)
+            return
+        if turn.deferring is not None:
+            await turn.deferring
+        await self._answer(interaction, here, turn.card)
 
     async def _private(self, user_id: int, outcome: Outcome) -> list[Reply]:
         here = list(outcome.here)
@@ -131,34 +258,104 @@ class DiscordAdapter:
         alerts = self.community.alerts
         return await (alerts.delivered(notice.alert_id, message_id) if message_id else alerts.failed(notice.alert_id))
 
-    async def _answer(self, interaction: discord.Interaction[Any], replies: list[Reply], card: bool) -> None:
+    async def _respond(self, interaction: discord.Interaction[Any], replies: list[Reply], card: bool, thinking: bool) -> None:
+        """The answer as the interaction's one response (a new message, or the card edited in
+        place), with follow-ups only for further parts. When a card is replaced by a later
+        reply than the first, the response must leave the card the original: defer, then
+        answer as after a deferral."""
+        label = self._write_label(interaction)
+        at = _card_at(replies) if card else None
+        if at is not None and at > 0:
+            await self._defer(interaction, thinking=False)
+            await self._answer(interaction, replies, card)
+            return
+        rendered = [render(reply, label) for reply in replies]
+        parts = [part for reply_parts in rendered for part in reply_parts]
+        if not parts:
+            await self._acknowledge(interaction)
+            return
         ephemeral = interaction.guild is not None
-        for reply in replies:
+        try:
+            if at == 0 and len(rendered[0]) == 1:
+                await interaction.response.edit_message(**_edit_kwargs(parts[0].kwargs()))
+            else:
+                await interaction.response.send_message(ephemeral=ephemeral, **parts[0].kwargs())  # type: ignore[arg-type]
+        except discord.HTTPException as exc:
+            log.warning("interaction response not delivered", extra={"error": type(exc).__name__})
+            return
+        await self._follow(interaction, parts[1:])
+
+    async def _acknowledge(self, interaction: discord.Interaction[Any]) -> None:
+        """Nothing to say: acknowledged so the member does not see "interaction failed" (a
+        command's "thinking" is removed at once; a button's acknowledgement shows nothing)."""
+        try:
+            if interaction.type is discord.InteractionType.application_command:
+                await interaction.response.defer(ephemeral=True, thinking=True)
+                await interaction.delete_original_response()
+            else:
+                await interaction.response.defer()
+        except discord.HTTPException as exc:
+            log.warning("could not acknowledge an interaction", extra={"error": type(exc).__name__})
+
+    async def _follow(self, interaction: discord.Interaction[Any], parts: list[Part]) -> None:
+        ephemeral = interaction.guild is not None
+        for part in parts:
             try:
-                if card and reply.replaces_card and reply.urgency is Urgency.NORMAL and not reply.image and not reply.file:
-                    card = False
-                    parts = render(reply, self._write_label(interaction))
-                    if len(parts) == 1:
-                        await interaction.edit_original_response(**_edit_kwargs(parts[0].kwargs()))
-                        continue
-                for part in render(reply, self._write_label(interaction)):
-                    await interaction.followup.send(ephemeral=ephemeral, **part.kwargs())  # type: ignore[arg-type]
+                await interaction.followup.send(ephemeral=ephemeral, **part.kwargs())  # type: ignore[arg-type]
             except discord.HTTPException as exc:
                 log.warning("interaction reply not delivered", extra={"error": type(exc).__name__})
+
+    async def _answer(self, interaction: discord.Interaction[Any], replies: list[Reply], card: bool) -> None:
+        """After a deferral: the card edited in place when a reply replaces it, the rest as
+        follow-ups."""
+        label = self._write_label(interaction)
+        at = _card_at(replies) if card else None
+        for n, reply in enumerate(replies):
+            parts = render(reply, label)
+            if n == at and len(parts) == 1:
+                try:
+                    await interaction.edit_original_response(**_edit_kwargs(parts[0].kwargs()))
+                except discord.HTTPException as exc:
+                    log.warning("interaction reply not delivered", extra={"error": type(exc).__name__})
+                continue
+            await self._follow(interaction, parts)
 
     # --- messages ----------------------------------------------------------------------
     async def on_message(self, message: discord.Message) -> None:
         author = message.author
         if author.bot or message.webhook_id is not None or not message.content.strip():
             return
+
+        async def run(turn: _Turn) -> None:
+            await self._message(message)
+
+        text = message.content
+        urgent = self.flagged(text) or (message.guild is None and _typed_command(text) == "crisis")
+        turn = _Turn(run)
+        if self._submit(author.id, turn, urgent):
+            await turn.done
+            return
+        # A flood in a server channel is dropped silently (logged by count): the member was
+        # not talking to the bot, and nothing is said in public. In a DM, one notice.
+        if self._noticed(author.id) and message.guild is None:
+            notice = Reply(self.community.t(self._dm_inbound(message))("community.slow_down"))
+            try:
+                await self.sender.post(message.channel, notice, author.id)
+            except DeliveryError as exc:
+                log.warning("slow-down notice not delivered", extra={"error": type(exc).__name__})
+
+    def _dm_inbound(self, message: discord.Message) -> Inbound:
+        author = str(message.author.id)
+        return Inbound.from_text(Address(PLATFORM, author), author, message.content)
+
+    async def _message(self, message: discord.Message) -> None:
+        author = message.author
         try:
             if message.guild is None:
-                inbound = Inbound.from_text(Address(PLATFORM, str(author.id)), str(author.id), message.content)
-                async with self._locks.hold(str(author.id)):
-                    outcome = await self.community.private_message(inbound)
-                    here = await self._alert(outcome) + outcome.here
-                    for reply in here:
-                        await self.sender.post(message.channel, reply, author.id)
+                outcome = await self.community.private_message(self._dm_inbound(message))
+                here = await self._alert(outcome) + outcome.here
+                for reply in here:
+                    await self.sender.post(message.channel, reply, author.id)
                 return
             place = _place(message.guild, author, str(message.channel.id), getattr(author, "guild_permissions", None))
             inbound = Inbound(
@@ -168,10 +365,9 @@ class DiscordAdapter:
             outcome = await self.community.channel_message(inbound)
             if not outcome.private:
                 return
-            async with self._locks.hold(str(author.id)):
-                here = await self._private(author.id, outcome)
-                for reply in here:  # only the line that reveals nothing, when DMs are closed
-                    await self.sender.post(message.channel, reply)
+            here = await self._private(author.id, outcome)
+            for reply in here:  # only the line that reveals nothing, when DMs are closed
+                await self.sender.post(message.channel, reply)
         except DeliveryError as exc:
             log.warning("message reply not delivered", extra={"error": str(exc)[:80]})
         except Exception:
@@ -204,4 +400,26 @@ def _edit_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     kwargs.pop("files", None)
     kwargs.setdefault("view", None)
     return kwargs
+
+
+def _card_at(replies: list[Reply]) -> int | None:
+    """The reply that replaces the card a button was on, if any: the first plain one that asks."""
+    for n, reply in enumerate(replies):
+        if reply.replaces_card and reply.urgency is Urgency.NORMAL and not reply.image and not reply.file:
+            return n
+    return None
+
+
+def _typed_command(text: str) -> str:
+    stripped = text.strip()
+    if not stripped.startswith("/"):
+        return ""
+    return stripped[1:].partition(" ")[0].split("@", 1)[0].lower()
+
+
+async def _run(turn: _Turn) -> None:
+    try:
+        await turn.run(turn)
+    finally:
+        turn.release()
 

@@ -67,7 +67,11 @@ def build_adapter(app: App, bot: Bot) -> DiscordAdapter:
     community, setup = build_community(app, settings.discord_checkins, settings.discord_message_content)
     write = texts(app.content)(settings.default_language)("community.write_button")
     sender = DiscordSender(bot, app.store, community.may_send, write)
-    adapter = DiscordAdapter(bot, community, setup, sender)
+    content = app.content
+    adapter = DiscordAdapter(
+        bot, community, setup, sender, answer_within_s=settings.discord_answer_within_s,
+        flagged=lambda text: content.current.detector.screen(text).level > 0,
+    )  # fmt: skip
     bot.attach(adapter)
     return adapter
 
