@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import discord
 
 from ketacompanion.adapters.discord.alerts import edit_alert, post_alert, retract_alerts
 from ketacompanion.adapters.discord.delivery import PLATFORM, DiscordSender
+from ketacompanion.adapters.discord.files import fetch, wanted
 from ketacompanion.adapters.discord.ordering import KeyedLocks
 from ketacompanion.adapters.discord.render import render
 from ketacompanion.adapters.discord.views import TextBox
@@ -149,11 +151,18 @@ class DiscordAdapter:
     # --- messages ----------------------------------------------------------------------
     async def on_message(self, message: discord.Message) -> None:
         author = message.author
-        if author.bot or message.webhook_id is not None or not message.content.strip():
+        sent_file = wanted(message.attachments) if message.guild is None else None
+        if author.bot or message.webhook_id is not None or not (message.content.strip() or sent_file):
             return
         try:
             if message.guild is None:
                 inbound = Inbound.from_text(Address(PLATFORM, str(author.id)), str(author.id), message.content)
+                if sent_file is not None:
+                    attachment = await fetch(sent_file)
+                    if attachment is None and not message.content.strip():  # too big, or the download failed
+                        await self.sender.post(message.channel, Reply(self.community.t(inbound)("common.not_understood")))
+                        return
+                    inbound = replace(inbound, attachment=attachment)
                 async with self._locks.hold(str(author.id)):
                     outcome = await self.community.private_message(inbound)
                     here = await self._alert(outcome) + outcome.here
