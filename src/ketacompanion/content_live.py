@@ -73,6 +73,7 @@ class LiveContent:
                         live.number)
         if files is not None and content_hash(files) == live.hash:
             self.loaded = live.number
+            self._holder.mark(live.number)
             await self._repo.record_load(self.process, live.number, "loaded")
         else:
             await self.switch(live.number)
@@ -98,7 +99,7 @@ class LiveContent:
         except Exception as exc:  # a version that will not load must never stop serving
             log.exception("content version failed to load", extra={"version": number})
             return await self._failed(number, f"{type(exc).__name__}: {exc}")
-        self._holder.swap(content)
+        self._holder.swap(content, number)
         previous, self.loaded, self.failed = self.loaded, number, None
         log.info("content version live here", extra={"version": number, "previous": previous})
         await self._repo.record_load(self.process, number, "loaded")

@@ -127,6 +127,9 @@ checkins = Table(
     Column("answered_at", UTC),
     Column("closed_at", UTC),
     Column("created_at", UTC, nullable=False),
+    # The content version its prompt was worded from (at claim, or when a manual one
+    # opens): its reminder, questions and scoring come from that version too.
+    Column("content_version", Integer),
     UniqueConstraint("user_id", "kind", "due_at"),
 )
 Index("ix_checkins_status_due", checkins.c.status, checkins.c.due_at)

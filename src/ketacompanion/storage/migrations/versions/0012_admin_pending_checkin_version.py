@@ -1,4 +1,4 @@
-"""previews waiting for their Publish button
+"""previews waiting for their Publish button; the content version of each check-in
 
 Revision ID: 0012
 Revises: 0009
@@ -29,7 +29,11 @@ def upgrade() -> None:
     sa.Column('expires_at', _UTC, nullable=False),
     sa.PrimaryKeyConstraint('token', name=op.f('pk_admin_pending'))
     )
+    with op.batch_alter_table('checkins') as batch:
+        batch.add_column(sa.Column('content_version', sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('checkins') as batch:
+        batch.drop_column('content_version')
     op.drop_table('admin_pending')
