@@ -2,9 +2,9 @@
 
 At start the newest live version in the database wins over the ``content/`` folder
 (a fresh database is seeded from the folder as version 1). A service then polls the
-one-row ``content_live`` table; when it names another version, the version's files
-are read, checked against their hash, loaded and validated off the event loop, and
-swapped into the holder in one step. A version that fails to load is recorded as
+one-row ``content_live`` table, and on PostgreSQL also wakes at a publish's NOTIFY;
+when it names another version, the version's files are read, checked against their
+hash, loaded and validated off the event loop, and swapped into the holder in one step. A version that fails to load is recorded as
 failed for this process, which keeps serving the set it has."""
 
 from __future__ import annotations
@@ -124,16 +124,21 @@ class LiveContent:
                 shutil.rmtree(child, ignore_errors=True)
 
     async def serve(self, stop: asyncio.Event, interval_s: float) -> None:
-        """Poll until ``stop``; a failed poll (database away) is retried next time."""
-        while not stop.is_set():
-            try:
-                await self.poll()
-            except Exception:
-                log.warning("content poll failed; retrying", exc_info=True)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
-            except TimeoutError:
-                pass
+        """Poll until ``stop``, and at once when PostgreSQL notifies a new live version;
+        a failed poll (database away) is retried next time. If the listening connection
+        dies, the poll still finds every version, only later."""
+        nudged = asyncio.Event()
+        async with self._repo.listen(nudged.set):
+            while not stop.is_set():
+                nudged.clear()
+                try:
+                    await self.poll()
+                except Exception:
+                    log.warning("content poll failed; retrying", exc_info=True)
+                waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(nudged.wait())]
+                await asyncio.wait(waits, timeout=interval_s, return_when=asyncio.FIRST_COMPLETED)
+                for waiting in waits:
+                    waiting.cancel()
 
     def close(self) -> None:
         shutil.rmtree(self._workdir, ignore_errors=True)
