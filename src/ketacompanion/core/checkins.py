@@ -295,7 +295,7 @@ class CheckinFlow:
             return self._closed(turn)
         record = await turn.tx.checkins.find_answerable(user.id, "gad7", turn.now)
         if record is None:
-            record = await turn.tx.checkins.create_manual(user.id, "gad7", turn.now)
+            record = await turn.tx.checkins.create_manual(user.id, "gad7", turn.now, self._content.version)
         same = (await turn.tx.checkins.answers(user.id, phq9.id)).get(source.safety_item.id)
         if same is not None and same.value is not None:
             await turn.tx.checkins.save_answer(user.id, record.id, gad7.safety_item.id, same, turn.now)
