@@ -112,6 +112,10 @@ async def test_in_a_server_admin_is_unknown_even_to_an_owner(bot: Harness) -> No
     assert "Live: version" not in private
     await bot.say("/admin", bot.general, bot.ann)
     assert not bot.sent_messages()  # typed in a channel: the bot stays silent
+    # An admin button pressed in a server answers as any private flow's button does.
+    other = pressed(await bot.press("kc:journal:keep:1", guild=True))
+    assert pressed(await bot.press("kc:admin:rollback:1:2", guild=True)) == other
+    assert "Roll" not in other and await ContentRepo(bot.app.engine, bot.app.clock).live_number() == 1
 
 
 async def test_an_editor_publishes_a_lesson_sent_as_a_dm_attachment(bot: Harness, tmp_path: Path) -> None:
