@@ -14,7 +14,7 @@ import pytest
 
 from ketacompanion.app import App
 from ketacompanion.content.bundle import read_directory
-from ketacompanion.core.model import Attachment, Inbound, InboundKind
+from ketacompanion.core.model import Address, Attachment, Inbound, InboundKind
 from ketacompanion.storage.admin_repo import AdminRepo
 from ketacompanion.storage.content_repo import ContentRepo
 
@@ -192,3 +192,15 @@ async def test_an_editor_announces_in_chat_after_a_preview(app: App) -> None:
     await patient.onboard()
     await patient.say("/admin announce all hi")
     assert "I don't know /admin" in patient.text()
+
+
+async def test_in_a_group_admin_is_unknown_even_to_an_owner(app: App) -> None:
+    """Anything else would tell the group who holds a role."""
+    await grant(app, "boss", "owner")
+    address = Address("console", "group:1")
+    asked = [Inbound.from_text(address, user, text, language="en", in_group=True)
+             for user, text in (("boss", "/nosuch"), ("boss", "/admin"), ("boss", "/admin stats"))]  # fmt: skip
+    unknown, *answers = [[r.text for r in await app.companion.handle(x)] for x in asked]
+    assert answers == [[unknown[0].replace("nosuch", "admin")]] * 2
+    private = Chat(app, "boss")
+    assert "Live: version 1" in "".join(r.text for r in await private.say("/admin"))

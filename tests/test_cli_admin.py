@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
+import stat
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -87,3 +90,52 @@ def test_roles_review_and_audit(db: Path) -> None:
     actions = [json.loads(line)["action"] for line in out.splitlines()]
     assert actions[:4] == ["revoke", "revoke", "review", "reviewed"]
     assert "review_refused" in actions and "grant" in actions and "publish" in actions
+
+
+def _archive_of(entries: list[tuple[zipfile.ZipInfo | str, bytes]]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries:
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _symlink(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name)
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    return info
+
+
+def _lying_header() -> bytes:
+    """An entry whose header claims 10 bytes but inflates to 3 MB."""
+    data = bytearray(_archive_of([("lessons/en/x.md", b"\0" * 3_000_000)]))
+    for sig, at in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        start = data.index(sig)
+        data[start + at:start + at + 4] = (10).to_bytes(4, "little")
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("entries", "expected"),
+    [
+        (lambda: _archive_of([("../../etc/passwd", b"root:x:0:0")]), "climbs out"),
+        (lambda: _archive_of([("/etc/passwd", b"root:x:0:0")]), "absolute path"),
+        (lambda: _archive_of([(_symlink("lessons/en/x.md"), b"/etc/passwd")]), "symbolic link"),
+        (lambda: _archive_of([("lessons/en/bomb.md", b"\0" * 3_000_000)]), "zip bomb"),
+        (_lying_header, "cannot unpack"),  # zipfile reads no further than the header says, then the CRC fails
+    ],
+    ids=["dotdot", "absolute", "symlink", "bomb", "lying-header"],
+)
+def test_a_dangerous_archive_is_refused_named_audited_and_changes_nothing(
+    db: Path, tmp_path: Path, entries: object, expected: str
+) -> None:
+    archive = tmp_path / "content.zip"
+    archive.write_bytes(entries())  # type: ignore[operator]
+    code, out, err = run(db, "content", "publish", str(archive), "--note", "bad")
+    assert code == 1 and err.startswith("ketacompanion: publish refused: ") and expected in err + out
+    assert not (tmp_path / "etc").exists()
+    code, out, _ = run(db, "content", "history")
+    assert out.splitlines()[0].startswith("* version 1 ") and len(out.splitlines()) == 1
+    code, out, _ = run(db, "admin", "audit", "--action", "publish_refused", "--json")
+    (entry,) = [json.loads(line) for line in out.splitlines()]
+    assert expected in entry["detail"]["reason"] and entry["ok"] is False

@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from ketacompanion.app import App, build_app
 from ketacompanion.content.bundle import (
@@ -135,18 +135,35 @@ async def test_at_start_the_live_version_in_the_database_wins(
 async def test_a_publish_that_crashes_half_way_leaves_nothing(
     live_app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pub, repo, _ = publisher(live_app)
+    pub, repo, admin = publisher(live_app)
 
     async def crash(*_: object) -> None:
         raise RuntimeError("power cut")
 
     monkeypatch.setattr(ContentRepo, "_switch_live", crash)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(PublishRefused) as refused:
         await pub.publish(edited(), "cli:editor", "n")
+    assert refused.value.reason == "publish failed half-way (RuntimeError); nothing was stored and version 1 is still live"
     async with live_app.engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(t.content_versions)) == 1
         assert await conn.scalar(select(func.count()).where(t.content_files.c.version == 2)) == 0
     assert await repo.live_number() == 1
+    (entry,) = await admin.audit_log(action="publish_refused")
+    assert entry.actor == "cli:editor" and "half-way" in entry.detail["reason"]
+
+
+async def test_a_version_whose_stored_bytes_were_altered_is_never_loaded(live_app: App) -> None:
+    pub, repo, _ = publisher(live_app)
+    await pub.publish(edited(), "cli:editor", "fix")
+    async with live_app.engine.begin() as conn:  # a half-written or tampered file row
+        await conn.execute(
+            update(t.content_files).where(t.content_files.c.version == 2, t.content_files.c.path == "messages/en.yaml")
+            .values(data=b"greeting: tampered\n")
+        )
+    assert live_app.live is not None and not await live_app.live.poll()
+    assert live_app.live.loaded == 1 and live_app.content.version == 1
+    (load,) = [x for x in await repo.loads() if x.version == 2]
+    assert load.status == "failed" and "do not match" in load.detail
 
 
 async def test_two_editors_at_once_one_wins_one_is_told(live_app: App) -> None:

@@ -1,21 +1,34 @@
 """The chat admin surface's backend: roles, status, uploads, publishing, rollback, grants.
 
-Uploads wait for their Publish button in this process's memory for a while; a press
-that lands elsewhere or later is told to send the file again."""
+A checked upload waits for its Publish button in the database (the exact bytes and
+their hash, the uploader, the live version it was checked against) for 30 minutes, so
+the press may land on any process; it publishes exactly what was previewed, once. A
+press that is stale, forged or someone else's is refused kindly and audited.
+Announcement drafts wait in this process's memory (their text is kept nowhere in the
+clear)."""
 
 from __future__ import annotations
 
 import asyncio
+import io
 import secrets
 import tempfile
+import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path, PurePosixPath
 
 from ketacompanion.announcements import MAX_TEXT as ANNOUNCE_MAX
 from ketacompanion.announcements import Announcements, AudienceError
-from ketacompanion.content.bundle import MAX_FILE_BYTES, BundleError, Files, read_zip, write_files
+from ketacompanion.content.bundle import (
+    MAX_FILE_BYTES,
+    BundleError,
+    Files,
+    content_hash,
+    read_zip,
+    write_files,
+    zip_files,
+)
 from ketacompanion.content.lessons import scan_lessons
 from ketacompanion.content_live import LiveContent
 from ketacompanion.core.admin import AdminRefused, CardPreview, UploadCheck
@@ -31,19 +44,13 @@ from ketacompanion.publishing import Publisher, PublishRefused
 from ketacompanion.reviews import Reviews
 from ketacompanion.storage.admin_repo import ROLES, AdminRepo, parse_who
 from ketacompanion.storage.content_repo import ContentRepo, VersionInfo
+from ketacompanion.storage.pending_repo import PendingRepo, Taken
 
 PENDING_FOR = timedelta(minutes=30)
 SEEN_WITHIN = timedelta(minutes=5)
 
 
-@dataclass(slots=True)
-class _Pending:
-    who: str
-    files: Files
-    live: int | None
-    at: object
-
-
+STALE = "That preview has expired or was already used. Send the file again to check it anew."
 def _when(info: VersionInfo) -> str:
     return info.published_at.strftime("%Y-%m-%d %H:%M UTC")
 
@@ -55,7 +62,7 @@ class AdminService:
     ) -> None:  # fmt: skip
         self._repo, self._admin, self._publisher, self._clock = repo, admin, publisher, clock
         self._live, self._extra = live, dict(extra_roles or {})
-        self._pending: dict[str, _Pending] = {}
+        self._pending = PendingRepo(repo.engine, clock)
         self._reviews = Reviews(repo, admin, publisher)
         self.announcements: Announcements | None = None  # set once the outbox exists
         self._drafts: dict[str, tuple[str, str, str]] = {}  # token -> (who, audience, text)
@@ -91,11 +98,10 @@ class AdminService:
                                     {"reason": preview.checked.errors[0][:300], "hash": preview.hash,
                                      "live": preview.live.number if preview.live else None})
             return UploadCheck(False, preview.checked.errors)
-        token = secrets.token_hex(4)
-        now = self._clock.now()
-        self._pending = {k: v for k, v in self._pending.items() if now - v.at < PENDING_FOR}  # type: ignore[operator]
+        # Long enough that a guessed or replayed token finds nothing.
+        token = secrets.token_hex(8)
         live = preview.live.number if preview.live else None
-        self._pending[token] = _Pending(who, files, live, now)
+        await self._pending.put(token, "upload", who, preview.hash, live, zip_files(files), PENDING_FOR)
         changed = preview.changes.lessons_changed + preview.changes.lessons_added
         return UploadCheck(True, preview.checked.warnings, preview.changes.lines(), _first_card(files, changed), token, live)
 
@@ -115,11 +121,17 @@ class AdminService:
         return files
 
     async def publish_upload(self, who: str, token: str) -> str:
-        pending = self._pending.pop(token, None)
-        if pending is None or pending.who != who:
-            raise AdminRefused("That preview has expired. Send the file again to check it anew.")
         try:
-            info = await self._publisher.publish(pending.files, who, "published in chat", expect_live=pending.live)
+            pending = await self._pending.take(token, "upload", who)
+        except Taken as exc:
+            await self._admin.audit(who, "publish_refused", False, {"reason": f"preview {exc.why}", "token": token[:16]})
+            raise AdminRefused(STALE) from None
+        files = _unpack(pending.payload)
+        if content_hash(files) != pending.digest:  # never publish anything but what was shown
+            await self._admin.audit(who, "publish_refused", False, {"reason": "preview corrupt", "hash": pending.digest})
+            raise AdminRefused(STALE)
+        try:
+            info = await self._publisher.publish(files, who, "published in chat", expect_live=pending.live)
         except PublishRefused as exc:
             raise AdminRefused(exc.reason) from None
         return f"Published version {info.number} ({info.hash[:12]}). Every process switches within seconds."
@@ -211,6 +223,12 @@ class AdminService:
             return parse_who(target)
         except ValueError as exc:
             raise AdminRefused(str(exc)) from None
+
+
+def _unpack(payload: bytes) -> Files:
+    """A stored preview's files (our own archive; its hash is checked by the caller)."""
+    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+        return {info.filename: archive.read(info) for info in archive.infolist()}
 
 
 def _first_card(files: Files, lessons: list[str]) -> CardPreview | None:

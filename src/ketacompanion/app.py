@@ -257,7 +257,7 @@ async def build_app(
     delivery = Delivery(
         engine, outbox, clock, texts(content),
         window=timedelta(minutes=settings.checkin_window_minutes),
-        reminder_delay=timedelta(minutes=settings.checkin_reminder_minutes),
+        reminder_delay=timedelta(minutes=settings.checkin_reminder_minutes), content=content,
     )
     return App(settings, clock, engine, store, content, companion, delivery, senders, events, live=live, screener=detector)
 

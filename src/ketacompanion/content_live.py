@@ -2,9 +2,9 @@
 
 At start the newest live version in the database wins over the ``content/`` folder
 (a fresh database is seeded from the folder as version 1). A service then polls the
-one-row ``content_live`` table; when it names another version, the version's files
-are read, checked against their hash, loaded and validated off the event loop, and
-swapped into the holder in one step. A version that fails to load is recorded as
+one-row ``content_live`` table, and on PostgreSQL also wakes at a publish's NOTIFY;
+when it names another version, the version's files are read, checked against their
+hash, loaded and validated off the event loop, and swapped into the holder in one step. A version that fails to load is recorded as
 failed for this process, which keeps serving the set it has."""
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ class LiveContent:
                         live.number)
         if files is not None and content_hash(files) == live.hash:
             self.loaded = live.number
+            self._holder.mark(live.number)
             await self._repo.record_load(self.process, live.number, "loaded")
         else:
             await self.switch(live.number)
@@ -98,7 +99,7 @@ class LiveContent:
         except Exception as exc:  # a version that will not load must never stop serving
             log.exception("content version failed to load", extra={"version": number})
             return await self._failed(number, f"{type(exc).__name__}: {exc}")
-        self._holder.swap(content)
+        self._holder.swap(content, number)
         previous, self.loaded, self.failed = self.loaded, number, None
         log.info("content version live here", extra={"version": number, "previous": previous})
         await self._repo.record_load(self.process, number, "loaded")
@@ -123,16 +124,21 @@ class LiveContent:
                 shutil.rmtree(child, ignore_errors=True)
 
     async def serve(self, stop: asyncio.Event, interval_s: float) -> None:
-        """Poll until ``stop``; a failed poll (database away) is retried next time."""
-        while not stop.is_set():
-            try:
-                await self.poll()
-            except Exception:
-                log.warning("content poll failed; retrying", exc_info=True)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
-            except TimeoutError:
-                pass
+        """Poll until ``stop``, and at once when PostgreSQL notifies a new live version;
+        a failed poll (database away) is retried next time. If the listening connection
+        dies, the poll still finds every version, only later."""
+        nudged = asyncio.Event()
+        async with self._repo.listen(nudged.set):
+            while not stop.is_set():
+                nudged.clear()
+                try:
+                    await self.poll()
+                except Exception:
+                    log.warning("content poll failed; retrying", exc_info=True)
+                waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(nudged.wait())]
+                await asyncio.wait(waits, timeout=interval_s, return_when=asyncio.FIRST_COMPLETED)
+                for waiting in waits:
+                    waiting.cancel()
 
     def close(self) -> None:
         shutil.rmtree(self._workdir, ignore_errors=True)

@@ -6,6 +6,7 @@ audit row (the refusal's reason and hashes, never file contents)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -19,6 +20,8 @@ from ketacompanion.storage.content_repo import (
     VersionCorrupt,
     VersionInfo,
 )
+
+log = logging.getLogger(__name__)
 
 
 class PublishRefused(Exception):
@@ -81,6 +84,14 @@ class Publisher:
             reason = f"publish refused: {exc}; check the new live version and publish again"
             await self._refuse(by, kind, reason, preview.hash, live)
             raise PublishRefused(reason) from None
+        except Exception as exc:  # a crash half-way: the transaction rolled back whole
+            kept = f"version {live.number} is still live" if live else "no version is live"
+            reason = f"publish failed half-way ({type(exc).__name__}); nothing was stored and {kept}"
+            try:
+                await self._refuse(by, kind, reason, preview.hash, live)
+            except Exception:  # the database itself may be what failed
+                log.warning("could not audit a failed publish", exc_info=True)
+            raise PublishRefused(reason) from exc
 
     async def rollback(self, by: str, target: int | None = None) -> VersionInfo:
         live = await self._repo.live()

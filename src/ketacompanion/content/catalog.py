@@ -80,11 +80,36 @@ class ContentHolder:
     reference only when it is clean, so readers never see a half-loaded set.
 
     Inside ``pinned()`` (one message's turn) ``current`` stays the set that was live
-    when the turn began, so a swap mid-turn never mixes two sets in one answer."""
+    when the turn began, so a swap mid-turn never mixes two sets in one answer.
 
-    def __init__(self, content: Content) -> None:
+    The last few versions stay at hand (``at``): a check-in prompted from version N is
+    reminded, asked and scored from N even after N+1 went live."""
+
+    KEEP = 4  # versions kept in memory besides the live one
+
+    def __init__(self, content: Content, version: int | None = None) -> None:
         self._current = content
         self._pin: ContextVar[Content | None] = ContextVar(f"content_pin_{id(self)}", default=None)
+        self._versions: dict[int, int | None] = {id(content): version}  # by id(): Content holds dicts
+        self._kept: dict[int, Content] = {version: content} if version is not None else {}
+
+    @property
+    def version(self) -> int | None:
+        """The version number of ``current`` (None for a set read from a folder)."""
+        return self._versions.get(id(self.current))
+
+    def at(self, version: int | None) -> Content | None:
+        """The set of ``version`` if this process still holds it."""
+        return self._kept.get(version) if version is not None else None
+
+    @contextmanager
+    def pinned_to(self, content: Content) -> Iterator[Content]:
+        """``current`` is ``content`` inside: one check-in worded from the set it began on."""
+        token = self._pin.set(content)
+        try:
+            yield content
+        finally:
+            self._pin.reset(token)
 
     @property
     def current(self) -> Content:
@@ -98,6 +123,15 @@ class ContentHolder:
         finally:
             self._pin.reset(token)
 
-    def swap(self, content: Content) -> Content:
+    def swap(self, content: Content, version: int | None = None) -> Content:
         previous, self._current = self._current, content
+        if version is not None:
+            self._kept[version] = content
+            for old in sorted(self._kept)[: -self.KEEP - 1]:
+                del self._kept[old]
+        self._versions = {id(c): n for n, c in self._kept.items()} | {id(content): version}
         return previous
+
+    def mark(self, version: int) -> None:
+        """The set being served is ``version`` (it was seeded from, or matches, the folder)."""
+        self.swap(self._current, version)

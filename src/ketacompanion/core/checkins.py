@@ -13,6 +13,7 @@ and the question buttons in ``questions.py``."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
 from typing import Protocol
 
@@ -64,7 +65,14 @@ class CheckinFlow:
         return item is not None and item.kind is ItemKind.TEXT
 
     def _instrument(self, record: CheckinRecord) -> Instrument | None:
-        return self._content.current.instruments.get(record.instrument or "")
+        content = self._content.at(record.content_version) or self._content.current
+        return content.instruments.get(record.instrument or "")
+
+    def _worded_from(self, record: CheckinRecord | None) -> AbstractContextManager[object]:
+        """A check-in is asked, answered and scored wholly from the content version its
+        prompt came from, even after a newer one went live (while this process holds it)."""
+        content = self._content.at(record.content_version) if record is not None else None
+        return self._content.pinned_to(content) if content is not None else nullcontext()
 
     # --- entry points ---------------------------------------------------------------------
     async def command(self, turn: Turn) -> list[Reply]:
@@ -76,10 +84,11 @@ class CheckinFlow:
         # Never two open prompts of one instrument: continue the one already open.
         record = await turn.tx.checkins.find_answerable(user.id, wanted, turn.now)
         if record is None:
-            record = await turn.tx.checkins.create_manual(user.id, wanted, turn.now)
+            record = await turn.tx.checkins.create_manual(user.id, wanted, turn.now, self._content.version)
         elif record.status != "open":
-            await turn.tx.checkins.mark_open(record.id, turn.now)
-        return await self._run(turn, record, intro=True)
+            await turn.tx.checkins.mark_open(record.id, turn.now, self._content.version)
+        with self._worded_from(record):
+            return await self._run(turn, record, intro=True)
 
     async def on_choice(self, turn: Turn, action: str, args: list[str]) -> list[Reply]:
         user = turn.require_user()
@@ -88,13 +97,19 @@ class CheckinFlow:
         if not args or not args[0].isdigit():
             return await self.reprompt(turn)
         record = await turn.tx.checkins.get(user.id, int(args[0]))
+        with self._worded_from(record):
+            return await self._on_checkin_choice(turn, action, args, record)
+
+    async def _on_checkin_choice(
+        self, turn: Turn, action: str, args: list[str], record: CheckinRecord | None
+    ) -> list[Reply]:
         if action == "gad7" and record is not None and record.status == "answered":
             return await self._gad7_after(turn, record)
         if record is None or not record.answerable(turn.now) or self._instrument(record) is None:
             return self._closed(turn)
         if action in ("start", "resume"):
             if record.status != "open":
-                await turn.tx.checkins.mark_open(record.id, turn.now)
+                await turn.tx.checkins.mark_open(record.id, turn.now, self._content.version)
             return await self._run(turn, record, intro=action == "start")
         if len(args) < 2 or not args[1].isdigit():
             return await self.reprompt(turn)
@@ -116,7 +131,10 @@ class CheckinFlow:
         if found is None:
             turn.state.clear()
             return self._closed(turn)
-        record, ins = found
+        with self._worded_from(found[0]):
+            return await self._on_answer_text(turn, *found)
+
+    async def _on_answer_text(self, turn: Turn, record: CheckinRecord, ins: Instrument) -> list[Reply]:
         answers = await turn.tx.checkins.answers(turn.require_user().id, record.id)
         index = next((i for i, it in enumerate(ins.items) if it.id == turn.state.step), None)
         if index is None:
@@ -136,7 +154,8 @@ class CheckinFlow:
         if found is None:
             turn.state.clear()
             return self._closed(turn)
-        return await self._run(turn, found[0], intro=False)
+        with self._worded_from(found[0]):
+            return await self._run(turn, found[0], intro=False)
 
     # --- steps ----------------------------------------------------------------------------
     async def _run(self, turn: Turn, record: CheckinRecord, intro: bool) -> list[Reply]:
@@ -276,7 +295,7 @@ class CheckinFlow:
             return self._closed(turn)
         record = await turn.tx.checkins.find_answerable(user.id, "gad7", turn.now)
         if record is None:
-            record = await turn.tx.checkins.create_manual(user.id, "gad7", turn.now)
+            record = await turn.tx.checkins.create_manual(user.id, "gad7", turn.now, self._content.version)
         same = (await turn.tx.checkins.answers(user.id, phq9.id)).get(source.safety_item.id)
         if same is not None and same.value is not None:
             await turn.tx.checkins.save_answer(user.id, record.id, gad7.safety_item.id, same, turn.now)

@@ -12,6 +12,7 @@ The rules, in one place so no adapter has to know them:
   the crisis card privately; if that cannot be delivered, the channel gets a line that
   says nothing about anyone, with a button that opens the card for whoever presses it.
 - One card per member per cooldown from channel screening: a flood gets no reply storm.
+- Admin commands live only in private messages; in a server they are unknown commands.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 ANYWHERE = frozenset({"learn", "crisis", "help", "privacy"})
 CHECKIN_COMMANDS = frozenset({"checkin", "mood", "summary", "schedule", "pause", "resume", "sessions", "history"})
 SERVER_CHOICE_FLOWS = frozenset({"learn", "crisis"})  # buttons on messages only the member sees
+# Commands that exist only in private messages: in a server they answer as unknown
+# commands, whoever asks, so a server shows no admin surface to anyone.
+PRIVATE_ONLY_HIDDEN = frozenset({"admin"})
 MAX_REMEMBERED = 10_000  # members whose last channel card is kept in memory
 
 
@@ -116,6 +120,8 @@ class Community:
             return Outcome(here=[Reply(t("community.no_checkins"))])
         if inbound.place is None:
             return Outcome(here=await self._handle(inbound))
+        if name in PRIVATE_ONLY_HIDDEN:  # exactly what an unknown command gets in a server
+            return self._private_outcome(inbound, [Reply(t("common.unknown_command", command=name[:32]))])
         if name == "crisis":
             replies = await self._handle(inbound)
             setup = await self.setup_of(inbound)
@@ -172,8 +178,10 @@ class Community:
         return Outcome(here=await self._handle(inbound))
 
     async def _move_private(self, inbound: Inbound) -> Outcome:
+        return self._private_outcome(inbound, await self._handle(privately(inbound)))
+
+    def _private_outcome(self, inbound: Inbound, replies: list[Reply]) -> Outcome:
         t = self.t(inbound)
-        replies = await self._handle(privately(inbound))
         return Outcome(
             private=replies,
             if_delivered=[Reply(t("community.sent_privately"))],

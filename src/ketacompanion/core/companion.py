@@ -60,7 +60,8 @@ class Command:
     handler: CommandHandler
     needs_consent: bool = False
     private_only: bool = False  # health questions are never asked in a group
-    # Hidden commands (admin) answer exactly as unknown ones to whoever may not see them.
+    # Hidden commands (admin) answer exactly as unknown ones to whoever may not see them,
+    # and to everyone in a group: a group never learns who holds a role.
     visible: Callable[[Turn], Awaitable[bool]] | None = None
     needs_timezone: bool = False  # check-ins and times: not before the timezone is set
 
@@ -285,8 +286,10 @@ class Companion:
     async def _run_command(self, turn: Turn) -> list[Reply]:
         name = turn.inbound.command
         command = self._commands.get(name)
-        if command is not None and command.visible is not None and not await command.visible(turn):
-            command = None
+        if command is not None and command.visible is not None and (
+            turn.inbound.in_group or not await command.visible(turn)
+        ):
+            command = None  # hidden commands exist only in private chats, and only for some
         if command is None:
             return [Reply(turn.t("common.unknown_command", command=name[:32]))]
         if command.private_only and turn.inbound.in_group:

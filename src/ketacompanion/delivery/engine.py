@@ -6,11 +6,13 @@ the terminal chat runs the same pass at each due moment it steps through."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ketacompanion.content.catalog import ContentHolder
 from ketacompanion.core.ports import Clock
 from ketacompanion.core.turn import Text
 from ketacompanion.delivery.outbox import DrainStats, Outbox
@@ -37,9 +39,13 @@ class Delivery:
         window: timedelta,
         reminder_delay: timedelta,
         claim_batch: int = 5000,
+        content: ContentHolder | None = None,
     ) -> None:
+        """``content``: the holder ``text_for`` reads, so each prompt records the version
+        that worded it, and its reminder is worded from the same version."""
         self.engine, self.outbox, self.clock, self._text_for = engine, outbox, clock, text_for
         self.window, self.reminder_delay, self.claim_batch = window, reminder_delay, claim_batch
+        self._content = content
 
     async def enqueue_due(self) -> TickStats:
         """Claim every due slot and queue its prompt, batch by batch, each batch in one
@@ -47,26 +53,38 @@ class Delivery:
         stats = TickStats()
         now = self.clock.now()
         words = Templates(self._text_for)
-        while True:
-            async with self.engine.begin() as conn:
-                dues, claimed = await planner.claim_due(conn, now, self.window, self.claim_batch)
-                stats.queued += await self.outbox.enqueue(
-                    conn, ((d, "prompt", words.encoded(d, "prompt")) for d in dues)
-                )
-            stats.claimed += claimed
-            if claimed == 0:  # claiming plans the next slot, which may itself be overdue
-                break
+        # One content set for the whole pass, whatever goes live meanwhile: every prompt
+        # queued here is worded from the version its row records.
+        with self._content.pinned() if self._content is not None else nullcontext():
+            version = self._content.version if self._content is not None else None
+            while True:
+                async with self.engine.begin() as conn:
+                    dues, claimed = await planner.claim_due(conn, now, self.window, self.claim_batch, version)
+                    stats.queued += await self.outbox.enqueue(
+                        conn, ((d, "prompt", words.encoded(d, "prompt")) for d in dues)
+                    )
+                stats.claimed += claimed
+                if claimed == 0:  # claiming plans the next slot, which may itself be overdue
+                    break
         while True:
             async with self.engine.begin() as conn:
                 dues = await planner.due_reminders(conn, now, self.reminder_delay, self.claim_batch)
                 stats.reminded += await self.outbox.enqueue(
-                    conn, ((d, "reminder", words.encoded(d, "reminder")) for d in dues)
+                    conn, ((d, "reminder", self._reminder(words, d)) for d in dues)
                 )
             if len(dues) < self.claim_batch:
                 break
         async with self.engine.begin() as conn:
             stats.expired = await planner.expire(conn, now)
         return stats
+
+    def _reminder(self, words: Templates, due: planner.Due) -> str:
+        """Worded from the version its prompt came from, while this process holds it."""
+        content = self._content.at(due.content_version) if self._content is not None else None
+        if content is None or self._content is None:
+            return words.encoded(due, "reminder")
+        with self._content.pinned_to(content):
+            return words.encoded(due, "reminder")
 
     async def tick(self) -> TickStats:
         stats = await self.enqueue_due()

@@ -55,10 +55,10 @@ class Templates:
 
     def __init__(self, text_for: Callable[[str], Text]) -> None:
         self._text_for = text_for
-        self._cache: dict[tuple[str, str, str, bool], str] = {}
+        self._cache: dict[tuple[str, str, str, bool, int | None], str] = {}
 
     def encoded(self, due: Due, purpose: str) -> str:
-        key = (purpose, due.kind, due.language or "en", due.instrument is not None)
+        key = (purpose, due.kind, due.language or "en", due.instrument is not None, due.content_version)
         template = self._cache.get(key)
         if template is None:
             stand_in = replace(due, checkin_id=_ID)  # type: ignore[arg-type]

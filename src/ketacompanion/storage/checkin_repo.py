@@ -38,6 +38,7 @@ def _record(row: Any) -> CheckinRecord:
         due_at=_aware(row.due_at),  # type: ignore[arg-type]
         expires_at=_aware(row.expires_at),  # type: ignore[arg-type]
         session_id=row.session_id, opened_at=_aware(row.opened_at), answered_at=_aware(row.answered_at),
+        content_version=row.content_version,
     )
 
 
@@ -97,7 +98,9 @@ class SqlCheckinRepo:
         ).first()
         return _record(row) if row is not None else None
 
-    async def create_manual(self, user_id: int, instrument: str, now: datetime) -> CheckinRecord:
+    async def create_manual(
+        self, user_id: int, instrument: str, now: datetime, content_version: int | None = None
+    ) -> CheckinRecord:
         c = t.checkins
         due = now
         taken = (
@@ -110,15 +113,19 @@ class SqlCheckinRepo:
         values = {
             "user_id": user_id, "kind": "manual", "instrument": instrument, "due_at": due,
             "expires_at": now + self._window, "status": "open", "opened_at": now, "created_at": now,
+            "content_version": content_version,
         }
         new_id = (await self._conn.execute(insert(c).values(**values).returning(c.c.id))).scalar_one()
-        return CheckinRecord(int(new_id), "manual", instrument, "open", due, now + self._window, opened_at=now)
+        return CheckinRecord(int(new_id), "manual", instrument, "open", due, now + self._window, opened_at=now,
+                             content_version=content_version)
 
-    async def mark_open(self, checkin_id: int, now: datetime) -> None:
+    async def mark_open(self, checkin_id: int, now: datetime, content_version: int | None = None) -> None:
+        """Open it; a check-in not yet tied to a content version is tied to ``content_version``."""
         c = t.checkins
         await self._conn.execute(
             update(c).where(c.c.id == checkin_id, c.c.status.in_(OPEN_CHECKIN_STATES))
-            .values(status="open", opened_at=now)
+            .values(status="open", opened_at=now,
+                    content_version=func.coalesce(c.c.content_version, content_version))
         )
 
     async def finish(self, checkin_id: int, now: datetime) -> None:

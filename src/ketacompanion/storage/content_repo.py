@@ -3,17 +3,21 @@
 A publish writes the version row, every file and the switch of the live row in one
 transaction, switching only if the live version is still the one the publisher
 checked against. A crash anywhere before the commit leaves nothing behind, and two
-publishers at once cannot both win."""
+publishers at once cannot both win.
+
+On PostgreSQL the same transaction sends a NOTIFY, delivered at commit, so serving
+processes that ``listen`` switch at once; their poll stays as the fallback."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -21,6 +25,9 @@ from ketacompanion.content.bundle import Files, content_hash, file_hash
 from ketacompanion.core.ports import Clock
 from ketacompanion.storage import tables as t
 from ketacompanion.storage.admin_repo import audit_row
+
+log = logging.getLogger(__name__)
+CHANNEL = "ketacompanion_content"  # the NOTIFY channel a switch of the live version is sent on
 
 
 class PublishConflict(Exception):
@@ -152,6 +159,7 @@ class ContentRepo:
                     [{"version": number, "path": p, "sha256": file_hash(b), "data": b} for p, b in sorted(files.items())],
                 )
                 await self._switch_live(conn, number, base, by, now)
+                await self._notify(conn, number)
                 await conn.execute(
                     insert(t.admin_audit).values(
                         **audit_row(now, by, kind, True, {"version": number, "hash": digest, "previous": base,
@@ -173,6 +181,38 @@ class ContentRepo:
         )
         if switched.rowcount != 1:
             raise PublishConflict(f"another version went live after version {base} was checked")
+
+    @staticmethod
+    async def _notify(conn: AsyncConnection, number: int) -> None:
+        if conn.dialect.name == "postgresql":  # sent at commit; never if the publish rolls back
+            await conn.execute(text("SELECT pg_notify(:channel, :version)"), {"channel": CHANNEL, "version": str(number)})
+
+    @asynccontextmanager
+    async def listen(self, nudge: Callable[[], None]) -> AsyncIterator[bool]:
+        """Call ``nudge`` whenever a version goes live (PostgreSQL LISTEN, on a connection of
+        its own); yields False where there is nothing to listen to, and the caller polls."""
+        if self._engine.dialect.name != "postgresql":
+            yield False
+            return
+        def heard(*_: object) -> None:
+            nudge()
+
+        try:
+            conn = await self._engine.connect()
+            driver = (await conn.get_raw_connection()).driver_connection
+            await driver.add_listener(CHANNEL, heard)
+        except Exception as exc:
+            log.warning("cannot LISTEN for new content versions; polling only", extra={"error": type(exc).__name__})
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            try:
+                await driver.remove_listener(CHANNEL, heard)
+            except Exception:  # the connection is going away anyway
+                log.debug("could not remove the content listener")
+            await conn.close()
 
     async def record_load(self, process: str, version: int, status: str, detail: str = "") -> None:
         now = self._clock.now()

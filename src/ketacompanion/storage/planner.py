@@ -46,6 +46,7 @@ class Due:
     chat_id: str
     language: str | None
     not_before: datetime
+    content_version: int | None = None  # the version that words its prompt and reminder
 
 
 def _pg(conn: AsyncConnection) -> bool:
@@ -141,7 +142,7 @@ async def plan_session(
 
 
 async def claim_due(
-    conn: AsyncConnection, now: datetime, window: timedelta, limit: int = 5000
+    conn: AsyncConnection, now: datetime, window: timedelta, limit: int = 5000, content_version: int | None = None
 ) -> tuple[list[Due], int]:
     """Claim up to ``limit`` due rows; queue the live ones, record the rest.
 
@@ -168,7 +169,9 @@ async def claim_due(
         return [], 0
     # Claimed rows go straight to queued; the few that turn out missed, paused or
     # unreachable are corrected below, in the same transaction.
-    await conn.execute(update(c).where(c.c.id.in_([r.id for r in claimed])).values(status="queued"))
+    await conn.execute(
+        update(c).where(c.c.id.in_([r.id for r in claimed])).values(status="queued", content_version=content_version)
+    )
     people: dict[int, Any] = {}
     schedules: dict[int, ScheduleRow] = {}
     for r in claimed:
@@ -274,7 +277,7 @@ async def due_reminders(conn: AsyncConnection, now: datetime, delay: timedelta, 
     rows = (
         await conn.execute(
             update(c).where(c.c.id.in_(pick.scalar_subquery())).values(status="reminded", reminded_at=now)
-            .returning(c.c.id, c.c.user_id, c.c.kind, c.c.instrument, c.c.due_at)
+            .returning(c.c.id, c.c.user_id, c.c.kind, c.c.instrument, c.c.due_at, c.c.content_version)
         )
     ).all()
     if not rows:
@@ -286,7 +289,7 @@ async def due_reminders(conn: AsyncConnection, now: datetime, delay: timedelta, 
     }
     return [
         Due(r.id, r.user_id, r.kind, r.instrument, _aware(r.due_at), people[r.user_id].platform,  # type: ignore[arg-type]
-            people[r.user_id].chat_id, people[r.user_id].language, now)
+            people[r.user_id].chat_id, people[r.user_id].language, now, r.content_version)
         for r in rows if r.user_id in people
     ]
 

@@ -127,6 +127,9 @@ checkins = Table(
     Column("answered_at", UTC),
     Column("closed_at", UTC),
     Column("created_at", UTC, nullable=False),
+    # The content version its prompt was worded from (at claim, or when a manual one
+    # opens): its reminder, questions and scoring come from that version too.
+    Column("content_version", Integer),
     UniqueConstraint("user_id", "kind", "due_at"),
 )
 Index("ix_checkins_status_due", checkins.c.status, checkins.c.due_at)
@@ -315,7 +318,7 @@ USER_TABLES: dict[str, str] = {
 # Tables that hold no personal data.
 SYSTEM_TABLES: frozenset[str] = frozenset({"meta", "alembic_version", "communities", "community_channels"}) | frozenset(
     {"content_versions", "content_files", "content_live", "content_loads", "admin_roles", "admin_audit",
-     "announcements"}
+     "announcements", "admin_pending"}
 )
 
 meta = Table(
@@ -422,4 +425,18 @@ announcement_optout = Table(
     metadata,
     Column("user_id", _ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     Column("at", UTC, nullable=False),
+)
+
+# A checked upload waiting for its Publish button: any process may answer the press.
+admin_pending = Table(
+    "admin_pending",
+    metadata,
+    Column("token", String(32), primary_key=True),
+    Column("kind", String(12), nullable=False),  # upload
+    Column("actor", String(96), nullable=False),
+    Column("digest", String(64), nullable=False),  # the content hash of what was previewed
+    Column("live", Integer),  # the live version it was checked against
+    Column("payload", LargeBinary, nullable=False),
+    Column("created_at", UTC, nullable=False),
+    Column("expires_at", UTC, nullable=False),
 )

@@ -20,12 +20,14 @@ import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import discord
 
 from ketacompanion.adapters.discord.alerts import edit_alert, post_alert, retract_alerts
 from ketacompanion.adapters.discord.delivery import PLATFORM, DiscordSender
+from ketacompanion.adapters.discord.files import fetch, wanted
 from ketacompanion.adapters.discord.render import Part, render
 from ketacompanion.adapters.discord.views import TextBox
 from ketacompanion.core.community import Community, Outcome
@@ -323,7 +325,8 @@ class DiscordAdapter:
     # --- messages ----------------------------------------------------------------------
     async def on_message(self, message: discord.Message) -> None:
         author = message.author
-        if author.bot or message.webhook_id is not None or not message.content.strip():
+        sent_file = wanted(message.attachments) if message.guild is None else None
+        if author.bot or message.webhook_id is not None or not (message.content.strip() or sent_file):
             return
 
         async def run(turn: _Turn) -> None:
@@ -352,7 +355,15 @@ class DiscordAdapter:
         author = message.author
         try:
             if message.guild is None:
-                outcome = await self.community.private_message(self._dm_inbound(message))
+                inbound = self._dm_inbound(message)
+                sent_file = wanted(message.attachments)
+                if sent_file is not None:
+                    attachment = await fetch(sent_file)
+                    if attachment is None and not message.content.strip():  # too big, or the download failed
+                        await self.sender.post(message.channel, Reply(self.community.t(inbound)("common.not_understood")))
+                        return
+                    inbound = replace(inbound, attachment=attachment)
+                outcome = await self.community.private_message(inbound)
                 here = await self._alert(outcome) + outcome.here
                 for reply in here:
                     await self.sender.post(message.channel, reply, author.id)
