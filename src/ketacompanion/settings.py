@@ -16,6 +16,9 @@ def default_key_file() -> Path:
     return Path.home() / ".config" / "ketacompanion" / "data.key"
 
 
+DISCORD_API = "https://discord.com/api/v10"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="KETACOMPANION_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
@@ -48,6 +51,7 @@ class Settings(BaseSettings):
     discord_shard_count: int | None = Field(None, ge=1, le=10_000)
     discord_shard_ids: str | None = Field(None, description="comma-separated shard ids this process runs")
     discord_alert_cooldown_minutes: int = Field(60, ge=0, le=7 * 24 * 60)
+    discord_api_base_url: str = Field(DISCORD_API, description="Discord's HTTP API, or a proxy in front of it")
 
     crisis_cooldown_minutes: int = Field(30, ge=0, le=24 * 60)
     crisis_model: bool = Field(True, description="screen by meaning too (content/crisis/model.npz), after the rules")

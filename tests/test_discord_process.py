@@ -1,0 +1,207 @@
+"""``ketacompanion run`` as a process against a fake Discord on loopback (HTTP API and
+gateway): the real discord.py client logs in, syncs its commands, answers a slash command
+and a button through the gateway, runs beside Telegram, sends scheduled check-ins as DMs
+through the outbox, and closes cleanly on SIGTERM and SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from ketacompanion.app import build_app
+from ketacompanion.core.clock import FakeClock
+from ketacompanion.storage import tables as t
+from test_delivery import set_schedule
+
+from conftest import CONTENT, TEST_KEY, Chat
+from fakes.discord_api import Call, FakeDiscord
+from fakes.telegram_api import FakeBotAPI
+
+pytestmark = pytest.mark.slow
+
+# What the bot asks of the gateway: guilds, guild messages, DMs (no privileged intent).
+INTENTS = (1 << 0) | (1 << 9) | (1 << 12)
+
+
+def environment(tmp_path: Path, fake: FakeDiscord | None, telegram: FakeBotAPI | None = None) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "KETACOMPANION_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        "KETACOMPANION_DATA_KEY": TEST_KEY,
+        "KETACOMPANION_KEY_FILE": str(tmp_path / "data.key"),
+        "KETACOMPANION_CONTENT_DIR": str(CONTENT),
+        "KETACOMPANION_SCHEDULER_SAFETY_INTERVAL_S": "5",
+    }
+    for name in ("KETACOMPANION_TELEGRAM_TOKEN", "KETACOMPANION_DISCORD_TOKEN"):
+        env.pop(name, None)
+    if fake is not None:
+        env |= {"KETACOMPANION_DISCORD_TOKEN": fake.token, "KETACOMPANION_DISCORD_API_BASE_URL": fake.api_base}
+    if telegram is not None:
+        env |= {
+            "KETACOMPANION_TELEGRAM_TOKEN": telegram.token,
+            "KETACOMPANION_TELEGRAM_BASE_URL": telegram.base_url,
+            "KETACOMPANION_TELEGRAM_BASE_FILE_URL": telegram.base_file_url,
+        }
+    return env
+
+
+@asynccontextmanager
+async def process(tmp_path: Path, env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ketacompanion", "run", env=env, cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            _, stderr = await proc.communicate()
+            print(stderr.decode()[-4000:])  # shown when the test fails
+
+
+async def stop(proc: asyncio.subprocess.Process, signum: int) -> str:
+    proc.send_signal(signum)
+    async with asyncio.timeout(20):
+        _, stderr = await proc.communicate()
+    text = stderr.decode()
+    assert proc.returncode == 0, text[-3000:]
+    assert "Traceback" not in text, text[-3000:]
+    return text
+
+
+def closed_by_the_client(fake: FakeDiscord) -> bool:
+    """The client sent a close frame (a killed process leaves 1006, abnormal closure).
+    discord.py closes with 4000 when a read is pending, else 1000."""
+    return len(fake.closes) == 1 and fake.closes[0] in (1000, 4000)
+
+
+def since(fake: FakeDiscord) -> int:
+    return len(fake.calls)
+
+
+async def answered(fake: FakeDiscord, after: int, timeout: float = 15) -> list[Call]:  # noqa: ASYNC109
+    """The defer and every follow-up or edit of one interaction, once its first reply is in."""
+    await fake.wait_for(lambda c: c.route == "callback", timeout, after)
+    await fake.wait_for(lambda c: c.route in ("followup", "edit"), timeout, after)
+    return [c for c in fake.calls[after:] if c.route in ("callback", "followup", "edit")]
+
+
+async def test_discord_alone_syncs_answers_a_command_and_a_button_then_stops_on_sigterm(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake, process(tmp_path, environment(tmp_path, fake)) as proc:
+        await fake.wait_identified()
+        routes = [c.route for c in fake.calls]
+        assert routes.index("me") < routes.index("sync") < routes.index("gateway")  # synced in setup_hook
+        synced = next(c for c in fake.calls if c.route == "sync")
+        assert synced.path == f"/applications/{fake.application_id}/commands"  # globally: no test server set
+        names = {c["name"] for c in synced.body["_list"]}
+        assert {"help", "checkin", "crisis", "setup", "screening"} <= names
+        assert fake.identified[0]["intents"] == INTENTS
+
+        mark = since(fake)
+        await fake.command("help", fake.ann)  # in a DM
+        sent = await answered(fake, mark)
+        assert sent[0].body["type"] == 5 and not sent[0].ephemeral
+        assert any("/crisis" in c.content for c in sent[1:])
+
+        mark = since(fake)
+        await fake.command("learn", fake.ann, channel="general")  # in a server: to the member alone
+        sent = await answered(fake, mark)
+        assert sent[0].ephemeral and all(c.ephemeral for c in sent if c.route == "followup")
+        lesson = next(i for c in sent for i in c.custom_ids() if i.startswith("kc:learn:"))
+
+        mark = since(fake)
+        await fake.press(lesson, fake.ann, channel="general")
+        sent = await answered(fake, mark)
+        assert sent[0].body["type"] == 6  # the card is edited in place
+        assert any(c.content.strip() for c in sent[1:])
+
+        await stop(proc, signal.SIGTERM)
+    assert closed_by_the_client(fake)
+
+
+async def test_telegram_and_discord_run_in_one_process_and_stop_on_sigint(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake, FakeBotAPI() as telegram:
+        async with process(tmp_path, environment(tmp_path, fake, telegram)) as proc:
+            await fake.wait_identified()
+            await telegram.wait_for(lambda c: c.method == "getUpdates", timeout=30, pending=True)
+
+            mark = since(fake)
+            await fake.command("help", fake.ann)
+            telegram.inject_update(telegram.message_update(42, "/help"))
+            reply = await telegram.wait_for(lambda c: c.method == "sendMessage", timeout=15)
+            assert reply.status == 200 and "/crisis" in reply.params["text"]
+            sent = await answered(fake, mark)
+            assert any("/crisis" in c.content for c in sent[1:])
+
+            await stop(proc, signal.SIGINT)
+        assert closed_by_the_client(fake)
+
+
+async def test_a_scheduled_checkin_goes_out_as_a_dm_through_the_outbox(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        env = environment(tmp_path, fake)
+        await due_checkin(tmp_path, fake.ann)
+        async with process(tmp_path, env) as proc:
+            await fake.wait_identified()
+            dm = await fake.wait_for(lambda c: c.route == "dm", timeout=30)
+            assert str(dm.body["recipient_id"]) == fake.ann
+            prompt = await fake.wait_for(lambda c: c.route == "message" and c.path == f"/channels/{fake.dm_channel(fake.ann)}/messages")
+            assert any(i.startswith("kc:checkin:start:") for i in prompt.custom_ids())
+            assert prompt.body["allowed_mentions"] == {"parse": []}
+            await stop(proc, signal.SIGTERM)
+    assert await checkin_status(tmp_path) == "sent"
+
+
+async def test_closed_dms_mark_the_member_unreachable_not_the_checkin_missed(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        fake.closed_dms.add(fake.ann)
+        await due_checkin(tmp_path, fake.ann)
+        async with process(tmp_path, environment(tmp_path, fake)) as proc:
+            await fake.wait_identified()
+            await fake.wait_for(lambda c: c.route == "message-refused", timeout=30)
+            await stop(proc, signal.SIGTERM)
+    assert sum(c.route == "message-refused" for c in fake.calls) == 1  # one attempt, no retry storm
+    async with opened(tmp_path) as app, app.store.transaction() as tx:
+        found = await tx.users.find("discord", fake.ann)
+        assert found is not None and found[0].unreachable_at is not None
+    assert await checkin_status(tmp_path) != "missed"
+
+
+@asynccontextmanager
+async def opened(tmp_path: Path) -> AsyncIterator[object]:
+    from conftest import make_settings
+
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", tmp_path, key_file=tmp_path / "data.key")
+    app = await build_app(settings, FakeClock(datetime.now(UTC)))
+    try:
+        yield app
+    finally:
+        await app.close()
+
+
+async def due_checkin(tmp_path: Path, user_id: str) -> None:
+    """A consenting member with a daily check-in due a minute ago."""
+    async with opened(tmp_path) as app:
+        chat = Chat(app, user=user_id, platform="discord")  # type: ignore[arg-type]
+        await chat.onboard("US", "America/New_York")
+        uid = await set_schedule(app, user_id, "America/New_York")  # type: ignore[arg-type]
+        async with app.engine.begin() as conn:  # type: ignore[attr-defined]
+            due = datetime.now(UTC) - timedelta(minutes=1)
+            await conn.execute(update(t.checkins).where(t.checkins.c.user_id == uid).values(due_at=due))
+
+
+async def checkin_status(tmp_path: Path) -> str:
+    from sqlalchemy import select
+
+    async with opened(tmp_path) as app, app.engine.connect() as conn:  # type: ignore[attr-defined]
+        return str((await conn.execute(select(t.checkins.c.status).order_by(t.checkins.c.id))).scalars().first())
