@@ -67,6 +67,13 @@ class CommunitySetup:
     channels: dict[str, str] = field(default_factory=dict)  # channel id -> screened | venting
 
 
+def to_member_alone(inbound: Inbound) -> bool:
+    """Whether what answers the member's own command, button or text box is shown to them
+    alone: always in a server (the platform's ephemeral replies); in private messages the
+    conversation is already theirs alone."""
+    return inbound.place is not None
+
+
 def private_address(inbound: Inbound) -> Address:
     """A member's private conversation on a community platform is addressed by their id."""
     return Address(inbound.address.platform, inbound.user_id)

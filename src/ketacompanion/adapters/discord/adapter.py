@@ -1,6 +1,7 @@
 """Interactions and messages become the core's ``Inbound``; its ``Outcome`` becomes Discord
-output. Which reply may be shown where is the core's decision (``core.community``); this
-module only shows ``here`` ephemerally in a server, ``private`` as DMs.
+output. Which reply may be shown where is the core's decision (``core.community``): this
+module shows ``here`` ephemerally when the core says it is for the member alone, and
+``private`` as DMs.
 
 Every entry point answers within Discord's 3 seconds by deferring first, then works under
 a per-member lock, so one member's turns stay in order while others run beside them. A
@@ -20,7 +21,7 @@ from ketacompanion.adapters.discord.delivery import PLATFORM, DiscordSender
 from ketacompanion.adapters.discord.ordering import KeyedLocks
 from ketacompanion.adapters.discord.render import render
 from ketacompanion.adapters.discord.views import TextBox
-from ketacompanion.core.community import Community, Outcome
+from ketacompanion.core.community import Community, Outcome, to_member_alone
 from ketacompanion.core.community_setup import ServerSetup
 from ketacompanion.core.model import (
     Address,
@@ -93,7 +94,7 @@ class DiscordAdapter:
 
     async def _defer(self, interaction: discord.Interaction[Any], thinking: bool) -> None:
         try:
-            await interaction.response.defer(ephemeral=interaction.guild is not None, thinking=thinking)
+            await interaction.response.defer(ephemeral=self._alone(interaction), thinking=thinking)
         except discord.HTTPException as exc:
             log.warning("could not defer an interaction", extra={"error": type(exc).__name__})
 
@@ -132,7 +133,7 @@ class DiscordAdapter:
         return await (alerts.delivered(notice.alert_id, message_id) if message_id else alerts.failed(notice.alert_id))
 
     async def _answer(self, interaction: discord.Interaction[Any], replies: list[Reply], card: bool) -> None:
-        ephemeral = interaction.guild is not None
+        ephemeral = self._alone(interaction)
         for reply in replies:
             try:
                 if card and reply.replaces_card and reply.urgency is Urgency.NORMAL and not reply.image and not reply.file:
@@ -186,6 +187,9 @@ class DiscordAdapter:
             return
         for notice in due:
             await post_alert(self.client, notice)
+
+    def _alone(self, interaction: discord.Interaction[Any]) -> bool:
+        return to_member_alone(self.inbound(interaction, InboundKind.TEXT))
 
     def _t(self, interaction: discord.Interaction[Any]) -> Callable[..., str]:
         return self.community.t(self.inbound(interaction, InboundKind.TEXT))
