@@ -177,6 +177,44 @@ async def test_closed_dms_mark_the_member_unreachable_not_the_checkin_missed(tmp
     assert await checkin_status(tmp_path) != "missed"
 
 
+async def test_crisis_text_in_a_screened_channel_gets_the_card_by_dm_and_nothing_in_public(tmp_path: Path) -> None:
+    manage = str(1 << 5)  # Manage Server
+    async with FakeDiscord() as fake:
+        env = environment(tmp_path, fake) | {"KETACOMPANION_DISCORD_MESSAGE_CONTENT": "true"}
+        async with process(tmp_path, env) as proc:
+            await fake.wait_identified()
+            assert fake.identified[0]["intents"] == INTENTS | (1 << 15)  # and message content
+            option, resolved = fake.channel_option("support")
+            mark = since(fake)
+            await fake.command("setup", fake.mod, channel="general", permissions=manage, resolved=resolved,
+                               options=[{"name": "channel", "type": 1, "options": [
+                                   option, {"name": "mode", "type": 3, "value": "screened"}]}])  # fmt: skip
+            sent = await answered(fake, mark)
+            assert "Saved." in " ".join(c.content for c in sent) and all(c.ephemeral for c in sent if c.route == "followup")
+
+            mark = since(fake)
+            await fake.say("I want to kill myself tonight", fake.ann, channel="general")  # not screened: silence
+            await fake.say("I want to kill myself tonight", fake.ann, channel="support")
+            card = await fake.wait_for(lambda c: c.route == "message" and "988" in c.content, after=mark)
+            assert card.path == f"/channels/{fake.dm_channel(fake.ann)}/messages"
+            await stop(proc, signal.SIGTERM)
+    public = {f"/channels/{cid}/messages" for cid in fake.guild.channels.values()}
+    assert not [c for c in fake.calls[mark:] if c.path in public]  # nothing said in any channel
+
+
+async def test_a_refused_token_prints_one_line_and_exits_1(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        env = environment(tmp_path, fake) | {"KETACOMPANION_DISCORD_TOKEN": "not-the-token", "KETACOMPANION_LOG_LEVEL": "ERROR"}
+        async with process(tmp_path, env) as proc:
+            async with asyncio.timeout(60):
+                _, stderr = await proc.communicate()
+    text = stderr.decode()
+    ours = [line for line in text.splitlines() if line.startswith("ketacompanion:")]
+    assert proc.returncode == 1 and "Traceback" not in text, text[-3000:]
+    assert len(ours) == 1 and "refused the token" in ours[0]
+    assert "not-the-token" not in text  # the token is never printed
+
+
 @asynccontextmanager
 async def opened(tmp_path: Path) -> AsyncIterator[object]:
     from conftest import make_settings

@@ -167,7 +167,7 @@ class FakeDiscord:
             self._seq += 1
             await ws.send_str(json.dumps({"op": DISPATCH, "t": event, "s": self._seq, "d": data}))
 
-    def _interaction(self, type_: int, user_id: str, channel: str | None) -> JSONDict:
+    def _interaction(self, type_: int, user_id: str, channel: str | None, permissions: str = "0") -> JSONDict:
         data: JSONDict = {
             "id": snowflake(), "application_id": self.application_id, "type": type_, "token": "itok" + snowflake(),
             "version": 1, "locale": "en-US", "app_permissions": "0", "entitlements": [],
@@ -181,14 +181,16 @@ class FakeDiscord:
             g, cid = self.guild, self.guild.channels[channel]
             data |= {"guild_id": g.id, "channel_id": cid, "context": 0, "guild_locale": "en-US",
                      "channel": {"id": cid, "type": 0, "guild_id": g.id, "name": channel},
-                     "member": self._member(user_id, permissions="0")}  # fmt: skip
+                     "member": self._member(user_id, permissions=permissions)}  # fmt: skip
         return data
 
-    async def command(self, name: str, user: str, channel: str | None = None,
-                      options: list[JSONDict] | None = None) -> JSONDict:  # fmt: skip
+    async def command(self, name: str, user: str, channel: str | None = None, options: list[JSONDict] | None = None,
+                      permissions: str = "0", resolved: JSONDict | None = None) -> JSONDict:  # fmt: skip
         """A slash command; ``channel`` names a guild channel, None means the member's DM."""
-        payload = self._interaction(2, user, channel)
+        payload = self._interaction(2, user, channel, permissions)
         payload["data"] = {"id": snowflake(), "name": name, "type": 1, "options": options or []}
+        if resolved:
+            payload["data"]["resolved"] = resolved
         await self.dispatch("INTERACTION_CREATE", payload)
         return payload
 
@@ -368,6 +370,12 @@ class FakeDiscord:
         channel = snowflake()
         self._dms[channel] = user_id
         return channel
+
+    def channel_option(self, name: str) -> tuple[JSONDict, JSONDict]:
+        """A channel option of a slash command, and its ``resolved`` entry."""
+        cid = self.guild.channels[name]
+        return ({"name": "channel", "type": 7, "value": cid},
+                {"channels": {cid: {"id": cid, "type": 0, "name": name, "permissions": "0", "guild_id": self.guild.id}}})
 
     def dm_channel(self, user_id: str) -> str:
         return self._dm_of(user_id)
