@@ -22,7 +22,7 @@ from ketacompanion.core.clock import FakeClock
 from ketacompanion.storage import tables as t
 from test_delivery import set_schedule
 
-from conftest import CONTENT, TEST_KEY, Chat
+from conftest import CONTENT, PG_URL, TEST_KEY, Chat, reset_postgres
 from fakes.discord_api import Call, FakeDiscord
 from fakes.telegram_api import FakeBotAPI
 
@@ -149,6 +149,7 @@ async def test_telegram_and_discord_run_in_one_process_and_stop_on_sigint(tmp_pa
 
 async def test_a_scheduled_checkin_goes_out_as_a_dm_through_the_outbox(tmp_path: Path) -> None:
     async with FakeDiscord() as fake:
+        fake.login_delay = 3.0  # a slow login: the first delivery pass runs meanwhile
         env = environment(tmp_path, fake)
         await due_checkin(tmp_path, fake.ann)
         async with process(tmp_path, env) as proc:
@@ -160,6 +161,7 @@ async def test_a_scheduled_checkin_goes_out_as_a_dm_through_the_outbox(tmp_path:
             assert prompt.body["allowed_mentions"] == {"parse": []}
             await stop(proc, signal.SIGTERM)
     assert await checkin_status(tmp_path) == "sent"
+    assert not [c for c in fake.calls if c.route == "unauthorized"]
 
 
 async def test_closed_dms_mark_the_member_unreachable_not_the_checkin_missed(tmp_path: Path) -> None:
@@ -215,11 +217,46 @@ async def test_a_refused_token_prints_one_line_and_exits_1(tmp_path: Path) -> No
     assert "not-the-token" not in text  # the token is never printed
 
 
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    assert PG_URL is not None
+    await reset_postgres(PG_URL)
+    yield PG_URL
+    await reset_postgres(PG_URL)
+
+
+@pytest.mark.skipif(PG_URL is None, reason="several processes share a PostgreSQL database (docs/operations.md)")
+async def test_two_processes_on_two_shards_share_one_database(tmp_path: Path, postgres_url: str) -> None:
+    """Each process runs one shard; the database is shared: a due check-in goes out once,
+    a private message reaches shard 0 only and is answered once."""
+    database_url = postgres_url
+    async with FakeDiscord() as fake:
+        await due_checkin(tmp_path, fake.ann, database_url)
+        base = environment(tmp_path, fake) | {"KETACOMPANION_DATABASE_URL": database_url,
+                                              "KETACOMPANION_DISCORD_SHARD_COUNT": "2"}  # fmt: skip
+        async with process(tmp_path, base | {"KETACOMPANION_DISCORD_SHARD_IDS": "0"}) as zero, \
+                process(tmp_path, base | {"KETACOMPANION_DISCORD_SHARD_IDS": "1"}) as one:  # fmt: skip
+            await fake.wait_identified(2)
+            assert sorted(tuple(i["shard"]) for i in fake.identified) == [(0, 2), (1, 2)]
+            await fake.wait_for(lambda c: c.route == "message" and "kc:checkin:start:" in str(c.custom_ids()), 30)
+            mark = since(fake)
+            await fake.command("help", fake.ann)
+            sent = await answered(fake, mark)
+            assert sum(c.route == "callback" for c in sent) == 1
+            await stop(zero, signal.SIGTERM)
+            await stop(one, signal.SIGTERM)
+    prompts = [c for c in fake.calls if c.route == "message" and any(i.startswith("kc:checkin:start:") for i in c.custom_ids())]
+    assert len(prompts) == 1  # sent once, by one of the two
+    assert sum(c.route == "callback" for c in fake.calls[mark:]) == 1
+    assert await checkin_status(tmp_path, database_url) == "sent"
+
+
 @asynccontextmanager
-async def opened(tmp_path: Path) -> AsyncIterator[object]:
+async def opened(tmp_path: Path, url: str | None = None) -> AsyncIterator[object]:
     from conftest import make_settings
 
-    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", tmp_path, key_file=tmp_path / "data.key")
+    url = url or f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    settings = make_settings(url, tmp_path, key_file=tmp_path / "data.key")
     app = await build_app(settings, FakeClock(datetime.now(UTC)))
     try:
         yield app
@@ -227,9 +264,9 @@ async def opened(tmp_path: Path) -> AsyncIterator[object]:
         await app.close()
 
 
-async def due_checkin(tmp_path: Path, user_id: str) -> None:
+async def due_checkin(tmp_path: Path, user_id: str, url: str | None = None) -> None:
     """A consenting member with a daily check-in due a minute ago."""
-    async with opened(tmp_path) as app:
+    async with opened(tmp_path, url) as app:
         chat = Chat(app, user=user_id, platform="discord")  # type: ignore[arg-type]
         await chat.onboard("US", "America/New_York")
         uid = await set_schedule(app, user_id, "America/New_York")  # type: ignore[arg-type]
@@ -238,8 +275,8 @@ async def due_checkin(tmp_path: Path, user_id: str) -> None:
             await conn.execute(update(t.checkins).where(t.checkins.c.user_id == uid).values(due_at=due))
 
 
-async def checkin_status(tmp_path: Path) -> str:
+async def checkin_status(tmp_path: Path, url: str | None = None) -> str:
     from sqlalchemy import select
 
-    async with opened(tmp_path) as app, app.engine.connect() as conn:  # type: ignore[attr-defined]
+    async with opened(tmp_path, url) as app, app.engine.connect() as conn:  # type: ignore[attr-defined]
         return str((await conn.execute(select(t.checkins.c.status).order_by(t.checkins.c.id))).scalars().first())

@@ -90,9 +90,11 @@ class FakeDiscord:
         self.identified: list[JSONDict] = []
         self.closed_dms: set[str] = set()
         self.heartbeats = 0
+        self.login_delay = 0.0  # seconds before GET /users/@me answers
         self.closes: list[int] = []  # close codes the client sent
         self._dms: dict[str, str] = {}  # dm channel id -> user id
         self._sockets: list[web.WebSocketResponse] = []
+        self._shards: dict[web.WebSocketResponse, list[int]] = {}
         self._seq = 0
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -162,8 +164,19 @@ class FakeDiscord:
         }  # fmt: skip
 
     # --- what a test sends through the gateway -------------------------------------------------
+    def _owns(self, ws: web.WebSocketResponse, guild_id: str | None) -> bool:
+        """Discord's routing: a guild's events go to shard (guild_id >> 22) % count, private
+        messages to shard 0; an unsharded connection gets everything."""
+        shard = self._shards.get(ws)
+        if not shard:
+            return True
+        shard_id, count = shard
+        return shard_id == ((int(guild_id) >> 22) % count if guild_id else 0)
+
     async def dispatch(self, event: str, data: JSONDict) -> None:
         for ws in list(self._sockets):
+            if not self._owns(ws, data.get("guild_id")):
+                continue
             self._seq += 1
             await ws.send_str(json.dumps({"op": DISPATCH, "t": event, "s": self._seq, "d": data}))
 
@@ -250,6 +263,7 @@ class FakeDiscord:
                 await self._on_frame(ws, json.loads(msg.data))
         finally:
             self._sockets.remove(ws)
+            self._shards.pop(ws, None)
             if ws.close_code is not None:
                 self.closes.append(ws.close_code)
             await self._notify()
@@ -266,16 +280,20 @@ class FakeDiscord:
                 await ws.close(code=4004)  # authentication failed
                 return
             self.identified.append({"intents": data.get("intents"), "shard": data.get("shard")})
+            self._shards[ws] = data.get("shard") or []
+            owned = self._owns(ws, self.guild.id)
             self._seq += 1
+            guilds = [{"id": self.guild.id, "unavailable": True}] if owned else []
             ready = {"v": 10, "user": user_dict(self.bot_id, "ketacompanion", bot=True) | {"verified": True,
-                     "mfa_enabled": False, "flags": 0}, "guilds": [{"id": self.guild.id, "unavailable": True}],
+                     "mfa_enabled": False, "flags": 0}, "guilds": guilds,
                      "session_id": "s" + snowflake(), "resume_gateway_url": self.gateway_url,
                      "application": {"id": self.application_id, "flags": 0}}  # fmt: skip
             if data.get("shard"):
                 ready["shard"] = data["shard"]
             await ws.send_str(json.dumps({"op": DISPATCH, "t": "READY", "s": self._seq, "d": ready}))
-            self._seq += 1
-            await ws.send_str(json.dumps({"op": DISPATCH, "t": "GUILD_CREATE", "s": self._seq, "d": self.guild_create()}))
+            if owned:
+                self._seq += 1
+                await ws.send_str(json.dumps({"op": DISPATCH, "t": "GUILD_CREATE", "s": self._seq, "d": self.guild_create()}))
             await self._notify()
         elif op == RESUME:
             self._seq += 1
@@ -286,9 +304,14 @@ class FakeDiscord:
         path = "/" + request.match_info["path"]
         body, files = await _body(request)
         call = Call(request.method, "?", path, body, files)
-        if request.headers.get("Authorization") not in (f"Bot {self.token}", None):
+        # Interaction callbacks and webhooks are authorised by their own token in the path.
+        open_route = path.startswith(("/interactions/", "/webhooks/"))
+        if not open_route and request.headers.get("Authorization") != f"Bot {self.token}":
+            call.route = "unauthorized"
             return await self._answer(call, 401, {"code": 0, "message": "401: Unauthorized"})
         status, answer = self._route(call, request)
+        if call.route == "me" and self.login_delay:
+            await asyncio.sleep(self.login_delay)  # a slow login, as over a real network
         return await self._answer(call, status, answer)
 
     async def _answer(self, call: Call, status: int, answer: Any) -> web.Response:
