@@ -106,6 +106,7 @@ async def test_discord_alone_syncs_answers_a_command_and_a_button_then_stops_on_
         names = {c["name"] for c in synced.body["_list"]}
         assert {"help", "checkin", "crisis", "setup", "screening"} <= names
         assert fake.identified[0]["intents"] == INTENTS
+        assert fake.heartbeats >= 1  # the first heartbeat goes out on HELLO
 
         mark = since(fake)
         await fake.command("help", fake.ann)  # in a DM
