@@ -4,6 +4,7 @@ the member chose, with the real discord.py client on dpytest's fake server."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,13 @@ from typing import Any
 import discord
 import discord.ext.test as dpytest
 import pytest
+from sqlalchemy import func, select
 
-from ketacompanion.app import build_app
+from ketacompanion.app import build_app, build_community
 from ketacompanion.content.catalog import Content
 from ketacompanion.core.clock import FakeClock
+from ketacompanion.core.model import Address, Inbound, InboundKind, Place
+from ketacompanion.storage import tables as t
 from test_discord_flows import close_dms, export_of, first, ids, text
 
 from conftest import make_settings
@@ -130,6 +134,35 @@ async def test_dms_closed_gets_a_channel_line_that_reveals_nothing(bot: Harness,
     assert bot.buttons(public[0]) == ["kc:go:crisis"]
     sent = await bot.press("kc:go:crisis", bot.bo, guild=True, channel=bot.support)  # opens the card, privately
     assert sent and all(s.ephemeral for s in sent if s.new_message) and "988" in text(sent)
+
+
+async def test_the_card_cooldown_outlives_a_restart_and_holds_in_a_second_process(
+    bot: Harness, database_url: str, tmp_path: Path, clock: FakeClock, content_set: Content
+) -> None:
+    await screened_server(bot)
+    await bot.say(CRISIS_TEXT, bot.support)
+    assert len([m for m in dms(bot.sent_messages()) if "988" in m.content]) == 1
+    # A process started afresh on the same database: it reads the cooldown from the store.
+    settings = make_settings(database_url, tmp_path, discord_token="x", discord_message_content=True)
+    second = await build_app(settings, clock, content_set)
+    try:
+        community, _ = build_community(second, True, True)
+        place = Place(str(bot.guild.id), str(bot.support.id))
+        inbound = Inbound(Address("discord", f"channel:{bot.support.id}"), str(bot.ann.id), InboundKind.TEXT,
+                          text=CRISIS_TEXT, in_group=True, place=place)  # fmt: skip
+        assert (await community.channel_message(inbound)).private == []
+        other = replace(inbound, place=Place("42", "43"))  # another server: its own cooldown
+        async with second.store.transaction() as tx:
+            await tx.communities.save("discord", "42", clock.now())
+            setup_ = await tx.communities.get("discord", "42")
+            await tx.communities.set_channel(setup_.id, "43", "screened")
+        assert any("988" in r.text for r in (await community.channel_message(other)).private)
+        clock.advance(timedelta(minutes=31))  # past the cooldown: the card again
+        assert any("988" in r.text for r in (await community.channel_message(inbound)).private)
+    finally:
+        await second.close()
+    exported = await export_of(bot, bot.ann.id)
+    assert len(exported["screening_cards"]) == 2
 
 
 async def test_a_flood_gets_no_reply_storm(bot: Harness) -> None:
@@ -256,10 +289,13 @@ async def test_export_and_delete_cover_alerts_and_opt_outs(bot: Harness) -> None
     await bot.command("screening", guild=True, options=[{"name": "on", "type": 5, "value": False}])
     exported = await export_of(bot, bot.ann.id)
     assert exported["moderator_alerts"] and exported["screening_optouts"]
+    assert [r["community"] for r in exported["screening_cards"]] == [exported["screening_optouts"][0]["community"]]
     sent = await bot.command("delete")
     sent = await bot.press(first(sent, "delete:"))
     async with bot.app.store.transaction() as tx:
         assert await tx.users.find("discord", str(bot.ann.id)) is None
+    async with bot.app.engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(t.screening_cards))).scalar_one() == 0
     dpytest.callbacks.remove_callback("delete_message")
     assert deleted == [posted[0].id]  # the alert left the moderators' channel with the rest
 

@@ -3,8 +3,8 @@
 A service is ``async def serve(stop: asyncio.Event)``: it starts, waits for ``stop`` and
 cleans up after itself. ``run`` builds the app once, asks each configured platform for
 its service (each platform adds its sender to the app first), then starts the extra
-services (the scheduler) beside them; when one fails, the others are cancelled and still
-run their clean-up. The event loop belongs to the caller: nothing here lets a chat
+services (the scheduler) beside them. On a signal the extra services stop first, then the
+platforms; when one fails, the others are cancelled and still run their clean-up. The event loop belongs to the caller: nothing here lets a chat
 library own it.
 """
 
@@ -35,12 +35,22 @@ def configured_platforms(settings: Settings) -> list[Platform]:
     return found
 
 
-async def run_services(services: Sequence[Service], stop: asyncio.Event) -> None:
-    """Run every service until ``stop``; the first failure stops the rest and is raised."""
+async def run_services(services: Sequence[Service], stop: asyncio.Event, first: Sequence[Service] = ()) -> None:
+    """Run every service until ``stop``; the first failure stops the rest and is raised.
+
+    The ``first`` services (the scheduler) stop first, and ``services`` (the platforms)
+    only once those have finished: a scheduled send under way completes through a client
+    that is still open, instead of ending with an outcome nobody knows."""
+    after = asyncio.Event()
     try:
         async with asyncio.TaskGroup() as group:
+            leading = [group.create_task(service(stop)) for service in first]
             for service in services:
-                group.create_task(service(stop))
+                group.create_task(service(after))
+            await stop.wait()
+            if leading:
+                await asyncio.wait(leading)
+            after.set()
     except BaseExceptionGroup as failed:
         if len(failed.exceptions) == 1:
             raise failed.exceptions[0] from None
@@ -70,11 +80,11 @@ async def run(
     app = await build_app(settings)
     try:
         services = [platform.service(app) for platform in platforms]
-        services += [make(app) for make in extra]
+        extras = [make(app) for make in extra]
         stop = asyncio.Event()
         remove = stop_on_signals(stop)
         try:
-            await run_services(services, stop)
+            await run_services(services, stop, first=extras)
         finally:
             remove()
     finally:

@@ -16,6 +16,9 @@ def default_key_file() -> Path:
     return Path.home() / ".config" / "ketacompanion" / "data.key"
 
 
+DISCORD_API = "https://discord.com/api/v10"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="KETACOMPANION_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
@@ -51,6 +54,7 @@ class Settings(BaseSettings):
     discord_answer_within_s: float = Field(
         2.0, ge=0, le=2.5, description="answer an interaction in one response when ready this soon, else defer"
     )
+    discord_api_base_url: str = Field(DISCORD_API, description="Discord's HTTP API, or a proxy in front of it")
 
     crisis_cooldown_minutes: int = Field(30, ge=0, le=24 * 60)
     crisis_model: bool = Field(True, description="screen by meaning too (content/crisis/model.npz), after the rules")

@@ -11,7 +11,8 @@ The rules, in one place so no adapter has to know them:
   venting channel, never from a member who opted out. Concerning text gets the member
   the crisis card privately; if that cannot be delivered, the channel gets a line that
   says nothing about anyone, with a button that opens the card for whoever presses it.
-- One card per member per cooldown from channel screening: a flood gets no reply storm.
+- One card per member per server per cooldown from channel screening, kept in the store:
+  a flood gets no reply storm, and neither a restart nor a second process resets it.
 - Admin commands live only in private messages; in a server they are unknown commands.
 """
 
@@ -36,7 +37,6 @@ SERVER_CHOICE_FLOWS = frozenset({"learn", "crisis"})  # buttons on messages only
 # Commands that exist only in private messages: in a server they answer as unknown
 # commands, whoever asks, so a server shows no admin surface to anyone.
 PRIVATE_ONLY_HIDDEN = frozenset({"admin"})
-MAX_REMEMBERED = 10_000  # members whose last channel card is kept in memory
 
 
 class Handle(Protocol):
@@ -71,6 +71,13 @@ class CommunitySetup:
     channels: dict[str, str] = field(default_factory=dict)  # channel id -> screened | venting
 
 
+def to_member_alone(inbound: Inbound) -> bool:
+    """Whether what answers the member's own command, button or text box is shown to them
+    alone: always in a server (the platform's ephemeral replies); in private messages the
+    conversation is already theirs alone."""
+    return inbound.place is not None
+
+
 def private_address(inbound: Inbound) -> Address:
     """A member's private conversation on a community platform is addressed by their id."""
     return Address(inbound.address.platform, inbound.user_id)
@@ -101,7 +108,6 @@ class Community:
         self._crisis_card = crisis_card
         self.checkins_offered = checkins_offered
         self._cooldown, self._lang = cooldown, default_language
-        self._carded: dict[tuple[str, str], datetime] = {}
         self._screening: dict[tuple[str, str], asyncio.Lock] = {}
         self._queued: dict[tuple[str, str], int] = {}
 
@@ -203,7 +209,7 @@ class Community:
         self._queued[key] = self._queued.get(key, 0) + 1
         try:
             async with lock:  # one member's messages one at a time: the cooldown check holds
-                replies = await self._screen_once(key, inbound)
+                replies = await self._screen_once(inbound, setup)
         finally:
             self._queued[key] -= 1
             if self._queued[key] == 0:  # nobody else waiting: memory stays bounded
@@ -218,23 +224,47 @@ class Community:
         quiet = Reply(t("community.channel_kind_line"), choices=(button(t("community.open_support"), "go", "crisis"),))
         return Outcome(private=replies + offer, if_closed=[quiet])
 
-    async def _screen_once(self, key: tuple[str, str], inbound: Inbound) -> list[Reply]:
+    async def _screen_once(self, inbound: Inbound, setup: CommunitySetup) -> list[Reply]:
+        """The card, unless this member had one from this server's channels within the
+        cooldown. The time is kept in the store, so a restart or a second process keeps it."""
         now = self._clock.now()
-        last = self._carded.get(key)
-        if last is not None and now - last < self._cooldown:
+        cutoff = now - self._cooldown
+        try:
+            last = await self._last_card(inbound, setup)
+        except Exception:
+            log.exception("could not read the channel card's cooldown; screening anyway")
+            last = None
+        if last is not None and last > cutoff:
             return []  # they already have the card privately: no reply storm
         replies = await self._screen(replace(privately(inbound), kind=InboundKind.TEXT, command=""))
-        if replies:
-            self._remember(key, now)
-        return replies
+        if not replies:
+            return []
+        try:
+            claimed = await self._claim_card(inbound, setup, now, cutoff)
+        except Exception:
+            log.exception("could not record the channel card; sending it anyway")
+            claimed = True  # a second card is better than a missed one
+        return replies if claimed else []  # else another process sent it meanwhile
 
-    def _remember(self, key: tuple[str, str], now: datetime) -> None:
-        if len(self._carded) >= MAX_REMEMBERED:
-            cutoff = now - self._cooldown
-            self._carded = {k: v for k, v in self._carded.items() if v > cutoff}
-            if len(self._carded) >= MAX_REMEMBERED:
-                self._carded.clear()
-        self._carded[key] = now
+    async def _last_card(self, inbound: Inbound, setup: CommunitySetup) -> datetime | None:
+        async with self._store.transaction() as tx:
+            found = await tx.users.find(inbound.address.platform, inbound.user_id)
+            if found is None:
+                return None
+            last: datetime | None = await tx.communities.last_card(found[0].id, setup.id)
+            return last
+
+    async def _claim_card(self, inbound: Inbound, setup: CommunitySetup, now: datetime, cutoff: datetime) -> bool:
+        """The member's row is created when needed (without consent, as for an alert): the
+        time of their card is data about them that export and delete must reach."""
+        platform = inbound.address.platform
+        async with self._store.transaction() as tx:
+            found = await tx.users.find(platform, inbound.user_id)
+            if found is not None:
+                user = found[0]
+            else:
+                user = await tx.users.create(platform, inbound.user_id, inbound.user_id, inbound.language)
+            return bool(await tx.communities.claim_card(user.id, setup.id, now, cutoff))
 
     def _local_card(self, inbound: Inbound, setup: CommunitySetup | None, replies: list[Reply]) -> list[Reply]:
         """The server's default country for the lines, when the member chose none of their own

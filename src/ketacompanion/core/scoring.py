@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 from ketacompanion.content.instruments import Action, Instrument, Item, ItemKind, Option
 
-MAX_TEXT = 2000
+# A free-text answer is kept as long as a turn's text may be (companion.MAX_TEXT; a
+# Discord text box holds as much): what a person wrote whole is never cut silently.
+MAX_TEXT = 4000
 # A typed number or a few labels is short; anything longer is not an answer to a
 # scale or a choice, and refusing it early keeps parsing cheap on pasted walls of text.
 _MAX_TYPED = 400

@@ -67,8 +67,12 @@ class WakeUps:
         )
 
     async def stop(self) -> None:
-        """No new passes; let a pass under way finish before the database closes."""
-        if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
+        """No new passes; let a pass under way finish before the database closes.
+
+        APScheduler's shutdown cancels the jobs still running, so it comes only after the
+        pass under way (and any already waiting for the lock) has finished."""
+        if not self._scheduler.running:
+            return
+        self._scheduler.pause()
         async with self._lock:
-            pass
+            self._scheduler.shutdown(wait=False)

@@ -77,6 +77,28 @@ class SqlCommunityRepo:
         if out:
             await self._conn.execute(insert(o).values(user_id=user_id, community=key, created_at=now))
 
+    # --- the channel card's cooldown -------------------------------------------------------
+    async def last_card(self, user_id: int, key: int) -> datetime | None:
+        s = t.screening_cards
+        found = (await self._conn.execute(
+            select(s.c.carded_at).where(s.c.user_id == user_id, s.c.community == key)
+        )).scalar()  # fmt: skip
+        return _aware(found) if found is not None else None
+
+    async def claim_card(self, user_id: int, key: int, now: datetime, cutoff: datetime) -> bool:
+        """Record a card sent at ``now`` unless one was sent after ``cutoff``; True when this
+        call claimed it. One statement, so two processes cannot both claim."""
+        if self._conn.dialect.name == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        else:
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        s = t.screening_cards
+        statement = upsert(s).values(user_id=user_id, community=key, carded_at=now)
+        statement = statement.on_conflict_do_update(
+            index_elements=[s.c.user_id, s.c.community], set_={"carded_at": now}, where=s.c.carded_at <= cutoff
+        )
+        return bool((await self._conn.execute(statement)).rowcount)
+
     # --- alerts ----------------------------------------------------------------------------
     async def offer_alert(self, user_id: int, key: int, source: str, fields: dict[str, Any], now: datetime) -> int:
         result = await self._conn.execute(

@@ -222,6 +222,16 @@ screening_optouts = Table(
     Column("created_at", UTC, nullable=False),
 )
 
+# When a member last got the crisis card from channel screening in a server: one card per
+# cooldown, across restarts and across processes on one database.
+screening_cards = Table(
+    "screening_cards",
+    metadata,
+    Column("user_id", _ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("community", _ID, ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True),
+    Column("carded_at", UTC, nullable=False),
+)
+
 moderator_alerts = Table(
     "moderator_alerts",
     metadata,
@@ -307,6 +317,7 @@ USER_TABLES: dict[str, str] = {
     "escalations": "user_id",
     "safety_plans": "user_id",
     "screening_optouts": "user_id",
+    "screening_cards": "user_id",
     "moderator_alerts": "user_id",
     "journal_entries": "user_id",
     "checkin_answer_versions": "user_id",

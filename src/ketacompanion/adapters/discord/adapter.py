@@ -1,6 +1,7 @@
 """Interactions and messages become the core's ``Inbound``; its ``Outcome`` becomes Discord
-output. Which reply may be shown where is the core's decision (``core.community``); this
-module only shows ``here`` ephemerally in a server, ``private`` as DMs.
+output. Which reply may be shown where is the core's decision (``core.community``): this
+module shows ``here`` ephemerally when the core says it is for the member alone, and
+``private`` as DMs.
 
 Ingress is fair (``ketacompanion.fairqueue``): each member's interactions and messages wait
 in that member's own bounded queue, served by a fixed pool of workers, one turn of a member
@@ -30,7 +31,7 @@ from ketacompanion.adapters.discord.delivery import PLATFORM, DiscordSender
 from ketacompanion.adapters.discord.files import fetch, wanted
 from ketacompanion.adapters.discord.render import Part, render
 from ketacompanion.adapters.discord.views import TextBox
-from ketacompanion.core.community import Community, Outcome
+from ketacompanion.core.community import Community, Outcome, to_member_alone
 from ketacompanion.core.community_setup import ServerSetup
 from ketacompanion.core.model import (
     Address,
@@ -212,7 +213,7 @@ class DiscordAdapter:
 
     async def _defer(self, interaction: discord.Interaction[Any], thinking: bool) -> None:
         try:
-            await interaction.response.defer(ephemeral=interaction.guild is not None, thinking=thinking)
+            await interaction.response.defer(ephemeral=self._alone(interaction), thinking=thinking)
         except discord.HTTPException as exc:
             log.warning("could not defer an interaction", extra={"error": type(exc).__name__})
 
@@ -276,7 +277,7 @@ class DiscordAdapter:
         if not parts:
             await self._acknowledge(interaction)
             return
-        ephemeral = interaction.guild is not None
+        ephemeral = self._alone(interaction)
         try:
             if at == 0 and len(rendered[0]) == 1:
                 await interaction.response.edit_message(**_edit_kwargs(parts[0].kwargs()))
@@ -300,7 +301,7 @@ class DiscordAdapter:
             log.warning("could not acknowledge an interaction", extra={"error": type(exc).__name__})
 
     async def _follow(self, interaction: discord.Interaction[Any], parts: list[Part]) -> None:
-        ephemeral = interaction.guild is not None
+        ephemeral = self._alone(interaction)
         for part in parts:
             try:
                 await interaction.followup.send(ephemeral=ephemeral, **part.kwargs())  # type: ignore[arg-type]
@@ -393,6 +394,9 @@ class DiscordAdapter:
             return
         for notice in due:
             await post_alert(self.client, notice)
+
+    def _alone(self, interaction: discord.Interaction[Any]) -> bool:
+        return to_member_alone(self.inbound(interaction, InboundKind.TEXT))
 
     def _t(self, interaction: discord.Interaction[Any]) -> Callable[..., str]:
         return self.community.t(self.inbound(interaction, InboundKind.TEXT))

@@ -6,12 +6,17 @@ import logging
 from typing import Any
 
 import discord
+import yarl
 from discord import app_commands
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
 
 from ketacompanion.adapters.discord.commands import register
 from ketacompanion.adapters.discord.views import ChoiceButton, WriteButton
 
 log = logging.getLogger(__name__)
+
+DISCORD_API = Route.BASE  # discord.py's own default
 
 
 def intents(message_content: bool) -> discord.Intents:
@@ -25,13 +30,33 @@ def intents(message_content: bool) -> discord.Intents:
     return wanted
 
 
+def use_api(base: str) -> bool:
+    """Point discord.py at ``base`` (Discord's API or a proxy in front of it). discord.py
+    keeps the address in a class attribute, so this holds for the whole process; a process
+    runs one Discord client. True when the gateway must be asked of that API."""
+    Route.BASE = base.rstrip("/")
+    return Route.BASE != DISCORD_API
+
+
 class Bot(discord.Client):
-    def __init__(self, *, message_content: bool = False, test_guild: int | None = None, **options: Any) -> None:
+    def __init__(
+        self, *, message_content: bool = False, test_guild: int | None = None, gateway_from_api: bool = False,
+        **options: Any,
+    ) -> None:  # fmt: skip
         super().__init__(intents=intents(message_content), **options)
         self.tree: app_commands.CommandTree[Any] = app_commands.CommandTree(self)
         self.adapter: Any = None  # set by the runner: the buttons reach it through the client
         self._test_guild = test_guild
+        self._gateway_from_api = gateway_from_api
         self.sync_commands = True
+
+    async def connect(self, *, reconnect: bool = True) -> None:
+        if self._gateway_from_api:
+            # discord.py connects a single shard to Discord's own gateway; another API names
+            # its gateway at /gateway/bot, as Discord's does.
+            _, url, _ = await self.http.get_bot_gateway()
+            DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+        await super().connect(reconnect=reconnect)
 
     def attach(self, adapter: Any) -> None:
         self.adapter = adapter

@@ -13,7 +13,7 @@ import aiohttp
 import discord
 
 from ketacompanion.adapters.discord.adapter import DiscordAdapter
-from ketacompanion.adapters.discord.client import Bot, ShardedBot
+from ketacompanion.adapters.discord.client import Bot, ShardedBot, use_api
 from ketacompanion.adapters.discord.delivery import DiscordSender
 from ketacompanion.app import App, build_community, texts
 from ketacompanion.services import PlatformConfigError, PlatformUnavailable, Service
@@ -56,7 +56,10 @@ def invite_url(application_id: int) -> str:
 
 def build_bot(settings: Settings, **options: Any) -> Bot:
     ids, count = shard_ids(settings), settings.discord_shard_count
-    common = {"message_content": settings.discord_message_content, "test_guild": settings.discord_test_guild_id}
+    common = {
+        "message_content": settings.discord_message_content, "test_guild": settings.discord_test_guild_id,
+        "gateway_from_api": use_api(settings.discord_api_base_url),
+    }  # fmt: skip
     if ids is not None or (count is not None and count > 1):
         return ShardedBot(shard_ids=ids, shard_count=count, **common, **options)
     return Bot(**common, **options)
