@@ -74,6 +74,11 @@ class Recording:
             if self.active:
                 self.statements.append((statement, parameters, many))
 
+    def add(self, statement: str, parameters: tuple[Any, ...]) -> None:
+        """A statement the SQLite writer sent straight to the driver (``SqlStore.trace``)."""
+        if self.active:
+            self.statements.append((statement, parameters, False))
+
     def replay(self, path: Path, synchronous: str = "FULL") -> int:
         """Run the recorded statements on a plain sqlite3 connection, with the same
         commit grouping: a transaction opens before the first statement after each

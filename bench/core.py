@@ -155,6 +155,7 @@ async def project_run(
             copy_database(Path(url.split(":///", 1)[1]), snapshot)
             recording = Recording()
             recording.attach(Engine)  # every engine: the writer's and the pool's
+            app.store.trace(recording.add)  # and what the writer sends past SQLAlchemy
             recording.active = True
 
         async def journey(person: Person) -> None:
