@@ -46,13 +46,13 @@ class _Compiled:
                 sql = sql.replace(f"__[POSTCOMPILE_{name}]", ", ".join("?" * len(values)))
             self.binds.extend(("", None, convert(v) if convert else v) for v in values)
         self.sql = sql
-        # Per result column, its converter (None: the driver's value is already right);
+        # (index, converter) of the result columns whose driver value needs converting;
         # every converter maps NULL to None, so NULLs skip it.
-        self.results: list[_Convert] = [
+        converters = [
             column.type.dialect_impl(dialect).result_processor(dialect, None)
             for column in (compiled._result_columns or ())
         ]
-        self.convert_rows = any(self.results)
+        self.results = [(i, c) for i, c in enumerate(converters) if c is not None]
 
     def args(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
         out = []
@@ -64,11 +64,17 @@ class _Compiled:
             out.append(value if convert is None else convert(value))
         return tuple(out)
 
-    def rows(self, raw: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        if not self.convert_rows:
+    def rows(self, raw: list[tuple[Any, ...]]) -> list[Row]:
+        if not self.results or not raw:
             return raw
-        results = self.results
-        return [tuple(v if c is None or v is None else c(v) for c, v in zip(results, row, strict=True)) for row in raw]
+        out: list[Row] = []
+        for row in raw:
+            values = list(row)
+            for i, convert in self.results:
+                if values[i] is not None:
+                    values[i] = convert(values[i])
+            out.append(tuple(values))
+        return out
 
 
 class Prepared:

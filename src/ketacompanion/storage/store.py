@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
@@ -224,20 +225,54 @@ class SqlLessonRepo:
 
 
 class SqlTx:
+    """The repositories of one transaction, each made when first used: a message
+    touches two or three of the ten."""
+
     def __init__(
         self, conn: AsyncConnection, cipher: FieldCipher, clock: Clock, checkin_window: timedelta = CHECKIN_WINDOW
     ) -> None:
         self.conn = conn
-        self.users = SqlUserRepo(conn, cipher, clock)
-        self.lessons = SqlLessonRepo(conn, clock)
-        self.escalations = SqlEscalationRepo(conn, cipher, clock)
-        self.checkins = SqlCheckinRepo(conn, cipher, checkin_window)
-        self.schedules = SqlScheduleRepo(conn, checkin_window)
-        self.safety_plans = SqlSafetyPlanRepo(conn, cipher, clock)
-        self.communities = SqlCommunityRepo(conn, cipher)
-        self.journal = SqlJournalRepo(conn, cipher)
-        self.corrections = SqlCorrectionRepo(conn, cipher, self.checkins)
-        self.concern_answers = SqlConcernAnswerRepo(conn, cipher, clock)
+        self._cipher, self._clock, self._window = cipher, clock, checkin_window
+
+    @cached_property
+    def users(self) -> SqlUserRepo:
+        return SqlUserRepo(self.conn, self._cipher, self._clock)
+
+    @cached_property
+    def lessons(self) -> SqlLessonRepo:
+        return SqlLessonRepo(self.conn, self._clock)
+
+    @cached_property
+    def escalations(self) -> SqlEscalationRepo:
+        return SqlEscalationRepo(self.conn, self._cipher, self._clock)
+
+    @cached_property
+    def checkins(self) -> SqlCheckinRepo:
+        return SqlCheckinRepo(self.conn, self._cipher, self._window)
+
+    @cached_property
+    def schedules(self) -> SqlScheduleRepo:
+        return SqlScheduleRepo(self.conn, self._window)
+
+    @cached_property
+    def safety_plans(self) -> SqlSafetyPlanRepo:
+        return SqlSafetyPlanRepo(self.conn, self._cipher, self._clock)
+
+    @cached_property
+    def communities(self) -> SqlCommunityRepo:
+        return SqlCommunityRepo(self.conn, self._cipher)
+
+    @cached_property
+    def journal(self) -> SqlJournalRepo:
+        return SqlJournalRepo(self.conn, self._cipher)
+
+    @cached_property
+    def corrections(self) -> SqlCorrectionRepo:
+        return SqlCorrectionRepo(self.conn, self._cipher, self.checkins)
+
+    @cached_property
+    def concern_answers(self) -> SqlConcernAnswerRepo:
+        return SqlConcernAnswerRepo(self.conn, self._cipher, self._clock)
 
 
 _UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, OSError)
