@@ -48,8 +48,8 @@ async def scenario(conn: ThreadConnection, fast: bool) -> list[Any]:
     out = [
         await send(store._ADD_DIALOGUE, conn, state, fast),
         await send(store._SAVE_DIALOGUE, conn, {**state, "b_step": "sleep"}, fast),
-        await send(store._FIND_LOCKED, conn, {"b_platform": "telegram", "b_puid": "42"}, fast),
-        await send(store._FIND_LOCKED, conn, {"b_platform": "telegram", "b_puid": "nobody"}, fast),
+        await send(store._FIND_USER, conn, {"b_platform": "telegram", "b_puid": "42"}, fast),
+        await send(store._FIND_USER, conn, {"b_platform": "telegram", "b_puid": "nobody"}, fast),
         await send(checkin_repo._NEW_MANUAL, conn, {**user, "b_instrument": "daily", "b_due": NOW,
                                                     "b_expires": NOW + timedelta(hours=4), "b_now": NOW}, fast),
         await send(checkin_repo._LAST_MANUAL, conn, {**user, "b_now": NOW - timedelta(seconds=1)}, fast),

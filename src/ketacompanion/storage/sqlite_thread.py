@@ -5,13 +5,15 @@ close) of about 0.1 ms each, more than the statement itself. Here only the steps
 that can block go to the writer thread: ``BEGIN IMMEDIATE`` when another writer holds
 the lock (it waits up to the busy timeout) and ``COMMIT`` (the fsync). Statements in between run
 on the event loop: the write lock is already held and WAL readers never wait, so each
-takes tens of microseconds. Transactions that arrive while another is running share
-its commit: each runs in its own savepoint and waits for the commit before its
-caller replies, so nothing is confirmed before it is durable (``synchronous=FULL``)."""
+takes tens of microseconds; the per-message ones (``prepared.py``) and the transaction
+control go straight to the ``sqlite3`` connection. Transactions that arrive while another
+is running share its commit: each runs in its own savepoint and waits for the commit
+before its caller replies, so nothing is confirmed before it is durable (``synchronous=FULL``)."""
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import sqlite3
 import threading
@@ -112,6 +114,9 @@ class _Worker:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
             self._thread.start()
+            # A daemon, so a writer nobody closed cannot hold up exit; but a commit in
+            # flight at exit still finishes, as an executor's would.
+            atexit.register(self.stop)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._queue.put((fn, future, loop))
@@ -132,6 +137,7 @@ class _Worker:
 
     def stop(self) -> None:
         if self._thread is not None:
+            atexit.unregister(self.stop)
             self._queue.put(None)
             self._thread.join()
             self._thread = None

@@ -59,7 +59,7 @@ _FIND = (
     .where(_u.c.platform == bindparam("b_platform"), _u.c.platform_user_id == bindparam("b_puid"))
 )
 # Serialises one person's messages on PostgreSQL; SQLite has one writer anyway.
-_FIND_LOCKED = Prepared(_FIND, _FIND.with_for_update(of=_u))
+_FIND_USER = Prepared(_FIND, _FIND.with_for_update(of=_u))
 _DIALOGUE_VALUES = {
     "flow": bindparam("b_flow", type_=_d.c.flow.type),
     "step": bindparam("b_step", type_=_d.c.step.type),
@@ -76,7 +76,7 @@ class SqlUserRepo:
 
     async def find(self, platform: str, platform_user_id: str) -> tuple[UserRecord, DialogueState] | None:
         # Prepared: this runs for every message.
-        row = await _FIND_LOCKED.first(self._conn, {"b_platform": platform, "b_puid": platform_user_id})
+        row = await _FIND_USER.first(self._conn, {"b_platform": platform, "b_puid": platform_user_id})
         if row is None:
             return None
         return _user(row), DialogueState(row[12], row[13], dict(row[14] or {}))
@@ -171,10 +171,10 @@ _PROGRESS = Prepared(
 )
 
 
-def _lesson_step(**values: Any) -> tuple[Prepared, Prepared]:
-    """The update of one lesson's row with ``values`` (bound as ``b_<name>``), and the
+def _lesson_step(*columns: str) -> tuple[Prepared, Prepared]:
+    """The update of ``columns`` (bound as ``b_<name>``) in one lesson's row, and the
     insert that starts the row when there is none yet."""
-    binds = {name: bindparam(f"b_{name}", type_=_lp.c[name].type) for name in values}
+    binds = {name: bindparam(f"b_{name}", type_=_lp.c[name].type) for name in columns}
     at = bindparam("b_at", type_=_lp.c.updated_at.type)
     return (
         Prepared(update(_lp).where(*_LESSON).values(updated_at=at, **binds)),
@@ -185,9 +185,9 @@ def _lesson_step(**values: Any) -> tuple[Prepared, Prepared]:
     )
 
 
-_MOVE_CARD = _lesson_step(card=True)
-_COMPLETE = _lesson_step(completed_at=True, read_version=True)
-_QUIZ = _lesson_step(quiz_choice=True, quiz_correct=True)
+_MOVE_CARD = _lesson_step("card")
+_COMPLETE = _lesson_step("completed_at", "read_version")
+_QUIZ = _lesson_step("quiz_choice", "quiz_correct")
 
 
 class SqlLessonRepo:
