@@ -8,6 +8,7 @@ import os
 import sqlite3
 import statistics
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -74,14 +75,20 @@ class Recording:
             if self.active:
                 self.statements.append((statement, parameters, many))
 
-    def replay(self, path: Path, synchronous: str = "FULL") -> int:
+    def add(self, statement: str, parameters: tuple[Any, ...]) -> None:
+        """A statement the SQLite writer sent straight to the driver (``SqlStore.trace``)."""
+        if self.active:
+            self.statements.append((statement, parameters, False))
+
+    def replay(self, path: Path, synchronous: str = "FULL", times: list[float] | None = None) -> int:
         """Run the recorded statements on a plain sqlite3 connection, with the same
         commit grouping: a transaction opens before the first statement after each
-        commit. Returns how many statements ran."""
+        commit. Returns how many statements ran; ``times`` gets each transaction's
+        seconds, from its BEGIN to the end of its COMMIT."""
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         for pragma in ("journal_mode=WAL", f"synchronous={synchronous}", "foreign_keys=ON", "secure_delete=ON"):
             conn.execute(f"PRAGMA {pragma}")
-        open_tx, ran = False, 0
+        open_tx, ran, began = False, 0, 0.0
         try:
             for sql, params, many in self.statements:
                 head = sql.lstrip()[:16].upper()
@@ -91,8 +98,11 @@ class Recording:
                     if open_tx:
                         conn.execute(sql)
                         open_tx = False
+                        if times is not None:
+                            times.append(time.perf_counter() - began)
                     continue
                 if not open_tx:
+                    began = time.perf_counter()
                     conn.execute("BEGIN IMMEDIATE")
                     open_tx = True
                 cursor = conn.executemany(sql, params) if many else conn.execute(sql, params or ())

@@ -5,7 +5,9 @@ answered), commands, a lesson read card by card with its quiz, and a daily check
 answered by buttons. Each repeat runs the project on a fresh SQLite file while every
 statement it sends is recorded, then replays exactly those statements, with the same
 commit grouping, on a plain ``sqlite3`` connection to a copy of the database as it was
-before the run: the anchor is the data work alone. Repeats alternate project and anchor.
+before the run: the anchor is the data work alone. The statements the SQLite writer sends
+straight to the driver are recorded through ``SqlStore.trace``, the rest through SQLAlchemy's
+cursor events. Repeats alternate project and anchor.
 
 With ``--database-url postgresql+asyncpg://...`` the project runs on a scratch database
 on that server and its anchor is the same mix on SQLite, so the ratio says what
@@ -13,7 +15,8 @@ PostgreSQL costs.
 
 Prints one JSON line per crowd size (16 and 64 people by default): messages/s of both,
 ``ratio_min`` / ``ratio_median`` / ``ratio_max`` (project over anchor, higher is better),
-CPU per message, and p50/p99 latency for one person alone.
+CPU per message, and p50/p99 latency for one person alone, beside the anchor's own p50/p99
+for the same transactions at ``synchronous=FULL`` and ``NORMAL`` (the difference is the fsync).
 
     .venv/bin/python bench/core.py [--users 16 64] [--rounds 2] [--repeats 5]
         [--database-url URL]
@@ -155,6 +158,7 @@ async def project_run(
             copy_database(Path(url.split(":///", 1)[1]), snapshot)
             recording = Recording()
             recording.attach(Engine)  # every engine: the writer's and the pool's
+            app.store.trace(recording.add)  # and what the writer sends past SQLAlchemy
             recording.active = True
 
         async def journey(person: Person) -> None:
@@ -173,12 +177,12 @@ async def project_run(
     return Run(len(timings), elapsed, cpu, timings, recording, snapshot)
 
 
-def anchor_replay(run: Run, synchronous: str = "FULL") -> float:
+def anchor_replay(run: Run, synchronous: str = "FULL", times: list[float] | None = None) -> float:
     assert run.recording is not None and run.snapshot is not None
     target = run.snapshot.with_name(f"anchor-{synchronous}.db")
     copy_database(run.snapshot, target)
     started = time.perf_counter()
-    run.recording.replay(target, synchronous)
+    run.recording.replay(target, synchronous, times)
     return time.perf_counter() - started
 
 
@@ -193,7 +197,8 @@ async def crowd(args: argparse.Namespace, users: int, content: Content, pg_url: 
                 anchor_s = anchor_replay(run)
                 normal.append(run.messages / anchor_replay(run, "NORMAL"))
                 assert run.recording is not None
-                statements.append(len(run.recording.statements) / run.messages)
+                sent = [s for s, _, _ in run.recording.statements if not s.lstrip()[:6].upper().startswith(("BEGIN", "PRAGMA"))]
+                statements.append(len(sent) / run.messages)  # as before: the anchor opens its own transactions
             else:
                 run = await project_run(pg_url, users, args.rounds, content, work, record=False)
                 await truncate_postgres(pg_url)
@@ -226,12 +231,19 @@ async def crowd(args: argparse.Namespace, users: int, content: Content, pg_url: 
 
 async def alone(args: argparse.Namespace, content: Content, pg_url: str | None) -> dict[str, object]:
     """One person at a time: the latency of the work itself, not of a queue."""
+    full: list[float] = []
+    normal: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         url = pg_url or f"sqlite+aiosqlite:///{Path(tmp) / 'alone.db'}"
         if pg_url:
             await truncate_postgres(pg_url)
-        run = await project_run(url, 1, args.rounds * 6, content, Path(tmp), record=False)
-    return {
+        run = await project_run(url, 1, args.rounds * 6, content, Path(tmp), record=pg_url is None)
+        if pg_url is None:
+            # One person: each message is one transaction, so the anchor's transactions are
+            # its per-message latencies; NORMAL against FULL is what the fsyncs cost.
+            anchor_replay(run, "FULL", full)
+            anchor_replay(run, "NORMAL", normal)
+    line: dict[str, object] = {
         "bench": "core_alone",
         "messages": run.messages,
         "p50_ms": round(statistics.median(run.timings) * 1000, 3),
@@ -239,6 +251,11 @@ async def alone(args: argparse.Namespace, content: Content, pg_url: str | None) 
         "max_ms": round(max(run.timings) * 1000, 3),
         "database": "postgresql" if pg_url else "sqlite file, WAL, synchronous=FULL",
     }
+    if full and normal:
+        for name, times in (("anchor_full", full), ("anchor_normal", normal)):
+            line[f"{name}_p50_ms"] = round(statistics.median(times) * 1000, 3)
+            line[f"{name}_p99_ms"] = round(pct(times, 0.99) * 1000, 3)
+    return line
 
 
 async def main(args: argparse.Namespace) -> None:

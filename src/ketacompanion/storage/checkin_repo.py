@@ -27,18 +27,30 @@ from ketacompanion.storage import planner
 from ketacompanion.storage import tables as t
 from ketacompanion.storage.fields import aware as _aware
 from ketacompanion.storage.fields import enc_context
+from ketacompanion.storage.prepared import Prepared
 
 _ANSWER_CONTEXT = ("checkin_answers", "value_enc")
 _SCHEDULE_FIELDS = ("daily_time", "weekly_day", "weekly_time", "quiet_start", "quiet_end", "paused_until")
 
 
+_c, _a = t.checkins, t.checkin_answers
+# In the order ``_record`` reads them.
+_CHECKIN_COLUMNS = (
+    _c.c.id, _c.c.kind, _c.c.instrument, _c.c.status, _c.c.due_at, _c.c.expires_at, _c.c.session_id,
+    _c.c.opened_at, _c.c.answered_at, _c.c.content_version,
+)
+
+
 def _record(row: Any) -> CheckinRecord:
+    """A check-in from a row of ``_CHECKIN_COLUMNS``."""
+    (checkin_id, kind, instrument, status, due_at, expires_at, session_id, opened_at, answered_at,
+     content_version) = row
     return CheckinRecord(
-        id=int(row.id), kind=row.kind, instrument=row.instrument, status=row.status,
-        due_at=_aware(row.due_at),  # type: ignore[arg-type]
-        expires_at=_aware(row.expires_at),  # type: ignore[arg-type]
-        session_id=row.session_id, opened_at=_aware(row.opened_at), answered_at=_aware(row.answered_at),
-        content_version=row.content_version,
+        id=int(checkin_id), kind=kind, instrument=instrument, status=status,
+        due_at=_aware(due_at),  # type: ignore[arg-type]
+        expires_at=_aware(expires_at),  # type: ignore[arg-type]
+        session_id=session_id, opened_at=_aware(opened_at), answered_at=_aware(answered_at),
+        content_version=content_version,
     )
 
 
@@ -58,24 +70,71 @@ def answer_from_json(text: str) -> Answer:
     )
 
 
-# Prebuilt statements for what runs on every check-in answer.
-_c, _a = t.checkins, t.checkin_answers
-_GET = select(_c).where(_c.c.id == bindparam("b_id"), _c.c.user_id == bindparam("b_user"))
-_ANSWERS = select(_a.c.item_id, _a.c.value_enc).where(
-    _a.c.checkin_id == bindparam("b_id"), _a.c.user_id == bindparam("b_user")
+# Prepared: what runs on every check-in answer.
+_GET = Prepared(select(*_CHECKIN_COLUMNS).where(_c.c.id == bindparam("b_id"), _c.c.user_id == bindparam("b_user")))
+_ANSWERABLE = Prepared(
+    select(*_CHECKIN_COLUMNS).where(
+        _c.c.user_id == bindparam("b_user"), _c.c.instrument == bindparam("b_instrument"),
+        _c.c.status.in_(OPEN_CHECKIN_STATES), _c.c.expires_at > bindparam("b_now", type_=_c.c.expires_at.type),
+        _c.c.closed_at.is_(None),
+    ).order_by(_c.c.due_at.desc(), _c.c.id.desc()).limit(1)
+)
+_LAST_MANUAL = Prepared(
+    select(func.max(_c.c.due_at)).where(
+        _c.c.user_id == bindparam("b_user"), _c.c.kind == "manual",
+        _c.c.due_at >= bindparam("b_now", type_=_c.c.due_at.type),
+    )
+)
+_NEW_MANUAL = Prepared(
+    insert(_c).values(
+        user_id=bindparam("b_user"), kind="manual", instrument=bindparam("b_instrument"),
+        due_at=bindparam("b_due", type_=_c.c.due_at.type), expires_at=bindparam("b_expires", type_=_c.c.expires_at.type),
+        status="open", opened_at=bindparam("b_now", type_=_c.c.opened_at.type),
+        created_at=bindparam("b_now", type_=_c.c.created_at.type),
+        content_version=bindparam("b_version", type_=_c.c.content_version.type),
+    ).returning(_c.c.id)
+)
+_NOW = bindparam("b_now", type_=t.UTC)
+_MARK_OPEN = Prepared(
+    update(_c).where(_c.c.id == bindparam("b_id"), _c.c.status.in_(OPEN_CHECKIN_STATES))
+    .values(status="open", opened_at=_NOW, content_version=func.coalesce(
+        _c.c.content_version, bindparam("b_version", type_=_c.c.content_version.type)))
+)
+_FINISH = Prepared(
+    update(_c).where(_c.c.id == bindparam("b_id"))
+    .values(status="answered", answered_at=_NOW, closed_at=_NOW)
+)
+_CANCEL = Prepared(
+    update(_c).where(_c.c.id == bindparam("b_id"), _c.c.status.in_(OPEN_CHECKIN_STATES))
+    .values(status="cancelled", closed_at=_NOW)
+)
+_ANSWERS = Prepared(
+    select(_a.c.item_id, _a.c.value_enc).where(_a.c.checkin_id == bindparam("b_id"), _a.c.user_id == bindparam("b_user"))
+)
+_SINCE = bindparam("b_since", type_=t.UTC)
+_HISTORY = Prepared(
+    select(*_CHECKIN_COLUMNS).where(
+        _c.c.user_id == bindparam("b_user"), _c.c.due_at >= _SINCE, _c.c.status != "pending",
+        _c.c.instrument.is_not(None),  # notices (preparation, follow-ups) ask nothing
+    ).order_by(_c.c.due_at, _c.c.id)
+)
+_HISTORY_ANSWERS = Prepared(
+    select(_a.c.checkin_id, _a.c.item_id, _a.c.value_enc)
+    .select_from(_a.join(_c, _c.c.id == _a.c.checkin_id))
+    .where(_a.c.user_id == bindparam("b_user"), _c.c.due_at >= _SINCE)
 )
 _ANSWER_VALUES = {
     "value_enc": bindparam("b_value", type_=_a.c.value_enc.type),
     "answered_at": bindparam("b_at", type_=_a.c.answered_at.type),
 }
-_UPDATE_ANSWER = (
+_UPDATE_ANSWER = Prepared(
     update(_a)
     .where(_a.c.checkin_id == bindparam("b_id"), _a.c.item_id == bindparam("b_item"), _a.c.user_id == bindparam("b_user"))
     .values(**_ANSWER_VALUES)
 )
-_INSERT_ANSWER = insert(_a).values(
+_INSERT_ANSWER = Prepared(insert(_a).values(
     checkin_id=bindparam("b_id"), item_id=bindparam("b_item"), user_id=bindparam("b_user"), **_ANSWER_VALUES
-)
+))
 
 
 class SqlCheckinRepo:
@@ -83,101 +142,59 @@ class SqlCheckinRepo:
         self._conn, self._cipher, self._window = conn, cipher, window
 
     async def get(self, user_id: int, checkin_id: int) -> CheckinRecord | None:
-        row = (await self._conn.execute(_GET, {"b_id": checkin_id, "b_user": user_id})).first()
+        row = await _GET.first(self._conn, {"b_id": checkin_id, "b_user": user_id})
         return _record(row) if row is not None else None
 
     async def find_answerable(self, user_id: int, instrument: str, now: datetime) -> CheckinRecord | None:
-        c = t.checkins
-        row = (
-            await self._conn.execute(
-                select(c).where(
-                    c.c.user_id == user_id, c.c.instrument == instrument,
-                    c.c.status.in_(OPEN_CHECKIN_STATES), c.c.expires_at > now, c.c.closed_at.is_(None),
-                ).order_by(c.c.due_at.desc(), c.c.id.desc()).limit(1)
-            )
-        ).first()
+        row = await _ANSWERABLE.first(self._conn, {"b_user": user_id, "b_instrument": instrument, "b_now": now})
         return _record(row) if row is not None else None
 
     async def create_manual(
         self, user_id: int, instrument: str, now: datetime, content_version: int | None = None
     ) -> CheckinRecord:
-        c = t.checkins
         due = now
-        taken = (
-            await self._conn.execute(
-                select(func.max(c.c.due_at)).where(c.c.user_id == user_id, c.c.kind == "manual", c.c.due_at >= now)
-            )
-        ).scalar()
+        taken = (await _LAST_MANUAL.first(self._conn, {"b_user": user_id, "b_now": now}) or (None,))[0]
         if taken is not None:  # (user, kind, due_at) is unique: two in the same instant stay apart
             due = _aware(taken) + timedelta(microseconds=1)  # type: ignore[operator]
-        values = {
-            "user_id": user_id, "kind": "manual", "instrument": instrument, "due_at": due,
-            "expires_at": now + self._window, "status": "open", "opened_at": now, "created_at": now,
-            "content_version": content_version,
-        }
-        new_id = (await self._conn.execute(insert(c).values(**values).returning(c.c.id))).scalar_one()
+        params = {"b_user": user_id, "b_instrument": instrument, "b_due": due, "b_expires": now + self._window,
+                  "b_now": now, "b_version": content_version}
+        new_id = (await _NEW_MANUAL.rows(self._conn, params))[0][0]
         return CheckinRecord(int(new_id), "manual", instrument, "open", due, now + self._window, opened_at=now,
                              content_version=content_version)
 
     async def mark_open(self, checkin_id: int, now: datetime, content_version: int | None = None) -> None:
         """Open it; a check-in not yet tied to a content version is tied to ``content_version``."""
-        c = t.checkins
-        await self._conn.execute(
-            update(c).where(c.c.id == checkin_id, c.c.status.in_(OPEN_CHECKIN_STATES))
-            .values(status="open", opened_at=now,
-                    content_version=func.coalesce(c.c.content_version, content_version))
-        )
+        await _MARK_OPEN.run(self._conn, {"b_id": checkin_id, "b_now": now, "b_version": content_version})
 
     async def finish(self, checkin_id: int, now: datetime) -> None:
-        c = t.checkins
-        await self._conn.execute(
-            update(c).where(c.c.id == checkin_id).values(status="answered", answered_at=now, closed_at=now)
-        )
+        await _FINISH.run(self._conn, {"b_id": checkin_id, "b_now": now})
 
     async def cancel(self, checkin_id: int, now: datetime) -> None:
-        c = t.checkins
-        await self._conn.execute(
-            update(c).where(c.c.id == checkin_id, c.c.status.in_(OPEN_CHECKIN_STATES))
-            .values(status="cancelled", closed_at=now)
-        )
+        await _CANCEL.run(self._conn, {"b_id": checkin_id, "b_now": now})
 
     def _decrypt(self, user_id: int, token: bytes) -> Answer:
         return answer_from_json(self._cipher.decrypt(token, enc_context(*_ANSWER_CONTEXT, user_id)))
 
     async def answers(self, user_id: int, checkin_id: int) -> dict[str, Answer]:
-        rows = await self._conn.execute(_ANSWERS, {"b_id": checkin_id, "b_user": user_id})
-        return {r.item_id: self._decrypt(user_id, r.value_enc) for r in rows}
+        rows = await _ANSWERS.rows(self._conn, {"b_id": checkin_id, "b_user": user_id})
+        return {item_id: self._decrypt(user_id, value) for item_id, value in rows}
 
     async def save_answer(self, user_id: int, checkin_id: int, item_id: str, answer: Answer, now: datetime) -> None:
         token = self._cipher.encrypt(answer_json(answer), enc_context(*_ANSWER_CONTEXT, user_id))
         values = {"b_id": checkin_id, "b_item": item_id, "b_user": user_id, "b_value": token, "b_at": now}
-        changed = await self._conn.execute(_UPDATE_ANSWER, values)
-        if changed.rowcount == 0:
-            await self._conn.execute(_INSERT_ANSWER, values)
+        if await _UPDATE_ANSWER.run(self._conn, values) == 0:
+            await _INSERT_ANSWER.run(self._conn, values)
 
     async def history(self, user_id: int, since: datetime) -> list[PastCheckin]:
         """Check-ins due since ``since`` (oldest first) with their answers: two queries."""
-        c, a = t.checkins, t.checkin_answers
-        rows = (
-            await self._conn.execute(
-                select(c).where(
-                    c.c.user_id == user_id, c.c.due_at >= since, c.c.status != "pending",
-                    c.c.instrument.is_not(None),  # notices (preparation, follow-ups) ask nothing
-                )
-                .order_by(c.c.due_at, c.c.id)
-            )
-        ).all()
-        found: dict[int, dict[str, Answer]] = {int(r.id): {} for r in rows}
+        params = {"b_user": user_id, "b_since": since}
+        rows = await _HISTORY.rows(self._conn, params)
+        found: dict[int, dict[str, Answer]] = {int(r[0]): {} for r in rows}
         if found:
-            answer_rows = await self._conn.execute(
-                select(a.c.checkin_id, a.c.item_id, a.c.value_enc)
-                .select_from(a.join(c, c.c.id == a.c.checkin_id))
-                .where(a.c.user_id == user_id, c.c.due_at >= since)
-            )
-            for r in answer_rows:
-                if int(r.checkin_id) in found:
-                    found[int(r.checkin_id)][r.item_id] = self._decrypt(user_id, r.value_enc)
-        return [PastCheckin(_record(r), found[int(r.id)]) for r in rows]
+            for checkin_id, item_id, value in await _HISTORY_ANSWERS.rows(self._conn, params):
+                if int(checkin_id) in found:
+                    found[int(checkin_id)][item_id] = self._decrypt(user_id, value)
+        return [PastCheckin(_record(r), found[int(r[0])]) for r in rows]
 
 
 class SqlScheduleRepo:
@@ -210,7 +227,7 @@ class SqlScheduleRepo:
     async def upcoming(self, user_id: int, now: datetime, limit: int = 5) -> list[CheckinRecord]:
         c = t.checkins
         rows = await self._conn.execute(
-            select(c).where(c.c.user_id == user_id, c.c.status == "pending", c.c.due_at > now)
+            select(*_CHECKIN_COLUMNS).where(c.c.user_id == user_id, c.c.status == "pending", c.c.due_at > now)
             .order_by(c.c.due_at, c.c.id).limit(limit)
         )
         return [_record(r) for r in rows]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
@@ -33,6 +34,7 @@ from ketacompanion.storage.escalation_repo import SqlEscalationRepo
 from ketacompanion.storage.fields import aware as _aware
 from ketacompanion.storage.fields import enc_context
 from ketacompanion.storage.journal_repo import SqlJournalRepo
+from ketacompanion.storage.prepared import Prepared
 from ketacompanion.storage.safetyplan_repo import SqlSafetyPlanRepo
 from ketacompanion.storage.sqlite_thread import SqliteWriter
 
@@ -45,20 +47,27 @@ _USER_FIELDS = frozenset(
 CHECKIN_WINDOW = timedelta(minutes=240)
 
 
-_FIND = (
-    select(t.users, t.dialogue.c.flow, t.dialogue.c.step, t.dialogue.c.data)
-    .select_from(t.users.outerjoin(t.dialogue, t.dialogue.c.user_id == t.users.c.id))
-    .where(t.users.c.platform == bindparam("b_platform"), t.users.c.platform_user_id == bindparam("b_puid"))
+_u, _d = t.users, t.dialogue
+# In the order ``_user`` reads them.
+_USER_COLUMNS = (
+    _u.c.id, _u.c.platform, _u.c.platform_user_id, _u.c.chat_id, _u.c.created_at, _u.c.consent_at, _u.c.country,
+    _u.c.timezone, _u.c.language, _u.c.keep_notes, _u.c.unreachable_at, _u.c.enrolment,
 )
-_FIND_LOCKED = _FIND.with_for_update(of=t.users)  # serialise one person's messages on PostgreSQL
+_FIND = (
+    select(*_USER_COLUMNS, _d.c.flow, _d.c.step, _d.c.data)
+    .select_from(_u.outerjoin(_d, _d.c.user_id == _u.c.id))
+    .where(_u.c.platform == bindparam("b_platform"), _u.c.platform_user_id == bindparam("b_puid"))
+)
+# Serialises one person's messages on PostgreSQL; SQLite has one writer anyway.
+_FIND_USER = Prepared(_FIND, _FIND.with_for_update(of=_u))
 _DIALOGUE_VALUES = {
-    "flow": bindparam("b_flow", type_=t.dialogue.c.flow.type),
-    "step": bindparam("b_step", type_=t.dialogue.c.step.type),
-    "data": bindparam("b_data", type_=t.dialogue.c.data.type),
-    "updated_at": bindparam("b_at", type_=t.dialogue.c.updated_at.type),
+    "flow": bindparam("b_flow", type_=_d.c.flow.type),
+    "step": bindparam("b_step", type_=_d.c.step.type),
+    "data": bindparam("b_data", type_=_d.c.data.type),
+    "updated_at": bindparam("b_at", type_=_d.c.updated_at.type),
 }
-_SAVE_DIALOGUE = update(t.dialogue).where(t.dialogue.c.user_id == bindparam("b_user")).values(**_DIALOGUE_VALUES)
-_ADD_DIALOGUE = insert(t.dialogue).values(user_id=bindparam("b_user"), **_DIALOGUE_VALUES)
+_SAVE_DIALOGUE = Prepared(update(_d).where(_d.c.user_id == bindparam("b_user")).values(**_DIALOGUE_VALUES))
+_ADD_DIALOGUE = Prepared(insert(_d).values(user_id=bindparam("b_user"), **_DIALOGUE_VALUES))
 
 
 class SqlUserRepo:
@@ -66,13 +75,11 @@ class SqlUserRepo:
         self._conn, self._cipher, self._clock = conn, cipher, clock
 
     async def find(self, platform: str, platform_user_id: str) -> tuple[UserRecord, DialogueState] | None:
-        # Prebuilt: this runs for every message, and building a statement costs more
-        # than running it.
-        query = _FIND if self._conn.dialect.name == "sqlite" else _FIND_LOCKED
-        row = (await self._conn.execute(query, {"b_platform": platform, "b_puid": platform_user_id})).mappings().first()
+        # Prepared: this runs for every message.
+        row = await _FIND_USER.first(self._conn, {"b_platform": platform, "b_puid": platform_user_id})
         if row is None:
             return None
-        return _user(row), DialogueState(row["flow"], row["step"], dict(row["data"] or {}))
+        return _user(row), DialogueState(row[12], row[13], dict(row[14] or {}))
 
     async def create(self, platform: str, platform_user_id: str, chat_id: str, language: str | None) -> UserRecord:
         now = self._clock.now()
@@ -94,9 +101,8 @@ class SqlUserRepo:
     async def save_dialogue(self, user_id: int, state: DialogueState) -> None:
         values = {"b_flow": state.flow, "b_step": state.step, "b_data": state.data, "b_at": self._clock.now(),
                   "b_user": user_id}
-        changed = await self._conn.execute(_SAVE_DIALOGUE, values)
-        if changed.rowcount == 0:
-            await self._conn.execute(_ADD_DIALOGUE, values)
+        if await _SAVE_DIALOGUE.run(self._conn, values) == 0:
+            await _ADD_DIALOGUE.run(self._conn, values)
 
     async def export(self, user_id: int) -> dict[str, list[dict[str, Any]]]:
         out: dict[str, list[dict[str, Any]]] = {}
@@ -145,26 +151,43 @@ def _maybe_json(text: str | None) -> Any:
         return text
 
 
-def _user(row: Mapping[str, Any]) -> UserRecord:
+def _user(row: Sequence[Any]) -> UserRecord:
+    """A user from a row that starts with ``_USER_COLUMNS``."""
+    (user_id, platform, platform_user_id, chat_id, created_at, consent_at, country, timezone, language,
+     keep_notes, unreachable_at, enrolment) = row[:12]
     return UserRecord(
-        id=int(row["id"]), platform=row["platform"], platform_user_id=row["platform_user_id"],
-        chat_id=row["chat_id"], created_at=_aware(row["created_at"]),  # type: ignore[arg-type]
-        consent_at=_aware(row["consent_at"]), country=row["country"], timezone=row["timezone"],
-        language=row["language"], keep_notes=bool(row["keep_notes"]),
-        unreachable_at=_aware(row["unreachable_at"]), enrolment=row["enrolment"],
+        id=int(user_id), platform=platform, platform_user_id=platform_user_id, chat_id=chat_id,
+        created_at=_aware(created_at),  # type: ignore[arg-type]
+        consent_at=_aware(consent_at), country=country, timezone=timezone, language=language,
+        keep_notes=bool(keep_notes), unreachable_at=_aware(unreachable_at), enrolment=enrolment,
     )
 
 
 _lp = t.lesson_progress
-_MOVE_CARD = (
-    update(_lp)
-    .where(_lp.c.user_id == bindparam("b_user"), _lp.c.lesson_id == bindparam("b_lesson"))
-    .values(card=bindparam("b_card", type_=_lp.c.card.type), updated_at=bindparam("b_at", type_=_lp.c.updated_at.type))
+_LESSON = (_lp.c.user_id == bindparam("b_user"), _lp.c.lesson_id == bindparam("b_lesson"))
+_PROGRESS = Prepared(
+    select(_lp.c.lesson_id, _lp.c.card, _lp.c.completed_at, _lp.c.read_version, _lp.c.quiz_correct, _lp.c.updated_at)
+    .where(_lp.c.user_id == bindparam("b_user"))
 )
-_START_LESSON = insert(_lp).values(
-    user_id=bindparam("b_user"), lesson_id=bindparam("b_lesson"), card=bindparam("b_card", type_=_lp.c.card.type),
-    started_at=bindparam("b_at", type_=_lp.c.started_at.type), updated_at=bindparam("b_at", type_=_lp.c.updated_at.type),
-)
+
+
+def _lesson_step(*columns: str) -> tuple[Prepared, Prepared]:
+    """The update of ``columns`` (bound as ``b_<name>``) in one lesson's row, and the
+    insert that starts the row when there is none yet."""
+    binds = {name: bindparam(f"b_{name}", type_=_lp.c[name].type) for name in columns}
+    at = bindparam("b_at", type_=_lp.c.updated_at.type)
+    return (
+        Prepared(update(_lp).where(*_LESSON).values(updated_at=at, **binds)),
+        Prepared(insert(_lp).values(
+            user_id=bindparam("b_user"), lesson_id=bindparam("b_lesson"), started_at=at, updated_at=at,
+            **{"card": 0, **binds},
+        )),
+    )
+
+
+_MOVE_CARD = _lesson_step("card")
+_COMPLETE = _lesson_step("completed_at", "read_version")
+_QUIZ = _lesson_step("quiz_choice", "quiz_correct")
 
 
 class SqlLessonRepo:
@@ -172,57 +195,84 @@ class SqlLessonRepo:
         self._conn, self._clock = conn, clock
 
     async def progress(self, user_id: int) -> Mapping[str, LessonProgress]:
-        lp = t.lesson_progress
-        rows = (await self._conn.execute(select(lp).where(lp.c.user_id == user_id))).mappings()
+        rows = await _PROGRESS.rows(self._conn, {"b_user": user_id})
         return {
-            r["lesson_id"]: LessonProgress(
-                r["lesson_id"], r["card"], r["completed_at"] is not None, r["read_version"],
-                r["quiz_correct"], _aware(r["updated_at"]),  # type: ignore[arg-type]
+            lesson_id: LessonProgress(
+                lesson_id, card, completed_at is not None, read_version, quiz_correct,
+                _aware(updated_at),  # type: ignore[arg-type]
             )
-            for r in rows
+            for lesson_id, card, completed_at, read_version, quiz_correct, updated_at in rows
         }
 
-    async def _upsert(self, user_id: int, lesson_id: str, **values: Any) -> None:
-        lp = t.lesson_progress
-        now = self._clock.now()
-        changed = await self._conn.execute(
-            update(lp).where(lp.c.user_id == user_id, lp.c.lesson_id == lesson_id).values(updated_at=now, **values)
-        )
-        if changed.rowcount == 0:
-            values.setdefault("card", 0)
-            await self._conn.execute(
-                insert(lp).values(user_id=user_id, lesson_id=lesson_id, started_at=now, updated_at=now, **values)
-            )
+    async def _step(
+        self, step: tuple[Prepared, Prepared], user_id: int, lesson_id: str, now: datetime, **values: Any
+    ) -> None:
+        params = {"b_user": user_id, "b_lesson": lesson_id, "b_at": now}
+        params.update({f"b_{name}": value for name, value in values.items()})
+        change, start = step
+        if await change.run(self._conn, params) == 0:
+            await start.run(self._conn, params)
 
     async def save_position(self, user_id: int, lesson_id: str, card: int, version: str) -> None:
-        # The common step (Next/Back on a card), prebuilt; the rarer ones build their own.
-        values = {"b_user": user_id, "b_lesson": lesson_id, "b_card": card, "b_at": self._clock.now()}
-        changed = await self._conn.execute(_MOVE_CARD, values)
-        if changed.rowcount == 0:
-            await self._conn.execute(_START_LESSON, values)
+        await self._step(_MOVE_CARD, user_id, lesson_id, self._clock.now(), card=card)
 
     async def complete(self, user_id: int, lesson_id: str, version: str) -> None:
-        await self._upsert(user_id, lesson_id, completed_at=self._clock.now(), read_version=version)
+        now = self._clock.now()
+        await self._step(_COMPLETE, user_id, lesson_id, now, completed_at=now, read_version=version)
 
     async def save_quiz(self, user_id: int, lesson_id: str, choice: str, correct: bool) -> None:
-        await self._upsert(user_id, lesson_id, quiz_choice=choice, quiz_correct=correct)
+        await self._step(_QUIZ, user_id, lesson_id, self._clock.now(), quiz_choice=choice, quiz_correct=correct)
 
 
 class SqlTx:
+    """The repositories of one transaction, each made when first used: a message
+    touches two or three of the ten."""
+
     def __init__(
         self, conn: AsyncConnection, cipher: FieldCipher, clock: Clock, checkin_window: timedelta = CHECKIN_WINDOW
     ) -> None:
         self.conn = conn
-        self.users = SqlUserRepo(conn, cipher, clock)
-        self.lessons = SqlLessonRepo(conn, clock)
-        self.escalations = SqlEscalationRepo(conn, cipher, clock)
-        self.checkins = SqlCheckinRepo(conn, cipher, checkin_window)
-        self.schedules = SqlScheduleRepo(conn, checkin_window)
-        self.safety_plans = SqlSafetyPlanRepo(conn, cipher, clock)
-        self.communities = SqlCommunityRepo(conn, cipher)
-        self.journal = SqlJournalRepo(conn, cipher)
-        self.corrections = SqlCorrectionRepo(conn, cipher, self.checkins)
-        self.concern_answers = SqlConcernAnswerRepo(conn, cipher, clock)
+        self._cipher, self._clock, self._window = cipher, clock, checkin_window
+
+    @cached_property
+    def users(self) -> SqlUserRepo:
+        return SqlUserRepo(self.conn, self._cipher, self._clock)
+
+    @cached_property
+    def lessons(self) -> SqlLessonRepo:
+        return SqlLessonRepo(self.conn, self._clock)
+
+    @cached_property
+    def escalations(self) -> SqlEscalationRepo:
+        return SqlEscalationRepo(self.conn, self._cipher, self._clock)
+
+    @cached_property
+    def checkins(self) -> SqlCheckinRepo:
+        return SqlCheckinRepo(self.conn, self._cipher, self._window)
+
+    @cached_property
+    def schedules(self) -> SqlScheduleRepo:
+        return SqlScheduleRepo(self.conn, self._window)
+
+    @cached_property
+    def safety_plans(self) -> SqlSafetyPlanRepo:
+        return SqlSafetyPlanRepo(self.conn, self._cipher, self._clock)
+
+    @cached_property
+    def communities(self) -> SqlCommunityRepo:
+        return SqlCommunityRepo(self.conn, self._cipher)
+
+    @cached_property
+    def journal(self) -> SqlJournalRepo:
+        return SqlJournalRepo(self.conn, self._cipher)
+
+    @cached_property
+    def corrections(self) -> SqlCorrectionRepo:
+        return SqlCorrectionRepo(self.conn, self._cipher, self.checkins)
+
+    @cached_property
+    def concern_answers(self) -> SqlConcernAnswerRepo:
+        return SqlConcernAnswerRepo(self.conn, self._cipher, self._clock)
 
 
 _UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, OSError)
@@ -266,6 +316,12 @@ class SqlStore:
                 raise StoreUnavailable(type(exc).__name__) from exc
             raise
 
+    def trace(self, callback: Callable[[str, tuple[Any, ...]], None] | None) -> None:
+        """Show ``callback`` every statement the SQLite writer sends straight to the driver
+        (benchmarks replay them); SQLAlchemy's cursor events show the rest."""
+        if self._writer is not None:
+            self._writer.on_statement = callback
+
     async def peek_user(self, platform: str, platform_user_id: str) -> UserRecord | None:
         """A read that no writer can hold up: on a SQLite file, a reader connection of its
         own on the loop (WAL readers never wait, and a point read takes microseconds)."""
@@ -277,11 +333,11 @@ class SqlStore:
                         f"sqlite:///{self._reader_path}", connect_args={"timeout": 0.1}
                     )
                     self._reader = self._reader_engine.connect()
-                row = self._reader.execute(_FIND, params).mappings().first()
+                row = self._reader.execute(_FIND, params).first()
                 self._reader.rollback()  # end the read, so the WAL can be checkpointed
             else:
                 async with self.engine.connect() as conn:
-                    row = (await conn.execute(_FIND, params)).mappings().first()
+                    row = (await conn.execute(_FIND, params)).first()
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
         return _user(row) if row is not None else None
