@@ -33,6 +33,7 @@ from ketacompanion.storage.escalation_repo import SqlEscalationRepo
 from ketacompanion.storage.fields import aware as _aware
 from ketacompanion.storage.fields import enc_context
 from ketacompanion.storage.journal_repo import SqlJournalRepo
+from ketacompanion.storage.pending_repo import SqlPendingUpdateRepo
 from ketacompanion.storage.safetyplan_repo import SqlSafetyPlanRepo
 from ketacompanion.storage.sqlite_thread import SqliteWriter
 
@@ -223,6 +224,7 @@ class SqlTx:
         self.journal = SqlJournalRepo(conn, cipher)
         self.corrections = SqlCorrectionRepo(conn, cipher, self.checkins)
         self.concern_answers = SqlConcernAnswerRepo(conn, cipher, clock)
+        self.pending_updates = SqlPendingUpdateRepo(conn, cipher, clock)
 
 
 _UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, OSError)
