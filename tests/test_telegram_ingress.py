@@ -8,11 +8,11 @@ import logging
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from telegram import Bot, Update
+from telegram import Update
 
 from ketacompanion.adapters.telegram.ingress import (
     FairProcessor,
-    SanitizingRequest,
+    IngressBot,
     clean_batch,
     parse_update,
 )
@@ -46,10 +46,10 @@ async def test_get_updates_moves_past_a_malformed_update_without_logging_it(
     state.inject_update(good(1))
     state.inject_update({"update_id": 2, "message": {"message_id": 1, "text": CANARY}})
     state.inject_update(good(3, "after"))
-    bot = Bot(
+    bot = IngressBot(
         state.token,
         request=RecordingRequest(state),
-        get_updates_request=SanitizingRequest(RecordingRequest(state)),
+        get_updates_request=RecordingRequest(state),
     )
     with caplog.at_level(logging.INFO):
         async with bot:

@@ -118,10 +118,11 @@ class TelegramSender:
             return False
         return True
 
-    async def answer_button(self, query_id: str) -> None:
-        """Stop the button's spinner. Not a message, so not paced; failures do not matter."""
+    async def answer_button(self, query_id: str, text: str | None = None) -> None:
+        """Stop the button's spinner (``text``: a short notice shown over the chat). Not a
+        message, so not paced; failures do not matter."""
         try:
-            await self._bot.answer_callback_query(query_id)
+            await self._bot.answer_callback_query(query_id, text=text)
         except TelegramError as exc:
             log.info("callback answer failed", extra={"error": type(exc).__name__})
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from telegram.ext import Application
 
-from ketacompanion.adapters.telegram.ingress import parse_update
+from ketacompanion.adapters.telegram.ingress import FairProcessor, parse_update
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,10 @@ class WebhookServer:
         except RecursionError:  # nested deeper than any update: not from Telegram
             log.warning("webhook body nested too deep", extra={"status": 400})
             return web.Response(status=400)
+        processor = self._application.update_processor
         try:
+            if isinstance(processor, FairProcessor) and isinstance(data, dict) and not processor.admit(data):
+                return web.Response(status=200)  # a full chat's update: counted, not built
             update = parse_update(data, self._application.bot)
         except RecursionError:
             log.warning("webhook body nested too deep", extra={"status": 400})
