@@ -172,7 +172,7 @@ class TelegramAdapter:
 
     async def _notify(self, address: Address, reply: Reply) -> None:
         try:
-            await self.sender.send(address, reply)
+            await self.sender.send(address, reply, once=True)  # at most one notice a flood
         except Exception as exc:
             log.warning("slow-down notice not delivered", extra={"error": type(exc).__name__})
 

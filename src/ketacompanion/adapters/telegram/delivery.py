@@ -88,11 +88,15 @@ class TelegramSender:
         self._policy = policy or RetryPolicy()
         self._sleep = sleep
 
-    async def send(self, address: Address, reply: Reply) -> None:
+    async def send(self, address: Address, reply: Reply, *, once: bool = False) -> None:
+        """``once``: a send that may have arrived is not tried again (a notice better
+        missed than doubled)."""
         chat_id = _chat_id(address)
         policy = self._policy.urgent() if is_urgent(reply) else self._policy
         if reply.scheduled:
             policy = policy.scheduled()
+        if once:
+            policy = replace(policy, retry_unknown=False)
         for message in render(reply):
             chat_id = await self._send_message(chat_id, message, policy)
 
