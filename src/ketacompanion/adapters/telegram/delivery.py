@@ -35,6 +35,7 @@ from telegram.error import (
     TelegramError,
 )
 
+from ketacompanion.adapters.telegram.ingress import IngressBot
 from ketacompanion.adapters.telegram.limits import RateLimiter, Sleep
 from ketacompanion.adapters.telegram.render import Kind, Message, is_urgent, render
 from ketacompanion.core.model import Address, DeliveryError, OutcomeUnknown, Reply, Unreachable
@@ -158,7 +159,12 @@ class TelegramSender:
     async def _api(self, chat_id: int, message: Message) -> int:
         bot = self._bot
         caption = message.text or None
-        if message.kind is Kind.TEXT:
+        if message.kind is Kind.TEXT and isinstance(bot, IngressBot):
+            await bot.send_text(
+                chat_id, message.text, parse_mode=message.parse_mode,
+                reply_markup=message.markup, link_preview_options=_NO_PREVIEW,
+            )  # fmt: skip
+        elif message.kind is Kind.TEXT:
             await bot.send_message(
                 chat_id, message.text, parse_mode=message.parse_mode,
                 reply_markup=message.markup, link_preview_options=_NO_PREVIEW,
