@@ -219,13 +219,22 @@ class FairProcessor(BaseUpdateProcessor):
         self._admitted[update_id] = (seen.chat_id, urgent)
         return True
 
+    def forget(self, data: JSONDict) -> None:
+        """Undo ``admit`` for an update that will not reach the queue (it did not parse)."""
+        found = self._admitted.pop(data.get("update_id"), None)  # type: ignore[arg-type]
+        if found is not None:
+            self._release(found[0])
+
+    def _release(self, key: int) -> None:
+        self._coming[key] -= 1
+        if self._coming[key] <= 0:
+            del self._coming[key]
+
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         found = self._admitted.pop(update.update_id, None) if isinstance(update, Update) else None
         if found is not None:
             key, urgent = found
-            self._coming[key] -= 1
-            if self._coming[key] <= 0:
-                del self._coming[key]
+            self._release(key)
         else:  # not triaged (an update put on the queue directly)
             key, urgent = _chat_key(update), False
             if key is not None:

@@ -88,14 +88,19 @@ class WebhookServer:
             log.warning("webhook body nested too deep", extra={"status": 400})
             return web.Response(status=400)
         processor = self._application.update_processor
+        fair = processor if isinstance(processor, FairProcessor) and isinstance(data, dict) else None
+        if fair is not None and not fair.admit(data):  # type: ignore[arg-type]
+            return web.Response(status=200)  # a full chat's update: counted, not built
         try:
-            if isinstance(processor, FairProcessor) and isinstance(data, dict) and not processor.admit(data):
-                return web.Response(status=200)  # a full chat's update: counted, not built
             update = parse_update(data, self._application.bot)
         except RecursionError:
+            if fair is not None:
+                fair.forget(data)  # type: ignore[arg-type]
             log.warning("webhook body nested too deep", extra={"status": 400})
             return web.Response(status=400)
         if update is None:
+            if fair is not None:
+                fair.forget(data)  # type: ignore[arg-type]  # it takes no place in the queue
             log.warning("malformed webhook update ignored", extra={"kind": "malformed"})
             return web.Response(status=200)
         await self._application.update_queue.put(update)
