@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from telegram import Update
 
+from ketacompanion.adapters.telegram.adapter import REFUSED_BUTTONS
 from ketacompanion.adapters.telegram.ingress import FairProcessor
 from ketacompanion.adapters.telegram.limits import Limits
 from ketacompanion.adapters.telegram.runner import (
@@ -156,3 +158,81 @@ async def test_a_stop_handles_every_update_already_accepted(
     # The rig stopped the service (and the hold) on the way out: the queue was drained first.
     assert r.processor.queue.pending() == 0
     assert len(r.api.sent_messages(FLOODER)) >= 20  # one reply at least to each /learn
+
+
+@pytest.mark.slow
+async def test_a_chat_sending_10000_updates_at_once_stays_bounded_and_anothers_crisis_comes_first(
+    tmp_path: Path, clock: FakeClock, content_set: Content, caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    built = 0
+    de_json = Update.de_json.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: type[Update], data: dict[str, Any], bot: Any = None) -> Update:
+        nonlocal built
+        built += 1
+        return de_json(cls, data, bot)
+
+    monkeypatch.setattr(Update, "de_json", classmethod(counting))
+    notice = content_set.messages.text("telegram.slow_down", "en")
+    async with rig(tmp_path, clock, content_set) as r:
+        r.api.hold_replies(FLOODER)  # the flood's replies hang: its backlog stays queued
+        for n in range(10_000):
+            r.api.inject_update(r.api.message_update(FLOODER, f"hello {n}"))
+        r.api.inject_update(r.api.message_update(OTHER, "/crisis"))
+        with caplog.at_level(logging.WARNING):
+            reply = await r.api.wait_for(to(OTHER), timeout=60)
+            assert r.processor.queue.queued(FLOODER) > 0  # answered while the flood still waits
+        assert "988" in reply.params["text"]
+        queue = r.processor.queue
+        assert queue.peak <= queue.cap
+        assert queue.dropped_total >= 10_000 - queue.cap - 200
+        # Memory bounded: only what could be queued was ever built, never the flood.
+        assert built < 2 * queue.cap + 200, built
+        assert "chat over its queue cap" in caplog.text and "hello" not in caplog.text
+        texts = [c.params.get("text", "") for c in r.api.sent_messages(FLOODER)]
+        assert texts.count(notice) <= 1
+
+
+@pytest.mark.slow
+async def test_button_presses_dropped_in_a_flood_are_each_answered_once_with_a_slow_down(
+    tmp_path: Path, clock: FakeClock, content_set: Content
+) -> None:
+    slow = content_set.messages.text("telegram.slow_down_button", "en")
+    async with rig(tmp_path, clock, content_set) as r:
+        r.api.hold_replies(FLOODER)
+        r.api.inject_update(r.api.message_update(FLOODER, "/start"))
+        # Fewer refused presses than the line of answers holds (REFUSED_BUTTONS): all answered.
+        presses = [r.api.inject_update(r.api.callback_update(FLOODER, "start:agree", 1)) for _ in range(140)]
+        r.api.inject_update(r.api.message_update(OTHER, "/crisis"))
+        await r.api.wait_for(to(OTHER), timeout=30)
+        dropped = r.processor.queue.dropped_total
+        assert 0 < dropped <= REFUSED_BUTTONS
+
+        def slowed() -> list[Any]:
+            return [c for c in r.api.calls if c.method == "answerCallbackQuery" and c.params.get("text") == slow]
+
+        await r.api.wait_for(lambda c: len(slowed()) >= dropped, timeout=30)
+        answers = slowed()
+        ids = [str(c.params["callback_query_id"]) for c in answers]
+        assert len(ids) == len(set(ids)) == dropped, (len(ids), dropped)  # each answered, once
+        assert all(c.status == 200 for c in answers)
+        assert set(ids) <= {p["callback_query"]["id"] for p in presses}
+        # No message storm: at most the one held reply and one slow-down notice.
+        assert len(r.api.sent_messages(FLOODER)) <= 2
+
+
+@pytest.mark.slow
+async def test_a_flood_of_edits_is_bounded_and_anothers_crisis_is_answered(
+    tmp_path: Path, clock: FakeClock, content_set: Content
+) -> None:
+    async with rig(tmp_path, clock, content_set) as r:
+        for n in range(3000):
+            r.api.inject_update(edited(r.api.message_update(FLOODER, f"hello {n}")))
+        r.api.inject_update(r.api.message_update(OTHER, "/crisis"))
+        reply = await r.api.wait_for(to(OTHER), timeout=30)
+        assert "988" in reply.params["text"]
+        assert r.processor.queue.peak <= r.processor.queue.cap
+        # Edits are screened, never answered as new messages; a clean flood of them gets nothing.
+        notice = content_set.messages.text("telegram.slow_down", "en")
+        assert [c.params.get("text") for c in r.api.sent_messages(FLOODER)] in ([], [notice])

@@ -172,3 +172,51 @@ def test_nonsense_sizes_are_refused() -> None:
         FairQueue(handle, workers=0)
     with pytest.raises(ValueError):
         FairQueue(handle, cap=0)
+
+
+async def test_items_refused_before_submission_count_as_that_chats_drops(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    notices: list[str] = []
+    done: list[str] = []
+
+    async def handle(item: str) -> None:
+        done.append(item)
+
+    queue: FairQueue[str, str] = FairQueue(handle, workers=1, cap=2, on_overflow=notices.append)
+    assert queue.has_room("a", coming=1) and not queue.has_room("a", coming=2)
+    with caplog.at_level(logging.WARNING):
+        queue.drop("a")
+        queue.drop("a")
+        queue.start()
+        queue.submit("a", "a1")
+        queue.submit("a", "a2")
+        assert not queue.has_room("a")
+        assert await queue.drain(5) == []
+    assert done == ["a1", "a2"]
+    assert queue.dropped_total == 2 and notices == ["a"]  # one notice for the flood
+    assert caplog.text.count("chat over its queue cap") == 1
+    flood_over = [r for r in caplog.records if r.getMessage() == "flood over; updates dropped"]
+    assert [r.count for r in flood_over] == [2]  # type: ignore[attr-defined]
+
+
+async def test_a_paused_queue_starts_urgent_items_only_until_resumed() -> None:
+    done: list[str] = []
+
+    async def handle(item: str) -> None:
+        done.append(item)
+
+    queue: FairQueue[str, str] = FairQueue(handle, workers=2, cap=10)
+    queue.start()
+    queue.pause()
+    queue.submit("a", "ordinary")
+    queue.submit("b", "urgent", urgent=True)
+    await settle()
+    assert done == ["urgent"] and queue.paused
+    queue.resume()
+    await settle()
+    assert done == ["urgent", "ordinary"]
+    queue.pause()
+    queue.submit("a", "left for the drain")
+    assert await queue.drain(5) == []  # a drain resumes first
+    assert done[-1] == "left for the drain"

@@ -3,6 +3,7 @@ and in webhook mode: onboarding, a lesson, a crisis, export, delete, and the fau
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from sqlalchemy import func, select
 
 import ketacompanion.app as app_module
 from ketacompanion.adapters.telegram.delivery import RetryPolicy
+from ketacompanion.adapters.telegram.ingress import FairProcessor
 from ketacompanion.adapters.telegram.runner import Timeouts
 from ketacompanion.app import App, build_app
 from ketacompanion.content.catalog import Content
@@ -424,3 +426,26 @@ async def test_a_red_flag_on_the_emergency_list_says_call_now(polling: LiveRig) 
     chest = next(n for n, o in enumerate(ins.items[index].options) if o.id == "chest_breathing")
     replies = await polling.press(chat, f"checkin:a:{checkin_id}:{index}:{chest}")
     assert any("Call 911 now; do not wait" in shown(c) for c in replies), [shown(c) for c in replies]
+
+
+async def test_a_webhook_flood_past_the_cap_is_dropped_and_a_malformed_update_holds_no_place(
+    api: FakeBotAPI, tg_app: App, fake_time: FakeTime
+) -> None:
+    async with live_rig(api, tg_app, "webhook", fake_time) as live:
+        assert live.webhook is not None
+        processor = live.adapter.application.update_processor
+        assert isinstance(processor, FairProcessor)
+        queue = processor.queue
+        api.hold_replies(110)  # the first turn hangs: the rest stays queued
+        broken = {"update_id": 999_999, "message": {"chat": {"id": 110, "type": "private"}, "text": "x"}}
+        assert await api.post_update(live.webhook.local_url, broken, SECRET) == 200
+        sent = queue.cap + 20
+        for n in range(sent):
+            assert await api.post_update(live.webhook.local_url, api.message_update(110, f"/help {n}"), SECRET) == 200
+        async with asyncio.timeout(10):
+            await live.adapter.application.update_queue.join()  # every accepted one is queued
+        await api.wait_for(lambda c: c.method == "sendMessage" and c.params.get("chat_id") == 110, pending=True)
+        # One running, a full queue (the malformed update took no place in it), the rest dropped.
+        assert queue.queued(110) == queue.cap
+        assert queue.dropped_total == sent - 1 - queue.cap
+        api.stop_holding(110)

@@ -8,11 +8,12 @@ import logging
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from telegram import Bot, Update
+from telegram import Update
 
 from ketacompanion.adapters.telegram.ingress import (
+    CATCH_UP_S,
     FairProcessor,
-    SanitizingRequest,
+    IngressBot,
     clean_batch,
     parse_update,
 )
@@ -46,10 +47,10 @@ async def test_get_updates_moves_past_a_malformed_update_without_logging_it(
     state.inject_update(good(1))
     state.inject_update({"update_id": 2, "message": {"message_id": 1, "text": CANARY}})
     state.inject_update(good(3, "after"))
-    bot = Bot(
+    bot = IngressBot(
         state.token,
         request=RecordingRequest(state),
-        get_updates_request=SanitizingRequest(RecordingRequest(state)),
+        get_updates_request=RecordingRequest(state),
     )
     with caplog.at_level(logging.INFO):
         async with bot:
@@ -131,7 +132,9 @@ def test_crisis_updates_are_told_apart_at_ingress_without_the_companion() -> Non
     )  # fmt: skip
 
     def urgent(raw: dict) -> bool:
-        return adapter.is_urgent(Update.de_json(raw, None))
+        built = adapter.is_urgent(Update.de_json(raw, None))
+        assert adapter.is_urgent_raw(raw) == built  # the triage of raw JSON agrees
+        return built
 
     assert urgent(state.message_update(5, "/crisis"))
     assert urgent(state.message_update(5, "I want to kill myself"))
@@ -143,3 +146,41 @@ def test_crisis_updates_are_told_apart_at_ingress_without_the_companion() -> Non
     assert not urgent(state.message_update(5, "hello"))
     assert not urgent(state.message_update(5, "/learn"))
     assert not urgent(state.callback_update(5, "start:agree", 1))
+
+
+async def test_ordinary_turns_wait_while_full_batches_are_read_but_never_long() -> None:
+    now = [0.0]
+    processor = FairProcessor(2, clock=lambda: now[0])
+    processor.on_batch(True)  # a full batch: Telegram holds more
+    assert processor.queue.paused
+    now[0] = CATCH_UP_S - 0.1
+    processor.on_batch(True)
+    assert processor.queue.paused
+    now[0] = CATCH_UP_S + 0.1
+    processor.on_batch(True)  # still full after CATCH_UP_S: ordinary turns run again
+    assert not processor.queue.paused
+    processor.on_batch(False)
+    processor.on_batch(True)
+    assert processor.queue.paused
+    processor.on_batch(False)  # caught up
+    assert not processor.queue.paused
+
+
+def test_a_full_chats_updates_are_dropped_unbuilt_but_crisis_ones_never() -> None:
+    state = BotApiState()
+    processor = FairProcessor(2, cap=3)
+    processor.urgent_raw = lambda raw: "/crisis" in str(raw)
+    refused: list[str | None] = []
+    processor.on_refused = lambda seen: refused.append(seen.query_id)
+    bot = IngressBot(state.token, admit=processor.admit)
+    batch = [state.message_update(7, f"hi {n}") for n in range(5)]
+    batch += [state.callback_update(7, "start:agree", 1), state.message_update(7, "/crisis")]
+    batch += [state.message_update(8, "other person")]
+    updates = bot.read_batch(batch)
+    texts = [u.message.text for u in updates if u.message is not None]
+    assert texts == ["hi 0", "hi 1", "hi 2", "/crisis", "other person"]
+    assert processor.queue.dropped_total == 3 and len(refused) == 1 and refused[0]
+    # The last update of a batch is always returned, bare if refused, so the offset moves on.
+    tail = bot.read_batch([state.message_update(7, "one more")])
+    assert [u.update_id for u in tail] == [state.message_update(7, "x")["update_id"] - 1]
+    assert tail[0].message is None

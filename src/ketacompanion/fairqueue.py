@@ -14,6 +14,13 @@ themselves. Urgent items are never dropped.
 Past ``cap`` queued items a chat's excess is dropped and counted; ``on_overflow`` is
 called once per flood (at most once per ``notice_every_s`` for a chat) so the person
 can be told to slow down. Memory is bounded: ``cap`` items a chat, ``max_chats`` chats.
+
+An adapter catching up with a backlog at the platform, where an urgent item may still be
+unread, can ``pause`` ordinary items for a moment (urgent ones still start at once) so
+that reading comes first; ``resume``, ``drain`` and ``stop`` let them run again.
+
+An adapter can triage before it builds an item (``has_room``, then ``drop`` for what it
+refuses): a flood's excess is then never decoded at all, and counts as dropped here.
 """
 
 from __future__ import annotations
@@ -64,8 +71,12 @@ class FairQueue(Generic[K, T]):
         self._workers: list[asyncio.Task[None]] = []
         self._lane: set[asyncio.Task[None]] = set()
         self._noticed: OrderedDict[K, float] = OrderedDict()
+        # Refused by triage before the chat had anything queued; joins the chat's count.
+        self._early: OrderedDict[K, int] = OrderedDict()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._open = asyncio.Event()  # cleared while ordinary items are paused
+        self._open.set()
         self.dropped_total = 0
         self.peak = 0  # the most items one chat ever had queued
 
@@ -77,7 +88,7 @@ class FairQueue(Generic[K, T]):
             if len(self._chats) >= self.max_chats and not urgent:
                 self._drop(key, None, item)
                 return False
-            chat = self._chats[key] = _Chat()
+            chat = self._chats[key] = _Chat(dropped=self._early.pop(key, 0))
         self._idle.clear()
         if urgent:
             if chat.running:
@@ -97,12 +108,45 @@ class FairQueue(Generic[K, T]):
             self._wake.set()
         return True
 
+    def has_room(self, key: K, coming: int = 0) -> bool:
+        """Whether an ordinary item for ``key`` would be queued now, with ``coming`` more
+        already accepted for that chat but not yet submitted."""
+        chat = self._chats.get(key)
+        if chat is None:
+            return coming < self.cap and len(self._chats) < self.max_chats
+        return len(chat.items) + coming < self.cap
+
+    def drop(self, key: K, item: T | None = None) -> None:
+        """Count an item refused before it was submitted, as ``submit`` counts its own drops
+        (``on_overflow`` included)."""
+        chat = self._chats.get(key)
+        if chat is None and len(self._chats) < self.max_chats:
+            self._early[key] = self._early.pop(key, 0) + 1
+            while len(self._early) > self.max_chats:
+                self._early.popitem(last=False)
+            if self._early[key] == 1:
+                log.warning("chat over its queue cap; dropping", extra={"count": self.cap})
+            self._count_drop(key, item)
+            return
+        self._drop(key, chat, item)
+
     def queued(self, key: K) -> int:
         chat = self._chats.get(key)
         return len(chat.items) + len(chat.urgent) if chat else 0
 
     def pending(self) -> int:
         return sum(len(c.items) + len(c.urgent) + c.running for c in self._chats.values())
+
+    def pause(self) -> None:
+        """Start no ordinary item until ``resume`` (those running go on; urgent ones start)."""
+        self._open.clear()
+
+    def resume(self) -> None:
+        self._open.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._open.is_set()
 
     async def wait_idle(self) -> None:
         """Return once nothing is queued or running."""
@@ -115,6 +159,7 @@ class FairQueue(Generic[K, T]):
 
     async def drain(self, within_s: float | None = None) -> list[T]:
         """Finish what is queued (within ``within_s`` seconds), then stop; returns what was left."""
+        self.resume()
         try:
             await asyncio.wait_for(self._idle.wait(), within_s)
         except TimeoutError:
@@ -128,19 +173,24 @@ class FairQueue(Generic[K, T]):
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._workers, self._lane = [], set()
+        self.resume()
         left: list[T] = []
         for chat in self._chats.values():
             left += [*chat.urgent, *chat.items]
         self._chats.clear()
         self._line.clear()
+        self._early.clear()
         self._idle.set()
         return left
 
     async def _work(self) -> None:
         while True:
-            while not self._line:
-                self._wake.clear()
-                await self._wake.wait()
+            while not self._line or not self._open.is_set():
+                if not self._line:
+                    self._wake.clear()
+                    await self._wake.wait()
+                else:
+                    await self._open.wait()
             key = self._line.popleft()
             chat = self._chats[key]
             chat.ready = False
@@ -184,16 +234,19 @@ class FairQueue(Generic[K, T]):
             if not self._chats:
                 self._idle.set()
 
-    def _drop(self, key: K, chat: _Chat[T] | None, item: T) -> None:
-        self.dropped_total += 1
-        if self._on_drop is not None:
-            self._on_drop(item)
+    def _drop(self, key: K, chat: _Chat[T] | None, item: T | None) -> None:
         if chat is not None:
             chat.dropped += 1
             if chat.dropped == 1:
                 log.warning("chat over its queue cap; dropping", extra={"count": self.cap})
         else:
             log.warning("too many chats queued; update dropped", extra={"count": self.max_chats})
+        self._count_drop(key, item)
+
+    def _count_drop(self, key: K, item: T | None) -> None:
+        self.dropped_total += 1
+        if item is not None and self._on_drop is not None:
+            self._on_drop(item)
         now = self._clock()
         last = self._noticed.get(key)
         if last is not None and now - last < self._notice_every_s:

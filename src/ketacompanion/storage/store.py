@@ -25,6 +25,7 @@ from ketacompanion.core.ports import (
     UserRecord,
 )
 from ketacompanion.storage import tables as t
+from ketacompanion.storage.backlog_repo import SqlPendingUpdateRepo
 from ketacompanion.storage.checkin_repo import SqlCheckinRepo, SqlScheduleRepo
 from ketacompanion.storage.community_repo import SqlCommunityRepo
 from ketacompanion.storage.concern_repo import SqlConcernAnswerRepo
@@ -273,6 +274,10 @@ class SqlTx:
     @cached_property
     def concern_answers(self) -> SqlConcernAnswerRepo:
         return SqlConcernAnswerRepo(self.conn, self._cipher, self._clock)
+
+    @cached_property
+    def pending_updates(self) -> SqlPendingUpdateRepo:
+        return SqlPendingUpdateRepo(self.conn, self._cipher, self._clock)
 
 
 _UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, OSError)

@@ -304,6 +304,20 @@ concern_answers = Table(
     Column("answered_at", UTC, nullable=False),
 )
 
+# Updates a chat platform was told were received but that a stop left unhandled, kept
+# for the next start (which takes and deletes them). The raw update is health data (what
+# someone wrote), so it is encrypted; ``user_id`` is the sender when already known (export
+# and delete reach the row through it), else NULL: a first message, sealed with owner 0.
+pending_updates = Table(
+    "pending_updates",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),  # the order they are handled in
+    Column("platform", String(16), nullable=False),
+    Column("user_id", _ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    Column("payload_enc", LargeBinary, nullable=False),
+    Column("kept_at", UTC, nullable=False),
+)
+
 # Which column owns each user-data table (export and delete walk this).
 USER_TABLES: dict[str, str] = {
     "users": "id",
@@ -324,6 +338,7 @@ USER_TABLES: dict[str, str] = {
     "summary_profiles": "user_id",
     "concern_answers": "user_id",
     "announcement_optout": "user_id",
+    "pending_updates": "user_id",
 }
 
 # Tables that hold no personal data.

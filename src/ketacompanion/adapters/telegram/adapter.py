@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from typing import Any
 
 from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeDefault, Update
 from telegram.error import TelegramError
@@ -21,6 +23,10 @@ from ketacompanion.adapters.telegram.updates import (
     MAX_DOCUMENT,
     Action,
     Event,
+    Peek,
+    is_crisis_choice,
+    is_crisis_command,
+    peek,
     translate,
 )
 from ketacompanion.core.model import (
@@ -54,7 +60,10 @@ _DEFAULTS = {
     "telegram.continue_privately": "Continue privately",
     "telegram.slow_down": "You are sending messages faster than I can read them, so I skipped "
     "some. Please wait for my reply. If you are in danger, send /crisis.",
+    "telegram.slow_down_button": "One moment: I am still working through your earlier taps. "
+    "If you are in danger, send /crisis.",
 }
+REFUSED_BUTTONS = 100  # button presses waiting for a "slow down" answer; older ones lapse
 
 
 class TelegramAdapter:
@@ -78,6 +87,8 @@ class TelegramAdapter:
         self._texts, self._default_language = texts, default_language
         self._flagged = flagged  # the cheap rule screen, for sorting updates at ingress
         self._notices: set[asyncio.Task[None]] = set()
+        self._refused: deque[str] = deque(maxlen=REFUSED_BUTTONS)
+        self._answering: asyncio.Task[None] | None = None
         application.add_handler(TypeHandler(Update, self.on_update))
         application.add_error_handler(self._on_error)
 
@@ -114,10 +125,22 @@ class TelegramAdapter:
         if inbound is not None and inbound.kind is InboundKind.COMMAND and inbound.command == "crisis":
             return True
         if inbound is not None and inbound.kind is InboundKind.CHOICE:
-            choice = inbound.choice or ""
-            return choice == "go:crisis" or choice.partition(":")[0] == "crisis"
+            return is_crisis_choice(inbound.choice or "")
         text = inbound.text if inbound is not None else event.screen.text if event.screen else None
         return bool(text and text.strip() and self._flagged is not None and self._flagged(text))
+
+    def is_urgent_raw(self, data: dict[str, Any]) -> bool:
+        """``is_urgent`` read from an update's raw JSON, before any object is built: the
+        triage that lets a flood's excess be dropped undecoded still sees every crisis."""
+        seen = peek(data)
+        if seen.choice is not None:
+            return is_crisis_choice(seen.choice)
+        text = seen.text
+        if text is None or not text.strip() or seen.kind not in ("message", "edited"):
+            return False
+        if seen.kind == "message" and is_crisis_command(text):
+            return True
+        return self._flagged is not None and self._flagged(text)
 
     def flood_notice(self, chat_id: int) -> None:
         """Tell a flooding chat, once, that some of its messages were skipped."""
@@ -126,9 +149,30 @@ class TelegramAdapter:
         self._notices.add(task)
         task.add_done_callback(self._notices.discard)
 
+    def refused_button(self, seen: Peek) -> None:
+        """Stop the spinner of a button press dropped in a flood, with a short "slow down".
+
+        One answer per press (Telegram wants each answered), sent one at a time by a single
+        task from a bounded line: a flood of presses never becomes a flood of requests, and
+        presses too old to be worth answering fall off the end."""
+        if seen.query_id is None:
+            return
+        self._refused.append(seen.query_id)
+        if self._answering is None or self._answering.done():
+            self._answering = asyncio.create_task(self._answer_refused())
+
+    async def _answer_refused(self) -> None:
+        text = self._t(self._default_language)("telegram.slow_down_button")
+        while self._refused:
+            try:
+                await self.sender.answer_button(self._refused.popleft(), text)
+            except Exception as exc:  # the bot shutting down, say: the rest lapse
+                log.info("callback answer failed", extra={"error": type(exc).__name__})
+                return
+
     async def _notify(self, address: Address, reply: Reply) -> None:
         try:
-            await self.sender.send(address, reply)
+            await self.sender.send(address, reply, once=True)  # at most one notice a flood
         except Exception as exc:
             log.warning("slow-down notice not delivered", extra={"error": type(exc).__name__})
 

@@ -35,6 +35,7 @@ from telegram.error import (
     TelegramError,
 )
 
+from ketacompanion.adapters.telegram.ingress import IngressBot
 from ketacompanion.adapters.telegram.limits import RateLimiter, Sleep
 from ketacompanion.adapters.telegram.render import Kind, Message, is_urgent, render
 from ketacompanion.core.model import Address, DeliveryError, OutcomeUnknown, Reply, Unreachable
@@ -88,11 +89,15 @@ class TelegramSender:
         self._policy = policy or RetryPolicy()
         self._sleep = sleep
 
-    async def send(self, address: Address, reply: Reply) -> None:
+    async def send(self, address: Address, reply: Reply, *, once: bool = False) -> None:
+        """``once``: a send that may have arrived is not tried again (a notice better
+        missed than doubled)."""
         chat_id = _chat_id(address)
         policy = self._policy.urgent() if is_urgent(reply) else self._policy
         if reply.scheduled:
             policy = policy.scheduled()
+        if once:
+            policy = replace(policy, retry_unknown=False)
         for message in render(reply):
             chat_id = await self._send_message(chat_id, message, policy)
 
@@ -118,10 +123,11 @@ class TelegramSender:
             return False
         return True
 
-    async def answer_button(self, query_id: str) -> None:
-        """Stop the button's spinner. Not a message, so not paced; failures do not matter."""
+    async def answer_button(self, query_id: str, text: str | None = None) -> None:
+        """Stop the button's spinner (``text``: a short notice shown over the chat). Not a
+        message, so not paced; failures do not matter."""
         try:
-            await self._bot.answer_callback_query(query_id)
+            await self._bot.answer_callback_query(query_id, text=text)
         except TelegramError as exc:
             log.info("callback answer failed", extra={"error": type(exc).__name__})
 
@@ -153,7 +159,12 @@ class TelegramSender:
     async def _api(self, chat_id: int, message: Message) -> int:
         bot = self._bot
         caption = message.text or None
-        if message.kind is Kind.TEXT:
+        if message.kind is Kind.TEXT and isinstance(bot, IngressBot):
+            await bot.send_text(
+                chat_id, message.text, parse_mode=message.parse_mode,
+                reply_markup=message.markup, link_preview_options=_NO_PREVIEW,
+            )  # fmt: skip
+        elif message.kind is Kind.TEXT:
             await bot.send_message(
                 chat_id, message.text, parse_mode=message.parse_mode,
                 reply_markup=message.markup, link_preview_options=_NO_PREVIEW,

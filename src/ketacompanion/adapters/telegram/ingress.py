@@ -1,27 +1,37 @@
-"""Getting updates in safely: malformed ones dropped, chats served fairly and in order.
+"""Getting updates in safely: each read once, malformed ones dropped, chats served fairly.
 
 python-telegram-bot parses a whole ``getUpdates`` batch at once: one update it cannot
 parse fails the batch, is logged in full at CRITICAL (health text in the logs) and is
-fetched again forever. ``SanitizingRequest`` replaces such an update with a bare one
-carrying only its ``update_id``, so the offset moves on and nothing is logged.
+fetched again forever. ``IngressBot`` builds each update itself, once, and replaces one
+it cannot parse with a bare one carrying only its ``update_id``, so the offset moves on
+and nothing is logged. Before building it triages the raw JSON (``FairProcessor.admit``):
+a flooding chat's excess is dropped undecoded, so a flood costs little more than reading
+its JSON and another person's ``/crisis`` behind it is reached quickly.
 """
 
 from __future__ import annotations
 
+import datetime as dtm
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from telegram import Bot, Update
-from telegram.ext import BaseUpdateProcessor
-from telegram.request import BaseRequest, RequestData
+from telegram._utils.defaultvalue import DEFAULT_NONE, DefaultValue
+from telegram.ext import BaseUpdateProcessor, ExtBot
 
+from ketacompanion.adapters.telegram.updates import Peek, peek
+from ketacompanion.backlog import Backlog
 from ketacompanion.fairqueue import FairQueue
 
 log = logging.getLogger(__name__)
 
 JSONDict = dict[str, Any]
+MAX_BATCH = 100  # getUpdates' largest (and default) batch
+CATCH_UP_S = 1.0  # the longest ordinary turns wait while a backlog is read
 
 
 def parse_update(data: object, bot: Bot | None = None) -> Update | None:
@@ -50,50 +60,91 @@ def clean_batch(result: object) -> list[JSONDict]:
     return cleaned
 
 
-class SanitizingRequest(BaseRequest):
-    """Wraps the ``getUpdates`` request; every other answer passes through untouched."""
+class IngressBot(ExtBot[None]):
+    """python-telegram-bot's bot, with ``get_updates`` reading each update once.
 
-    def __init__(self, inner: BaseRequest) -> None:
-        self._inner = inner
-        # The last getUpdates answer as sent on and as decoded here, so that
-        # python-telegram-bot does not decode the same bytes again.
-        self._decoded: tuple[bytes, Any] | None = None
+    ``admit`` sees each update's raw JSON first; an update it refuses is never built
+    (the batch's last one still comes back bare, so python-telegram-bot's offset moves
+    past it and Telegram is told it was received)."""
 
-    def parse_json_payload(self, payload: bytes) -> Any:  # type: ignore[override]
-        decoded, self._decoded = self._decoded, None
-        if decoded is not None and decoded[0] is payload:
-            return decoded[1]
-        return BaseRequest.parse_json_payload(payload)
+    __slots__ = ("admit", "on_batch")
 
-    @property
-    def read_timeout(self) -> float | None:
-        return self._inner.read_timeout
+    def __init__(
+        self,
+        *args: Any,
+        admit: Callable[[JSONDict], bool] | None = None,
+        on_batch: Callable[[bool], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        with self._unfrozen():  # python-telegram-bot freezes its objects after __init__
+            self.admit: Callable[[JSONDict], bool] = admit or (lambda data: True)
+            self.on_batch: Callable[[bool], None] = on_batch or (lambda full: None)
 
-    async def initialize(self) -> None:
-        await self._inner.initialize()
+    async def get_updates(  # type: ignore[override]
+        self,
+        offset: int | None = None,
+        limit: int | None = None,
+        timeout: dtm.timedelta | float | None = None,  # noqa: ASYNC109 (the Bot API's name)
+        allowed_updates: Sequence[str] | None = None,
+        *,
+        read_timeout: Any = DEFAULT_NONE,
+        write_timeout: Any = DEFAULT_NONE,
+        connect_timeout: Any = DEFAULT_NONE,
+        pool_timeout: Any = DEFAULT_NONE,
+        api_kwargs: JSONDict | None = None,
+    ) -> tuple[Update, ...]:
+        # As Bot.get_updates: the long-poll time is added to the read timeout.
+        data: JSONDict = {
+            "timeout": timeout, "offset": offset, "limit": limit, "allowed_updates": allowed_updates,
+        }  # fmt: skip
+        if isinstance(read_timeout, DefaultValue):
+            read_timeout = self._request[0].read_timeout
+        wait = timeout.total_seconds() if isinstance(timeout, dtm.timedelta) else timeout or 0
+        result = await self._post(
+            "getUpdates", data, read_timeout=(read_timeout or 0) + wait,
+            write_timeout=write_timeout, connect_timeout=connect_timeout,
+            pool_timeout=pool_timeout, api_kwargs=api_kwargs,
+        )  # fmt: skip
+        updates = self.read_batch(result)
+        # A full batch means more are waiting at Telegram, perhaps someone's crisis.
+        self.on_batch(isinstance(result, list) and len(result) >= (limit or MAX_BATCH))
+        return updates
 
-    async def shutdown(self) -> None:
-        await self._inner.shutdown()
+    async def send_text(self, chat_id: int, text: str, **options: Any) -> None:
+        """``send_message`` without building a ``Message`` from Telegram's answer: the sender
+        never reads it, and building it cost about as much as the rest of the send. The
+        request, its errors and the 429 hold are the same as ``send_message``'s."""
+        await self._post("sendMessage", {"chat_id": chat_id, "text": text, **options})
 
-    async def do_request(
-        self, url: str, method: str, request_data: RequestData | None = None, **timeouts: Any
-    ) -> tuple[int, bytes]:
-        status, payload = await self._inner.do_request(url, method, request_data, **timeouts)
-        if status != 200 or not url.rstrip("/").lower().endswith("/getupdates"):
-            return status, payload
+    def read_batch(self, result: object) -> tuple[Update, ...]:
+        """Each admitted update built once; malformed ones bare, refused ones left out."""
+        if not isinstance(result, list):
+            return ()
+        updates: list[Update] = []
+        last = len(result) - 1
+        for i, item in enumerate(result):
+            if not isinstance(item, dict) or not _is_int(item.get("update_id")):
+                log.warning("malformed update skipped", extra={"kind": "malformed"})
+                continue
+            if not self.admit(item):
+                if i == last:
+                    updates.append(Update(item["update_id"]))
+                continue
+            updates.append(self.build(item))
+        return tuple(updates)
+
+    def build(self, item: JSONDict) -> Update:
         try:
-            envelope = json.loads(payload)
-        except ValueError:
-            return status, payload  # python-telegram-bot reports an unreadable answer itself
-        if not isinstance(envelope, dict) or not envelope.get("ok"):
-            return status, payload
-        try:
-            Update.de_list(envelope.get("result"), None)
-        except Exception:
-            envelope["result"] = clean_batch(envelope.get("result"))
-            payload = json.dumps(envelope).encode("utf-8")
-        self._decoded = (payload, envelope)
-        return status, payload
+            return Update.de_json(item, self)
+        except Exception as exc:
+            # The type only: the update itself may hold what someone wrote.
+            log.warning("malformed update skipped", extra={"kind": "malformed", "error": type(exc).__name__})
+            return Update(item["update_id"])
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class FairProcessor(BaseUpdateProcessor):
@@ -103,35 +154,126 @@ class FairProcessor(BaseUpdateProcessor):
     waits, so a busy chat's backlog could hold every slot. Here ``do_process_update`` only
     enqueues and returns; the queue's workers await the update's coroutine later. Crisis
     updates (``urgent``) take the queue's urgent lane. Updates with no chat run at once.
+
+    ``admit`` triages raw JSON before anything is built (the bot's getUpdates and the
+    webhook call it): a full chat's update is dropped there, counted by the queue, and a
+    dropped button press is handed to ``on_refused`` so its spinner can be stopped. The
+    chat and the urgency found there are kept for ``do_process_update``.
     """
 
-    def __init__(self, workers: int = 16, cap: int = 50) -> None:
+    def __init__(
+        self, workers: int = 16, cap: int = 50, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         super().__init__(workers)
         self.urgent: Callable[[Update], bool] = lambda update: False
+        self.urgent_raw: Callable[[JSONDict], bool] | None = None
         self.on_flood: Callable[[int], None] | None = None
+        self.on_refused: Callable[[Peek], None] | None = None
         self.queue: FairQueue[int, _Item] = FairQueue(
             self._run, workers, cap, on_overflow=self._flood, on_drop=_discard
         )
+        # Admitted, not yet queued: update id -> (chat, urgent); and how many a chat has.
+        self._admitted: dict[int, tuple[int, bool]] = {}
+        self._coming: Counter[int] = Counter()
+        self._clock = clock
+        self._catching_up_since: float | None = None
+        self.keeper: Backlog | None = None  # where a stop keeps what it could not handle
+
+    def on_batch(self, full: bool) -> None:
+        """Told after each getUpdates whether the batch was full. While Telegram holds a
+        backlog, ordinary turns wait (for at most ``CATCH_UP_S`` at a stretch) so that reading
+        it, which is cheap now that a flood's excess is never built, comes first: a crisis
+        behind a flood is found before the flood's turns are taken."""
+        if not full:
+            self._catching_up_since = None
+            self.queue.resume()
+            return
+        now = self._clock()
+        if self._catching_up_since is None:
+            self._catching_up_since = now
+        if now - self._catching_up_since < CATCH_UP_S:
+            self.queue.pause()
+        else:
+            self.queue.resume()
+
+    def admit(self, data: JSONDict) -> bool:
+        """False when ``data`` is dropped unbuilt: its chat's queue is full and it is not urgent."""
+        update_id = data.get("update_id")
+        if not _is_int(update_id) or update_id in self._admitted:
+            return True
+        seen = peek(data)
+        if seen.chat_id is None:
+            return True
+        urgent = False
+        if self.urgent_raw is not None:
+            try:
+                urgent = self.urgent_raw(data)
+            except Exception as exc:
+                log.warning("crisis check at ingress failed", extra={"error": type(exc).__name__})
+        if not urgent and not self.queue.has_room(seen.chat_id, self._coming[seen.chat_id]):
+            self.queue.drop(seen.chat_id)
+            if seen.query_id is not None and self.on_refused is not None:
+                self.on_refused(seen)
+            return False
+        self._coming[seen.chat_id] += 1
+        self._admitted[update_id] = (seen.chat_id, urgent)
+        return True
+
+    def forget(self, data: JSONDict) -> None:
+        """Undo ``admit`` for an update that will not reach the queue (it did not parse)."""
+        found = self._admitted.pop(data.get("update_id"), None)  # type: ignore[arg-type]
+        if found is not None:
+            self._release(found[0])
+
+    def _release(self, key: int) -> None:
+        self._coming[key] -= 1
+        if self._coming[key] <= 0:
+            del self._coming[key]
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        key = _chat_key(update)
+        found = self._admitted.pop(update.update_id, None) if isinstance(update, Update) else None
+        if found is not None:
+            key, urgent = found
+            self._release(key)
+        else:  # not triaged (an update put on the queue directly)
+            key, urgent = _chat_key(update), False
+            if key is not None:
+                try:
+                    urgent = isinstance(update, Update) and self.urgent(update)
+                except Exception as exc:
+                    log.warning("crisis check at ingress failed", extra={"error": type(exc).__name__})
         if key is None:
             await coroutine
             return
-        urgent = False
-        try:
-            urgent = isinstance(update, Update) and self.urgent(update)
-        except Exception as exc:
-            log.warning("crisis check at ingress failed", extra={"error": type(exc).__name__})
         self.queue.submit(key, _Item(update, coroutine), urgent=urgent)
 
     async def drain(self, within_s: float) -> None:
-        """Handle what was accepted, for at most ``within_s`` seconds; log what was left."""
+        """Handle what was accepted, for at most ``within_s`` seconds; keep what is left
+        (with a ``keeper``) for the next start, in each chat's order."""
         left = await self.queue.drain(within_s)
         for item in left:
             _discard(item)
-        if left:
+        if not left:
+            return
+        if self.keeper is None:
             log.warning("updates left unhandled at shutdown", extra={"count": len(left)})
+            return
+        await self.keeper.keep([_kept(item.update) for item in left])
+
+    async def restore(self, bot: Bot) -> list[Update]:
+        """What the last stop kept, rebuilt for ``bot``, oldest first."""
+        if self.keeper is None:
+            return []
+        updates = []
+        for payload in await self.keeper.take():
+            try:
+                data = json.loads(payload)
+            except ValueError:
+                data = None
+            update = parse_update(data, bot)
+            if update is not None:
+                updates.append(update)
+        return updates
 
     async def initialize(self) -> None:
         self.queue.start()
@@ -159,6 +301,14 @@ def _discard(item: _Item) -> None:
     close = getattr(item.coroutine, "close", None)
     if close is not None:
         close()  # never awaited: close it so asyncio does not warn
+
+
+def _kept(update: object) -> tuple[str | None, str]:
+    """An update as the backlog keeps it: its sender, and its JSON."""
+    if not isinstance(update, Update):
+        return None, "null"
+    user = update.effective_user
+    return (str(user.id) if user is not None else None), update.to_json()
 
 
 def _chat_key(update: object) -> int | None:

@@ -18,13 +18,14 @@ from telegram.ext import Application, ApplicationBuilder
 from telegram.request import BaseRequest
 
 from ketacompanion.adapters.telegram.adapter import TelegramAdapter
-from ketacompanion.adapters.telegram.delivery import RetryPolicy, TelegramSender
+from ketacompanion.adapters.telegram.delivery import PLATFORM, RetryPolicy, TelegramSender
 from ketacompanion.adapters.telegram.gate import GatedRequest
-from ketacompanion.adapters.telegram.ingress import FairProcessor, SanitizingRequest
+from ketacompanion.adapters.telegram.ingress import FairProcessor, IngressBot
 from ketacompanion.adapters.telegram.limits import Limits, Monotonic, RateLimiter, Sleep
 from ketacompanion.adapters.telegram.request import AiohttpRequest
 from ketacompanion.adapters.telegram.webhook import WebhookServer, path_of
 from ketacompanion.app import App, texts
+from ketacompanion.backlog import Backlog
 from ketacompanion.services import PlatformConfigError, PlatformUnavailable, Service
 from ketacompanion.settings import Settings
 
@@ -72,14 +73,17 @@ def build_application(
             connection_pool_size=1, connect_timeout=t.connect, read_timeout=t.read,
             write_timeout=t.read, pool_timeout=t.pool,
         )  # fmt: skip
+    processor = FairProcessor(concurrency)
+    bot = IngressBot(
+        token, base_url, base_file_url, request=GatedRequest(request),
+        get_updates_request=updates_request,
+        admit=processor.admit,  # a full chat's updates are dropped before they are built
+        on_batch=processor.on_batch,
+    )  # fmt: skip
     return (
         ApplicationBuilder()
-        .token(token)
-        .base_url(base_url)
-        .base_file_url(base_file_url)
-        .request(GatedRequest(request))
-        .get_updates_request(SanitizingRequest(updates_request))
-        .concurrent_updates(FairProcessor(concurrency))
+        .bot(bot)
+        .concurrent_updates(processor)
         .job_queue(None)  # schedules live in our database, not in python-telegram-bot
         .build()
     )
@@ -105,7 +109,9 @@ def build_adapter(
     )  # fmt: skip
     processor = application.update_processor
     if isinstance(processor, FairProcessor):
-        processor.urgent, processor.on_flood = adapter.is_urgent, adapter.flood_notice
+        processor.urgent, processor.urgent_raw = adapter.is_urgent, adapter.is_urgent_raw
+        processor.on_flood, processor.on_refused = adapter.flood_notice, adapter.refused_button
+        processor.keeper = Backlog(app.store, PLATFORM)
     return adapter
 
 
@@ -126,6 +132,11 @@ def telegram_service(
         async with application:
             await adapter.register_commands()
             await application.start()
+            processor = application.update_processor
+            if isinstance(processor, FairProcessor):
+                # What the last stop kept goes first, before anything new is read.
+                for update in await processor.restore(application.bot):
+                    await application.update_queue.put(update)
             try:
                 if webhook is not None:
                     await webhook.start()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, NamedTuple
 
 from telegram import Chat, ChatMember, Message, Update, User
 
@@ -65,6 +66,61 @@ class Event:
 
 
 IGNORED = Event(Action.IGNORE)
+
+
+class Peek(NamedTuple):
+    """What ingress needs from an update's raw JSON, read without building any object."""
+
+    chat_id: int | None  # the chat (or, without one, the person) whose queue it joins
+    kind: str  # "message", "edited", "choice", "member" or "other"
+    text: str | None  # the text or caption, for the crisis rule screen
+    choice: str | None  # a button's data
+    query_id: str | None  # a button press to answer
+
+
+def peek(data: dict[str, Any]) -> Peek:
+    """The chat, kind, text and button of ``data`` (decoded getUpdates or webhook JSON).
+    Anything oddly shaped reads as absent: the full parse decides what it really is."""
+    for field, kind in (("message", "message"), ("edited_message", "edited")):
+        message = data.get(field)
+        if isinstance(message, dict):
+            text = message.get("text")
+            if text is None:
+                text = message.get("caption")
+            key = _raw_id(message.get("chat")) or _raw_id(message.get("from"))
+            return Peek(key, kind, text if isinstance(text, str) else None, None, None)
+    query = data.get("callback_query")
+    if isinstance(query, dict):
+        message = query.get("message")
+        key = _raw_id(message.get("chat") if isinstance(message, dict) else None)
+        choice, query_id = query.get("data"), query.get("id")
+        return Peek(
+            key or _raw_id(query.get("from")), "choice", None,
+            choice if isinstance(choice, str) else None,
+            query_id if isinstance(query_id, str) and query_id else None,
+        )  # fmt: skip
+    member = data.get("my_chat_member")
+    if isinstance(member, dict):
+        return Peek(_raw_id(member.get("chat")) or _raw_id(member.get("from")), "member", None, None, None)
+    return Peek(None, "other", None, None, None)
+
+
+def _raw_id(part: object) -> int | None:
+    value = part.get("id") if isinstance(part, dict) else None
+    return value if _is_int(value) else None  # type: ignore[return-value]
+
+
+def is_crisis_command(text: str) -> bool:
+    """``/crisis``, ``/crisis@bot`` or ``/crisis ...``, read as ``Inbound.from_text`` reads it."""
+    stripped = text.strip()
+    if not stripped.startswith("/"):
+        return False
+    head = stripped[1:].partition(" ")[0]
+    return head.split("@", 1)[0].lower() == "crisis"
+
+
+def is_crisis_choice(choice: str) -> bool:
+    return choice == "go:crisis" or choice.partition(":")[0] == "crisis"
 
 
 def is_group(chat: Chat) -> bool:

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from telegram.ext import Application
 
-from ketacompanion.adapters.telegram.ingress import parse_update
+from ketacompanion.adapters.telegram.ingress import FairProcessor, parse_update
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +87,20 @@ class WebhookServer:
         except RecursionError:  # nested deeper than any update: not from Telegram
             log.warning("webhook body nested too deep", extra={"status": 400})
             return web.Response(status=400)
+        processor = self._application.update_processor
+        fair = processor if isinstance(processor, FairProcessor) and isinstance(data, dict) else None
+        if fair is not None and not fair.admit(data):  # type: ignore[arg-type]
+            return web.Response(status=200)  # a full chat's update: counted, not built
         try:
             update = parse_update(data, self._application.bot)
         except RecursionError:
+            if fair is not None:
+                fair.forget(data)  # type: ignore[arg-type]
             log.warning("webhook body nested too deep", extra={"status": 400})
             return web.Response(status=400)
         if update is None:
+            if fair is not None:
+                fair.forget(data)  # type: ignore[arg-type]  # it takes no place in the queue
             log.warning("malformed webhook update ignored", extra={"kind": "malformed"})
             return web.Response(status=200)
         await self._application.update_queue.put(update)
