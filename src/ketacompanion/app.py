@@ -125,6 +125,7 @@ class App:
             self.live.close()
         if self.screener is not None:
             self.screener.close()
+        self.delivery.close()
         await self.store.close()
 
 
@@ -258,6 +259,7 @@ async def build_app(
         engine, outbox, clock, texts(content),
         window=timedelta(minutes=settings.checkin_window_minutes),
         reminder_delay=timedelta(minutes=settings.checkin_reminder_minutes),
+        busy_timeout_ms=settings.sqlite_busy_timeout_ms,
     )
     return App(settings, clock, engine, store, content, companion, delivery, senders, events, live=live, screener=detector)
 

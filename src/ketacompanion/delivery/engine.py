@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ketacompanion.core.ports import Clock
@@ -16,6 +17,7 @@ from ketacompanion.core.turn import Text
 from ketacompanion.delivery.outbox import DrainStats, Outbox
 from ketacompanion.delivery.prompts import Templates
 from ketacompanion.storage import planner
+from ketacompanion.storage.batches import BatchRunner
 
 
 @dataclass(slots=True)
@@ -37,8 +39,10 @@ class Delivery:
         window: timedelta,
         reminder_delay: timedelta,
         claim_batch: int = 5000,
+        busy_timeout_ms: int = 5000,
     ) -> None:
         self.engine, self.outbox, self.clock, self._text_for = engine, outbox, clock, text_for
+        self.batches = BatchRunner(engine, busy_timeout_ms)
         self.window, self.reminder_delay, self.claim_batch = window, reminder_delay, claim_batch
 
     async def enqueue_due(self) -> TickStats:
@@ -47,13 +51,16 @@ class Delivery:
         stats = TickStats()
         now = self.clock.now()
         words = Templates(self._text_for)
+
+        def batch(conn: Connection) -> tuple[int, int]:
+            dues, claimed = planner.claim_batch(conn, now, self.window, self.claim_batch)
+            queued = self.outbox.queue(conn, [(d, "prompt", words.encoded(d, "prompt")) for d in dues])
+            return claimed, queued
+
         while True:
-            async with self.engine.begin() as conn:
-                dues, claimed = await planner.claim_due(conn, now, self.window, self.claim_batch)
-                stats.queued += await self.outbox.enqueue(
-                    conn, ((d, "prompt", words.encoded(d, "prompt")) for d in dues)
-                )
+            claimed, queued = await self.batches.run(batch)  # one transaction, one hand-off
             stats.claimed += claimed
+            stats.queued += queued
             if claimed == 0:  # claiming plans the next slot, which may itself be overdue
                 break
         while True:
@@ -72,6 +79,9 @@ class Delivery:
         stats = await self.enqueue_due()
         stats.drained = await self.outbox.drain()
         return stats
+
+    def close(self) -> None:
+        self.batches.close()
 
     async def next_wake(self) -> datetime | None:
         async with self.engine.connect() as conn:

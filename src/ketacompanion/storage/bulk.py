@@ -2,15 +2,17 @@
 
 On SQLite, SQLAlchemy's per-value processing (datetimes formatted one by one) costs
 more than the insert itself when a hundred thousand rows are due in one minute. Here
-the rows go to the driver directly, with datetimes written in exactly the format
-SQLAlchemy's SQLite ``DateTime`` reads back. PostgreSQL keeps the ordinary path."""
+the rows go to the driver directly, in one ``executemany``, with datetimes written in
+exactly the format SQLAlchemy's SQLite ``DateTime`` reads back. PostgreSQL keeps the
+ordinary path."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Connection, Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
@@ -46,26 +48,53 @@ async def bulk_insert(
     if not rows:
         return
     if conn.dialect.name != "sqlite":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        statement = pg_insert(table) if skip_conflicts_on else insert(table)
-        if skip_conflicts_on:
-            statement = statement.on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
-        await conn.execute(statement, rows)
+        await conn.execute(_pg_statement(table, skip_conflicts_on), rows)
         return
-    columns = list(rows[0])
+    columns = tuple(rows[0])
+    sql, values = _sqlite_insert(table, columns, [tuple(row[name] for name in columns) for row in rows],
+                                 skip_conflicts_on)
+    await conn.exec_driver_sql(sql, values)
+
+
+def insert_rows(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]],
+    skip_conflicts_on: tuple[str, ...] = (),
+) -> None:
+    """``bulk_insert`` for rows given as tuples in ``columns`` order, on a sync connection
+    (the fan-out runs each batch as one unit of sync work)."""
+    if not rows:
+        return
+    if conn.dialect.name != "sqlite":
+        conn.execute(_pg_statement(table, skip_conflicts_on), [dict(zip(columns, row, strict=True)) for row in rows])
+        return
+    conn.exec_driver_sql(*_sqlite_insert(table, columns, rows, skip_conflicts_on))
+
+
+def _pg_statement(table: Table, skip_conflicts_on: tuple[str, ...]) -> Any:
+    if not skip_conflicts_on:
+        return insert(table)
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    return pg_insert(table).on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
+
+
+def _sqlite_insert(
+    table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]], skip_conflicts_on: tuple[str, ...]
+) -> tuple[str, list[tuple[Any, ...]]]:
     verb = "INSERT OR IGNORE" if skip_conflicts_on else "INSERT"
     sql = f"{verb} INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
     # Only datetime and boolean columns need converting; the rest go as they are.
     typed = [i for i, name in enumerate(columns) if _needs_conversion(table, name)]
+    if not typed:
+        return sql, list(rows)
     convert = _converter()
-    values: list[Any] = []
+    converted: list[tuple[Any, ...]] = []
     for row in rows:
-        record = [row[name] for name in columns]
+        record = list(row)
         for i in typed:
             record[i] = convert(record[i])
-        values.append(tuple(record))
-    await conn.exec_driver_sql(sql, values)
+        converted.append(tuple(record))
+    return sql, converted
 
 
 def _needs_conversion(table: Table, name: str) -> bool:
