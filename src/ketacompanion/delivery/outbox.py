@@ -44,7 +44,7 @@ from ketacompanion.core.model import (
 )
 from ketacompanion.core.ports import Clock, Sender
 from ketacompanion.storage import tables as t
-from ketacompanion.storage.bulk import insert_rows
+from ketacompanion.storage.bulk import driver_values, insert_rows
 from ketacompanion.storage.fields import enc_context
 from ketacompanion.storage.planner import Due
 
@@ -148,12 +148,14 @@ class Outbox:
         sealed = self.cipher.encrypt_many(
             [(encoded, enc_context("outbox", "payload_enc", due.user_id)) for due, _, encoded in items]
         )
+        value = driver_values(conn)
+        at = value(now)
         rows = [
             (due.user_id, due.checkin_id, purpose, due.platform, due.chat_id, payload, "queued", 0, 0,
-             due.not_before if due.not_before > now else now, now)
+             value(due.not_before) if due.not_before > now else at, at)
             for (due, purpose, _), payload in zip(items, sealed, strict=True)
         ]
-        insert_rows(conn, t.outbox, _QUEUE_COLUMNS, rows)
+        insert_rows(conn, t.outbox, _QUEUE_COLUMNS, rows, ready=True)
         return len(rows)
 
     async def drain(self, max_passes: int = 10_000) -> DrainStats:

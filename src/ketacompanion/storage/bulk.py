@@ -56,16 +56,31 @@ async def bulk_insert(
     await conn.exec_driver_sql(sql, values)
 
 
+def driver_values(conn: Connection) -> Any:
+    """What turns a Python value into the one ``insert_rows(..., ready=True)`` hands the
+    driver: memoised SQLite datetimes; PostgreSQL takes values as they are."""
+    return _converter() if conn.dialect.name == "sqlite" else _same
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
 def insert_rows(
     conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]],
-    skip_conflicts_on: tuple[str, ...] = (),
+    skip_conflicts_on: tuple[str, ...] = (), *, ready: bool = False,
 ) -> None:
     """``bulk_insert`` for rows given as tuples in ``columns`` order, on a sync connection
-    (the fan-out runs each batch as one unit of sync work)."""
+    (the fan-out runs each batch as one unit of sync work). ``ready``: the values went
+    through ``driver_values`` already (a fan-out converts each shared moment once, not
+    once a row)."""
     if not rows:
         return
     if conn.dialect.name != "sqlite":
         conn.execute(_pg_statement(table, skip_conflicts_on), [dict(zip(columns, row, strict=True)) for row in rows])
+        return
+    if ready:
+        conn.exec_driver_sql(_sqlite_sql(table, columns, skip_conflicts_on), list(rows))
         return
     conn.exec_driver_sql(*_sqlite_insert(table, columns, rows, skip_conflicts_on))
 
@@ -81,8 +96,7 @@ def _pg_statement(table: Table, skip_conflicts_on: tuple[str, ...]) -> Any:
 def _sqlite_insert(
     table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]], skip_conflicts_on: tuple[str, ...]
 ) -> tuple[str, list[tuple[Any, ...]]]:
-    verb = "INSERT OR IGNORE" if skip_conflicts_on else "INSERT"
-    sql = f"{verb} INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+    sql = _sqlite_sql(table, columns, skip_conflicts_on)
     # Only datetime and boolean columns need converting; the rest go as they are.
     typed = [i for i, name in enumerate(columns) if _needs_conversion(table, name)]
     if not typed:
@@ -95,6 +109,11 @@ def _sqlite_insert(
             record[i] = convert(record[i])
         converted.append(tuple(record))
     return sql, converted
+
+
+def _sqlite_sql(table: Table, columns: Sequence[str], skip_conflicts_on: tuple[str, ...]) -> str:
+    verb = "INSERT OR IGNORE" if skip_conflicts_on else "INSERT"
+    return f"{verb} INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
 
 
 def _needs_conversion(table: Table, name: str) -> bool:

@@ -7,13 +7,26 @@ LOCKED`` on PostgreSQL), so two processes never queue the same row."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, any_, bindparam, case, delete, func, or_, select, update
+from sqlalchemy import (
+    Connection,
+    String,
+    and_,
+    any_,
+    bindparam,
+    case,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -26,7 +39,7 @@ from ketacompanion.core.schedule import (
     session_timeline,
 )
 from ketacompanion.storage import tables as t
-from ketacompanion.storage.bulk import bulk_insert, insert_rows
+from ketacompanion.storage.bulk import bulk_insert, driver_values, insert_rows
 from ketacompanion.storage.fields import aware as _aware
 
 OPEN_STATES = ("queued", "sent", "reminded", "open")
@@ -177,6 +190,7 @@ def claim_batch(conn: Connection, now: datetime, window: timedelta, limit: int =
     next_of: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
     superseded: dict[str, list[int]] = {}
     aware = _memo(_aware)  # most rows in a fan-out share their due moment
+    value = driver_values(conn)
     for (checkin_id, user_id, kind, instrument, due_raw, outcome, platform, chat_id, language, scheduled, zone,
          daily, weekday, weekly, quiet_start, quiet_end, paused_until) in claimed:
         if scheduled is not None and kind in RECURRING:
@@ -188,7 +202,7 @@ def claim_batch(conn: Connection, now: datetime, window: timedelta, limit: int =
             if following is None:
                 row = ScheduleRow(0, zone or "UTC", daily, weekday, weekly, quiet_start, quiet_end, _aware(paused_until))
                 following = next_of[key] = [
-                    (s.kind, s.instrument, None, s.due_at, s.due_at + window, "pending", now)
+                    (s.kind, s.instrument, None, value(s.due_at), value(s.due_at + window), "pending", value(now))
                     for s in recurring_slots(row, aware(due_raw)) if s.kind == kind
                 ]
             for slot in following:
@@ -229,7 +243,7 @@ def claim_batch(conn: Connection, now: datetime, window: timedelta, limit: int =
                                 c.c.closed_at.is_(None), c.c.due_at < first_due)
                 .values(closed_at=now)
             )
-    insert_rows(conn, c, _SLOT_COLUMNS, next_rows, skip_conflicts_on=_SLOT_KEY)
+    insert_rows(conn, c, _SLOT_COLUMNS, next_rows, skip_conflicts_on=_SLOT_KEY, ready=True)
     return queued, len(claimed)
 
 
@@ -262,11 +276,13 @@ def _pick(now: datetime, limit: int, pg: bool) -> Any:
 
 
 def _among(column: Any, ids: list[int], pg: bool) -> Any:
-    """``column IN ids``: on PostgreSQL one array parameter (``= ANY``), so a batch is
-    one small statement rather than thousands of parameters to bind and plan."""
+    """``column IN ids`` as one parameter, so a batch of thousands of ids is one small
+    statement, compiled once, rather than thousands of parameters to name and bind: an
+    array with ``= ANY`` on PostgreSQL, a JSON list read by ``json_each`` on SQLite."""
     if pg:
         return column == any_(bindparam(None, ids, type_=ARRAY(column.type)))
-    return column.in_(ids)
+    listed = func.json_each(bindparam(None, json.dumps(ids), type_=String)).table_valued("value")
+    return column.in_(select(listed.c.value))
 
 
 async def due_reminders(conn: AsyncConnection, now: datetime, delay: timedelta, limit: int = 5000) -> list[Due]:
