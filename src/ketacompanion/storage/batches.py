@@ -10,6 +10,7 @@ in-memory database) the same function runs through ``run_sync`` on the async eng
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -44,8 +45,17 @@ class BatchRunner:
         if self._sync is None:
             assert self._path is not None
             self._sync = _sqlite_engine(self._path, self._busy)
-        with self._sync.begin() as conn:
-            return work(conn)
+        # A batch makes thousands of short-lived rows and no cycles: collection passes
+        # in the middle of it would only walk those rows again and again. Collection
+        # resumes when the batch ends (unless something else had already paused it).
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            with self._sync.begin() as conn:
+                return work(conn)
+        finally:
+            if collecting:
+                gc.enable()
 
     def close(self) -> None:
         if self._executor is not None:
