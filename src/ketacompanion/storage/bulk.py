@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert
+from sqlalchemy import Connection, Table, bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
@@ -76,6 +76,9 @@ def insert_rows(
     once a row)."""
     if not rows:
         return
+    if conn.dialect.name == "postgresql":
+        conn.execute(_pg_from_arrays(table, columns, rows, skip_conflicts_on))
+        return
     if conn.dialect.name != "sqlite":
         conn.execute(_pg_statement(table, skip_conflicts_on), [dict(zip(columns, row, strict=True)) for row in rows])
         return
@@ -83,6 +86,25 @@ def insert_rows(
         conn.exec_driver_sql(_sqlite_sql(table, columns, skip_conflicts_on), list(rows))
         return
     conn.exec_driver_sql(*_sqlite_insert(table, columns, rows, skip_conflicts_on))
+
+
+def _pg_from_arrays(
+    table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]], skip_conflicts_on: tuple[str, ...]
+) -> Any:
+    """One ``INSERT ... SELECT unnest(...)`` with one array a column: a batch is one
+    statement and one round trip, set-based on the server, where ``executemany`` runs
+    one insert a row."""
+    from sqlalchemy.dialects.postgresql import ARRAY
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    arrays = [
+        func.unnest(bindparam(None, [row[i] for row in rows], type_=ARRAY(table.c[name].type)))
+        for i, name in enumerate(columns)
+    ]
+    statement = pg_insert(table).from_select(list(columns), select(*arrays))
+    if skip_conflicts_on:
+        statement = statement.on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
+    return statement
 
 
 def _pg_statement(table: Table, skip_conflicts_on: tuple[str, ...]) -> Any:
