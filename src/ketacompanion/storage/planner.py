@@ -173,7 +173,20 @@ def claim_batch(conn: Connection, now: datetime, window: timedelta, limit: int =
     # (decided in SQL, so no timestamp is compared row by row here); the same
     # transaction then writes those outcomes (rows locked with SKIP LOCKED on
     # PostgreSQL, and SQLite has one writer), so no other process can claim them between.
-    claimed = conn.execute(_pick(now, limit, pg)).all()
+    if pg:
+        # One statement claims and records: the locked pick, each row's outcome written,
+        # everything the batch needs returned (in no set order: sorted here).
+        pick = _pick(now, limit, pg).subquery("pick")
+        claim = (
+            update(c).where(c.c.id == pick.c.id)
+            .values(status=pick.c.outcome,
+                    closed_at=case((pick.c.outcome != "queued", bindparam(None, now, type_=c.c.closed_at.type)),
+                                   else_=c.c.closed_at))
+            .returning(*pick.c)
+        )
+        claimed = sorted(conn.execute(claim).all(), key=lambda r: (r[4], r[0]))
+    else:
+        claimed = conn.execute(_pick(now, limit, pg)).all()
     if not claimed:
         return [], 0
     ds = t.dosing_sessions
@@ -215,7 +228,7 @@ def claim_batch(conn: Connection, now: datetime, window: timedelta, limit: int =
             queued.append(
                 Due(checkin_id, user_id, kind, instrument, aware(due_raw), platform, chat_id, language, not_before)
             )
-    for status, ids in final.items():
+    for status, ids in final.items() if not pg else ():  # on PostgreSQL the claim wrote them
         for chunk in _chunks(ids, 5000):
             values: dict[str, Any] = {"status": status}
             if status != "queued":
@@ -262,10 +275,10 @@ def _pick(now: datetime, limit: int, pg: bool) -> Any:
          "cancelled"),
         (c.c.expires_at <= now, "missed"),
         else_="queued",
-    )
+    ).label("outcome")
     pick = (
         select(c.c.id, c.c.user_id, c.c.kind, c.c.instrument, c.c.due_at, outcome, u.c.platform, u.c.chat_id,
-               u.c.language, s.c.user_id, u.c.timezone, s.c.daily_time, s.c.weekly_day, s.c.weekly_time,
+               u.c.language, s.c.user_id.label("scheduled"), u.c.timezone, s.c.daily_time, s.c.weekly_day, s.c.weekly_time,
                s.c.quiet_start, s.c.quiet_end, s.c.paused_until)
         .select_from(c.outerjoin(u, u.c.id == c.c.user_id).outerjoin(s, s.c.user_id == c.c.user_id))
         .where(c.c.status == "pending", c.c.due_at <= now)
