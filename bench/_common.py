@@ -92,6 +92,11 @@ class Recording:
         try:
             for sql, params, many in self.statements:
                 head = sql.lstrip()[:16].upper()
+                if head.startswith("BEGIN") and open_tx:
+                    # A commit through the driver (``connection.commit()``) sends no
+                    # statement to record; the next BEGIN shows where it was.
+                    conn.execute("COMMIT")
+                    open_tx = False
                 if head.startswith(("BEGIN", "PRAGMA")):
                     continue  # the project's own BEGINs are replaced by ours, below
                 if head.startswith(("COMMIT", "ROLLBACK")) and not head.startswith("ROLLBACK TO"):

@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ketacompanion.content.problems import ContentError, Problem, Severity, errors
-from ketacompanion.content.yamlnodes import duplicate_keys
+from ketacompanion.content.yamlnodes import duplicate_keys, node_and_data
 from ketacompanion.core.places import country_names
 
 MAX_CODE = 32  # users.enrolment is String(32)
@@ -83,8 +83,7 @@ def _scan(path: Path, messages_dir: Path | None) -> tuple[dict[str, Enrolment], 
         return {}, []
     try:
         text = path.read_text(encoding="utf-8")
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
+        root, data = node_and_data(text)
     except (OSError, UnicodeDecodeError) as exc:
         return {}, [Problem(path, 0, f"cannot read: {exc}")]
     except yaml.YAMLError as exc:

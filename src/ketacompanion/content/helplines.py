@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ketacompanion.content.problems import ContentError, Problem, Severity, errors
+from ketacompanion.content.yamlnodes import node_and_data
 from ketacompanion.core.crisis.tztables import iso_country_codes
 
 FALLBACK_CODE = "ZZ"
@@ -95,8 +96,7 @@ def validate_helplines(path: Path, today: date) -> list[Problem]:
     except (OSError, UnicodeDecodeError) as exc:
         return [Problem(path, 0, f"cannot read: {exc}")]
     try:
-        root = yaml.compose(text, Loader=yaml.CSafeLoader)
-        data = yaml.load(text, Loader=yaml.CSafeLoader)  # noqa: S506 - the C safe loader
+        root, data = node_and_data(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 0

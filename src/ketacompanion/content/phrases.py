@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from ketacompanion.content.problems import ContentError, Problem, Severity
+from ketacompanion.content.yamlnodes import node_and_data
 from ketacompanion.core.crisis.normalise import normalise
 
 Level = Literal["none", "concern", "crisis"]
@@ -274,8 +275,7 @@ def _check(path: Path) -> tuple[PhraseRules | None, list[Problem]]:
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem(path, 0, f"cannot read: {exc}")]
     try:
-        node = yaml.compose(text, Loader=yaml.CSafeLoader)
-        data = yaml.load(text, Loader=yaml.CSafeLoader)  # noqa: S506 - the C safe loader
+        node, data = node_and_data(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         return None, [Problem(path, mark.line + 1 if mark else 0, f"YAML error: {exc}")]

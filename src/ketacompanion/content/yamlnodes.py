@@ -3,8 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import yaml
+
+
+def node_and_data(text: str) -> tuple[yaml.Node | None, Any]:
+    """The document's node tree (for line numbers in problems) and its data, from one
+    parse with the C parser and the safe constructor: composing and then loading the
+    same text would parse it twice. ``(None, None)`` when empty; raises
+    ``yaml.YAMLError`` as ``yaml.load`` does."""
+    loader = yaml.CSafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        return node, loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
 
 
 def duplicate_keys(root: yaml.Node) -> Iterator[tuple[int, str]]:

@@ -10,6 +10,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ketacompanion.content.catalog import ContentHolder
@@ -18,6 +19,7 @@ from ketacompanion.core.turn import Text
 from ketacompanion.delivery.outbox import DrainStats, Outbox
 from ketacompanion.delivery.prompts import Templates
 from ketacompanion.storage import planner
+from ketacompanion.storage.batches import BatchRunner
 
 
 @dataclass(slots=True)
@@ -40,10 +42,12 @@ class Delivery:
         reminder_delay: timedelta,
         claim_batch: int = 5000,
         content: ContentHolder | None = None,
+        busy_timeout_ms: int = 5000,
     ) -> None:
         """``content``: the holder ``text_for`` reads, so each prompt records the version
         that worded it, and its reminder is worded from the same version."""
         self.engine, self.outbox, self.clock, self._text_for = engine, outbox, clock, text_for
+        self.batches = BatchRunner(engine, busy_timeout_ms)
         self.window, self.reminder_delay, self.claim_batch = window, reminder_delay, claim_batch
         self._content = content
 
@@ -57,13 +61,16 @@ class Delivery:
         # queued here is worded from the version its row records.
         with self._content.pinned() if self._content is not None else nullcontext():
             version = self._content.version if self._content is not None else None
+
+            def batch(conn: Connection) -> tuple[int, int]:
+                dues, claimed = planner.claim_batch(conn, now, self.window, self.claim_batch, version)
+                queued = self.outbox.queue(conn, [(d, "prompt", words.encoded(d, "prompt")) for d in dues])
+                return claimed, queued
+
             while True:
-                async with self.engine.begin() as conn:
-                    dues, claimed = await planner.claim_due(conn, now, self.window, self.claim_batch, version)
-                    stats.queued += await self.outbox.enqueue(
-                        conn, ((d, "prompt", words.encoded(d, "prompt")) for d in dues)
-                    )
+                claimed, queued = await self.batches.run(batch)  # one transaction, one hand-off
                 stats.claimed += claimed
+                stats.queued += queued
                 if claimed == 0:  # claiming plans the next slot, which may itself be overdue
                     break
         while True:
@@ -90,6 +97,9 @@ class Delivery:
         stats = await self.enqueue_due()
         stats.drained = await self.outbox.drain()
         return stats
+
+    def close(self) -> None:
+        self.batches.close()
 
     async def next_wake(self) -> datetime | None:
         async with self.engine.connect() as conn:

@@ -23,13 +23,13 @@ import os
 import secrets
 import socket
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from aiolimiter import AsyncLimiter
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Connection, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ketacompanion.cipher import FieldCipher
@@ -44,7 +44,7 @@ from ketacompanion.core.model import (
 )
 from ketacompanion.core.ports import Clock, Sender
 from ketacompanion.storage import tables as t
-from ketacompanion.storage.bulk import bulk_insert
+from ketacompanion.storage.bulk import driver_values, insert_rows
 from ketacompanion.storage.fields import enc_context
 from ketacompanion.storage.planner import Due
 
@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 BACKOFF = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10), timedelta(minutes=30))
 MAX_UNCONFIRMED = 2  # sends of one row whose outcome could not be known: the first and one retry
 UNCONFIRMED = "sent_unconfirmed"
+_QUEUE_COLUMNS = ("user_id", "checkin_id", "purpose", "platform", "chat_id", "payload_enc", "status", "attempts",
+                  "unconfirmed", "not_before", "created_at")
 
 
 def worker_identity() -> str:
@@ -137,20 +139,23 @@ class Outbox:
 
     async def enqueue(self, conn: AsyncConnection, items: Iterable[tuple[Due, str, str]]) -> int:
         """Queue (due, purpose, encoded reply) rows, in the caller's transaction."""
+        return await conn.run_sync(self.queue, list(items))
+
+    def queue(self, conn: Connection, items: Sequence[tuple[Due, str, str]]) -> int:
+        """``enqueue`` on a sync connection: every payload sealed in one call (one random
+        read for all the nonces), every row in one ``executemany``."""
         now = self.clock.now()
-        listed = list(items)
         sealed = self.cipher.encrypt_many(
-            [(encoded, enc_context("outbox", "payload_enc", due.user_id)) for due, _, encoded in listed]
+            [(encoded, enc_context("outbox", "payload_enc", due.user_id)) for due, _, encoded in items]
         )
-        rows: list[dict[str, Any]] = [
-            {
-                "user_id": due.user_id, "checkin_id": due.checkin_id, "purpose": purpose,
-                "platform": due.platform, "chat_id": due.chat_id, "payload_enc": payload,
-                "status": "queued", "attempts": 0, "unconfirmed": 0, "not_before": max(now, due.not_before), "created_at": now,
-            }
-            for (due, purpose, _), payload in zip(listed, sealed, strict=True)
+        value = driver_values(conn)
+        at = value(now)
+        rows = [
+            (due.user_id, due.checkin_id, purpose, due.platform, due.chat_id, payload, "queued", 0, 0,
+             value(due.not_before) if due.not_before > now else at, at)
+            for (due, purpose, _), payload in zip(items, sealed, strict=True)
         ]
-        await bulk_insert(conn, t.outbox, rows)
+        insert_rows(conn, t.outbox, _QUEUE_COLUMNS, rows, ready=True)
         return len(rows)
 
     async def drain(self, max_passes: int = 10_000) -> DrainStats:

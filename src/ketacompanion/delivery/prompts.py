@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
 from ketacompanion.core.model import Choice, Reply, Urgency
 from ketacompanion.core.turn import Text, button
@@ -61,7 +60,7 @@ class Templates:
         key = (purpose, due.kind, due.language or "en", due.instrument is not None, due.content_version)
         template = self._cache.get(key)
         if template is None:
-            stand_in = replace(due, checkin_id=_ID)  # type: ignore[arg-type]
+            stand_in = due._replace(checkin_id=_ID)  # type: ignore[arg-type]
             build = reminder if purpose == "reminder" else prompt
             template = self._cache[key] = encode_reply(build(stand_in, self._text_for))
         return template.replace(_ID, str(due.checkin_id))

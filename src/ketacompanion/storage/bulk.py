@@ -2,15 +2,17 @@
 
 On SQLite, SQLAlchemy's per-value processing (datetimes formatted one by one) costs
 more than the insert itself when a hundred thousand rows are due in one minute. Here
-the rows go to the driver directly, with datetimes written in exactly the format
-SQLAlchemy's SQLite ``DateTime`` reads back. PostgreSQL keeps the ordinary path."""
+the rows go to the driver directly, in one ``executemany``, with datetimes written in
+exactly the format SQLAlchemy's SQLite ``DateTime`` reads back. PostgreSQL keeps the
+ordinary path."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Connection, Table, bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
@@ -46,26 +48,94 @@ async def bulk_insert(
     if not rows:
         return
     if conn.dialect.name != "sqlite":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        statement = pg_insert(table) if skip_conflicts_on else insert(table)
-        if skip_conflicts_on:
-            statement = statement.on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
-        await conn.execute(statement, rows)
+        await conn.execute(_pg_statement(table, skip_conflicts_on), rows)
         return
-    columns = list(rows[0])
-    verb = "INSERT OR IGNORE" if skip_conflicts_on else "INSERT"
-    sql = f"{verb} INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+    columns = tuple(rows[0])
+    sql, values = _sqlite_insert(table, columns, [tuple(row[name] for name in columns) for row in rows],
+                                 skip_conflicts_on)
+    await conn.exec_driver_sql(sql, values)
+
+
+def driver_values(conn: Connection) -> Any:
+    """What turns a Python value into the one ``insert_rows(..., ready=True)`` hands the
+    driver: memoised SQLite datetimes; PostgreSQL takes values as they are."""
+    return _converter() if conn.dialect.name == "sqlite" else _same
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def insert_rows(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]],
+    skip_conflicts_on: tuple[str, ...] = (), *, ready: bool = False,
+) -> None:
+    """``bulk_insert`` for rows given as tuples in ``columns`` order, on a sync connection
+    (the fan-out runs each batch as one unit of sync work). ``ready``: the values went
+    through ``driver_values`` already (a fan-out converts each shared moment once, not
+    once a row)."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        conn.execute(_pg_from_arrays(table, columns, rows, skip_conflicts_on))
+        return
+    if conn.dialect.name != "sqlite":
+        conn.execute(_pg_statement(table, skip_conflicts_on), [dict(zip(columns, row, strict=True)) for row in rows])
+        return
+    if ready:
+        conn.exec_driver_sql(_sqlite_sql(table, columns, skip_conflicts_on), list(rows))
+        return
+    conn.exec_driver_sql(*_sqlite_insert(table, columns, rows, skip_conflicts_on))
+
+
+def _pg_from_arrays(
+    table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]], skip_conflicts_on: tuple[str, ...]
+) -> Any:
+    """One ``INSERT ... SELECT unnest(...)`` with one array a column: a batch is one
+    statement and one round trip, set-based on the server, where ``executemany`` runs
+    one insert a row."""
+    from sqlalchemy.dialects.postgresql import ARRAY
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    arrays = [
+        func.unnest(bindparam(None, [row[i] for row in rows], type_=ARRAY(table.c[name].type)))
+        for i, name in enumerate(columns)
+    ]
+    statement = pg_insert(table).from_select(list(columns), select(*arrays))
+    if skip_conflicts_on:
+        statement = statement.on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
+    return statement
+
+
+def _pg_statement(table: Table, skip_conflicts_on: tuple[str, ...]) -> Any:
+    if not skip_conflicts_on:
+        return insert(table)
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    return pg_insert(table).on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
+
+
+def _sqlite_insert(
+    table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]], skip_conflicts_on: tuple[str, ...]
+) -> tuple[str, list[tuple[Any, ...]]]:
+    sql = _sqlite_sql(table, columns, skip_conflicts_on)
     # Only datetime and boolean columns need converting; the rest go as they are.
     typed = [i for i, name in enumerate(columns) if _needs_conversion(table, name)]
+    if not typed:
+        return sql, list(rows)
     convert = _converter()
-    values: list[Any] = []
+    converted: list[tuple[Any, ...]] = []
     for row in rows:
-        record = [row[name] for name in columns]
+        record = list(row)
         for i in typed:
             record[i] = convert(record[i])
-        values.append(tuple(record))
-    await conn.exec_driver_sql(sql, values)
+        converted.append(tuple(record))
+    return sql, converted
+
+
+def _sqlite_sql(table: Table, columns: Sequence[str], skip_conflicts_on: tuple[str, ...]) -> str:
+    verb = "INSERT OR IGNORE" if skip_conflicts_on else "INSERT"
+    return f"{verb} INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
 
 
 def _needs_conversion(table: Table, name: str) -> bool:

@@ -7,13 +7,27 @@ LOCKED`` on PostgreSQL), so two processes never queue the same row."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import (
+    Connection,
+    String,
+    and_,
+    any_,
+    bindparam,
+    case,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ketacompanion.core.schedule import (
@@ -25,7 +39,7 @@ from ketacompanion.core.schedule import (
     session_timeline,
 )
 from ketacompanion.storage import tables as t
-from ketacompanion.storage.bulk import bulk_insert
+from ketacompanion.storage.bulk import bulk_insert, driver_values, insert_rows
 from ketacompanion.storage.fields import aware as _aware
 
 OPEN_STATES = ("queued", "sent", "reminded", "open")
@@ -33,9 +47,9 @@ UNCONFIRMED = "sent_unconfirmed"  # the send's outcome could not be known; see d
 INSTRUMENT_OF = {"daily": "daily", "weekly": "phq9"}
 
 
-@dataclass(frozen=True, slots=True)
-class Due:
-    """A claimed check-in, with what is needed to address and word its prompt."""
+class Due(NamedTuple):
+    """A claimed check-in, with what is needed to address and word its prompt (a tuple:
+    a fan-out makes one for each of thousands of rows)."""
 
     checkin_id: int
     user_id: int
@@ -144,124 +158,149 @@ async def plan_session(
 async def claim_due(
     conn: AsyncConnection, now: datetime, window: timedelta, limit: int = 5000, content_version: int | None = None
 ) -> tuple[list[Due], int]:
-    """Claim up to ``limit`` due rows; queue the live ones, record the rest.
+    """``claim_batch`` on an async connection."""
+    return await conn.run_sync(claim_batch, now, window, limit, content_version)
+
+
+def claim_batch(
+    conn: Connection, now: datetime, window: timedelta, limit: int = 5000, content_version: int | None = None
+) -> tuple[list[Due], int]:
+    """Claim up to ``limit`` due rows; queue the live ones, record the rest. Every claimed
+    row records ``content_version``: its prompt and reminder are worded from that set.
 
     Returns the queued ones (the caller writes their outbox rows in the same
-    transaction) and how many rows were claimed in all."""
-    c, u, s = t.checkins, t.users, t.schedules
-    # One read brings each due row with its person and schedule; the same transaction
-    # then flips them to queued (rows locked with SKIP LOCKED on PostgreSQL, and SQLite
-    # has one writer), so no other process can claim them in between.
-    pick = (
-        select(c.c.id, c.c.user_id, c.c.kind, c.c.instrument, c.c.due_at, c.c.expires_at,
-               u.c.id.label("person"), u.c.platform, u.c.chat_id, u.c.language, u.c.unreachable_at, u.c.timezone,
-               s.c.user_id.label("scheduled"), s.c.daily_time, s.c.weekly_day, s.c.weekly_time, s.c.quiet_start,
-               s.c.quiet_end, s.c.paused_until)
-        .select_from(c.outerjoin(u, u.c.id == c.c.user_id).outerjoin(s, s.c.user_id == c.c.user_id))
-        .where(c.c.status == "pending", c.c.due_at <= now)
-        .order_by(c.c.due_at, c.c.id)
-        .limit(limit)
-    )
-    if _pg(conn):
-        pick = pick.with_for_update(of=c, skip_locked=True)
-    claimed = (await conn.execute(pick)).all()
+    transaction) and how many rows were claimed in all. Sync, so that a whole batch
+    is one unit of work for the database (see storage/batches.py)."""
+    c = t.checkins
+    pg = conn.dialect.name == "postgresql"
+    # One read brings each due row with its person, its schedule and what becomes of it
+    # (decided in SQL, so no timestamp is compared row by row here); the same
+    # transaction then writes those outcomes (rows locked with SKIP LOCKED on
+    # PostgreSQL, and SQLite has one writer), so no other process can claim them between.
+    if pg:
+        # One statement claims and records: the locked pick, each row's outcome written,
+        # everything the batch needs returned (in no set order: sorted here).
+        pick = _pick(now, limit, pg).subquery("pick")
+        claim = (
+            update(c).where(c.c.id == pick.c.id)
+            .values(status=pick.c.outcome, content_version=bindparam(None, content_version, type_=c.c.content_version.type),
+                    closed_at=case((pick.c.outcome != "queued", bindparam(None, now, type_=c.c.closed_at.type)),
+                                   else_=c.c.closed_at))
+            .returning(*pick.c)
+        )
+        claimed = sorted(conn.execute(claim).all(), key=lambda r: (r[4], r[0]))
+    else:
+        claimed = conn.execute(_pick(now, limit, pg)).all()
     if not claimed:
         return [], 0
-    # Claimed rows go straight to queued; the few that turn out missed, paused or
-    # unreachable are corrected below, in the same transaction.
-    await conn.execute(
-        update(c).where(c.c.id.in_([r.id for r in claimed])).values(status="queued", content_version=content_version)
-    )
-    people: dict[int, Any] = {}
-    schedules: dict[int, ScheduleRow] = {}
-    for r in claimed:
-        if r.person is not None:
-            people[r.user_id] = r
-        if r.scheduled is not None and r.user_id not in schedules:
-            schedules[r.user_id] = ScheduleRow(
-                r.user_id, r.timezone or "UTC", r.daily_time, r.weekly_day, r.weekly_time,
-                r.quiet_start, r.quiet_end, _aware(r.paused_until),
-            )
-    # Sessions under way: few at any moment, so read them all rather than per person.
     ds = t.dosing_sessions
     sessions: dict[int, list[datetime]] = {}
-    for r in await conn.execute(
+    for user_id, starts_at in conn.execute(
+        # Sessions under way: few at any moment, so read them all rather than per person.
         select(ds.c.user_id, ds.c.starts_at).where(ds.c.starts_at <= now, ds.c.starts_at > now - timedelta(days=1))
     ):
-        sessions.setdefault(r.user_id, []).append(_aware(r.starts_at))  # type: ignore[arg-type]
+        sessions.setdefault(user_id, []).append(_aware(starts_at))  # type: ignore[arg-type]
 
     queued: list[Due] = []
-    final: dict[str, list[int]] = {"missed": [], "unreachable": [], "cancelled": [], "queued": []}
-    next_rows: list[dict[str, Any]] = []
-    superseded: set[tuple[int, str]] = set()
-    aware = _memo(_aware)  # most rows in a fan-out share their due and expiry moments
-    for row in claimed:
-        due_at, expires_at = aware(row.due_at), aware(row.expires_at)
-        person = people.get(row.user_id)
-        sched = schedules.get(row.user_id)
-        if row.kind in RECURRING and sched is not None:
+    final: dict[str, list[int]] = {"queued": [], "missed": [], "unreachable": [], "cancelled": []}
+    next_rows: list[tuple[Any, ...]] = []
+    next_of: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
+    superseded: dict[str, list[int]] = {}
+    aware = _memo(_aware)  # most rows in a fan-out share their due moment
+    value = driver_values(conn)
+    for (checkin_id, user_id, kind, instrument, due_raw, outcome, platform, chat_id, language, scheduled, zone,
+         daily, weekday, weekly, quiet_start, quiet_end, paused_until) in claimed:
+        if scheduled is not None and kind in RECURRING:
             # The next slot of the same kind, computed from this one's due time, so a
-            # long downtime records each missed day rather than skipping it.
-            for slot in recurring_slots(sched, due_at):  # type: ignore[arg-type]
-                if slot.kind == row.kind:
-                    next_rows.append(_slot_row(row.user_id, slot, now, window))
-        # A pause stops every prompt (a pause that does not pause is worse than none),
-        # except the follow-ups after a crisis.
-        paused = (
-            sched is not None and sched.paused_until is not None and sched.paused_until > due_at  # type: ignore[operator]
-            and not row.kind.startswith("followup")
-        )
-        if person is None:
-            final["cancelled"].append(row.id)
-        elif person.unreachable_at is not None:
-            final["unreachable"].append(row.id)
-        elif paused:
-            final["cancelled"].append(row.id)
-        elif now >= expires_at:  # type: ignore[operator]
-            final["missed"].append(row.id)
-        else:
-            final["queued"].append(row.id)
-            superseded.add((row.user_id, row.kind))
-            not_before = during_session(now, sessions.get(row.user_id, [])) or now
-            queued.append(
-                Due(row.id, row.user_id, row.kind, row.instrument, due_at, person.platform,  # type: ignore[arg-type]
-                    person.chat_id, person.language, not_before)
-            )
+            # long downtime records each missed day rather than skipping it. People who
+            # share a zone, a schedule and a due moment share it: computed once.
+            key = (kind, zone, daily, weekday, weekly, quiet_start, quiet_end, paused_until, due_raw)
+            following = next_of.get(key)
+            if following is None:
+                row = ScheduleRow(0, zone or "UTC", daily, weekday, weekly, quiet_start, quiet_end, _aware(paused_until))
+                following = next_of[key] = [
+                    (s.kind, s.instrument, None, value(s.due_at), value(s.due_at + window), "pending", value(now))
+                    for s in recurring_slots(row, aware(due_raw)) if s.kind == kind
+                ]
+            for slot in following:
+                next_rows.append((user_id, *slot))
+        final[outcome].append(checkin_id)
+        if outcome == "queued":
+            superseded.setdefault(kind, []).append(user_id)
+            started = sessions.get(user_id)
+            not_before = (during_session(now, started) or now) if started else now
+            queued.append(Due(
+                checkin_id, user_id, kind, instrument, aware(due_raw), platform, chat_id, language, not_before,
+                content_version,
+            ))
+    for status, ids in final.items() if not pg else ():  # on PostgreSQL the claim wrote them
+        for chunk in _chunks(ids, 5000):
+            values: dict[str, Any] = {"status": status, "content_version": content_version}
+            if status != "queued":
+                values["closed_at"] = now
+            conn.execute(update(c).where(_among(c.c.id, chunk, pg)).values(**values))
     queued_ids = set(final["queued"])
-    first_due = min(row.due_at for row in claimed)
-    by_kind: dict[str, list[int]] = {}
-    for user_id, kind in superseded:
-        by_kind.setdefault(kind, []).append(user_id)
-    for kind, users in by_kind.items():
+    first_due = claimed[0][4]  # claims go in due order
+    for kind, users in superseded.items():
         # Never two open prompts of the same kind: the older one is recorded as missed.
         for chunk in _chunks(sorted(users), 5000):
-            # Claims go in due order, so an older prompt still waiting to be sent is due
-            # before anything in this batch; the batch's own rows are left out in SQL.
-            older = await conn.execute(
+            # An older prompt still waiting to be sent is due before anything in this
+            # batch; the batch's own rows are left out in SQL.
+            older = conn.execute(
                 select(c.c.id).where(
-                    c.c.kind == kind, c.c.user_id.in_(chunk),
+                    c.c.kind == kind, _among(c.c.user_id, chunk, pg),
                     or_(c.c.status.in_(("sent", "reminded", "open")),
                         and_(c.c.status == "queued", c.c.due_at < first_due)),
                 )
             )
             stale = [i for (i,) in older if i not in queued_ids]
             if stale:
-                await conn.execute(update(c).where(c.c.id.in_(stale)).values(status="missed", closed_at=now))
-            await conn.execute(
-                update(c).where(c.c.kind == kind, c.c.user_id.in_(chunk), c.c.status == UNCONFIRMED,
+                conn.execute(update(c).where(_among(c.c.id, stale, pg)).values(status="missed", closed_at=now))
+            conn.execute(
+                update(c).where(c.c.kind == kind, _among(c.c.user_id, chunk, pg), c.c.status == UNCONFIRMED,
                                 c.c.closed_at.is_(None), c.c.due_at < first_due)
                 .values(closed_at=now)
             )
-    for status, ids in final.items():
-        if status == "queued":
-            continue
-        for chunk in _chunks(ids, 5000):
-            values: dict[str, Any] = {"status": status}
-            if status != "queued":
-                values["closed_at"] = now
-            await conn.execute(update(c).where(c.c.id.in_(chunk)).values(**values))
-    await insert_slots(conn, next_rows)
+    insert_rows(conn, c, _SLOT_COLUMNS, next_rows, skip_conflicts_on=_SLOT_KEY, ready=True)
     return queued, len(claimed)
+
+
+_SLOT_COLUMNS = ("user_id", "kind", "instrument", "session_id", "due_at", "expires_at", "status", "created_at")
+_SLOT_KEY = ("user_id", "kind", "due_at")
+
+
+def _pick(now: datetime, limit: int, pg: bool) -> Any:
+    c, u, s = t.checkins, t.users, t.schedules
+    outcome = case(
+        (u.c.id.is_(None), "cancelled"),
+        (u.c.unreachable_at.is_not(None), "unreachable"),
+        # A pause stops every prompt (a pause that does not pause is worse than none),
+        # except the follow-ups after a crisis.
+        (and_(s.c.paused_until.is_not(None), s.c.paused_until > c.c.due_at, c.c.kind.not_like("followup%")),
+         "cancelled"),
+        (c.c.expires_at <= now, "missed"),
+        else_="queued",
+    ).label("outcome")
+    pick = (
+        select(c.c.id, c.c.user_id, c.c.kind, c.c.instrument, c.c.due_at, outcome, u.c.platform, u.c.chat_id,
+               u.c.language, s.c.user_id.label("scheduled"), u.c.timezone, s.c.daily_time, s.c.weekly_day, s.c.weekly_time,
+               s.c.quiet_start, s.c.quiet_end, s.c.paused_until)
+        .select_from(c.outerjoin(u, u.c.id == c.c.user_id).outerjoin(s, s.c.user_id == c.c.user_id))
+        .where(c.c.status == "pending", c.c.due_at <= now)
+        .order_by(c.c.due_at, c.c.id)
+        .limit(limit)
+    )
+    return pick.with_for_update(of=c, skip_locked=True) if pg else pick
+
+
+def _among(column: Any, ids: list[int], pg: bool) -> Any:
+    """``column IN ids`` as one parameter, so a batch of thousands of ids is one small
+    statement, compiled once, rather than thousands of parameters to name and bind: an
+    array with ``= ANY`` on PostgreSQL, a JSON list read by ``json_each`` on SQLite."""
+    if pg:
+        return column == any_(bindparam(None, ids, type_=ARRAY(column.type)))
+    listed = func.json_each(bindparam(None, json.dumps(ids), type_=String)).table_valued("value")
+    return column.in_(select(listed.c.value))
 
 
 async def due_reminders(conn: AsyncConnection, now: datetime, delay: timedelta, limit: int = 5000) -> list[Due]:
@@ -348,4 +387,4 @@ def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
 
 
 __all__ = ["Due", "ScheduleRow", "claim_due", "due_reminders", "expire", "next_wake", "replan", "plan_session",
-           "recurring_slots", "insert_slots", "and_", "or_"]
+           "recurring_slots", "insert_slots", "claim_batch", "and_", "or_"]

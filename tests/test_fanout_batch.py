@@ -1,0 +1,133 @@
+"""The fan-out claims a batch in one unit of work: what becomes of each row is decided in
+SQL (queued, unreachable, paused, missed), the next slot lands at the same local time on
+both sides of a clock change, and on a SQLite file a batch is one hand-off to its thread."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, event, insert, select
+
+from ketacompanion.app import App, build_app
+from ketacompanion.core.clock import FakeClock
+from ketacompanion.storage import tables as t
+
+from conftest import make_settings
+
+DUE = datetime(2026, 10, 25, 19, 0, tzinfo=UTC)  # Berlin's clocks went back this morning
+# zone, local daily time at DUE, what the person's state makes of the row
+PEOPLE = [
+    ("Europe/Berlin", "20:00", "queued"),  # CET now (UTC+1)
+    ("Australia/Sydney", "06:00", "queued"),  # AEDT since October (UTC+11)
+    ("America/New_York", "15:00", "queued"),  # still EDT until November (UTC-4)
+    ("Europe/Berlin", "20:00", "unreachable"),
+    ("Europe/Berlin", "20:00", "paused"),
+    ("Europe/Berlin", "20:00", "expired"),
+]
+
+
+async def seed(app: App, now: datetime) -> dict[int, str]:
+    states: dict[int, str] = {}
+    async with app.engine.begin() as conn:
+        for i, (zone, local, state) in enumerate(PEOPLE, start=1):
+            states[i] = state
+            await conn.execute(insert(t.users).values(
+                id=i, platform="console", platform_user_id=f"f{i}", chat_id=f"f{i}", created_at=now, consent_at=now,
+                timezone=zone, keep_notes=False, unreachable_at=now if state == "unreachable" else None,
+            ))  # fmt: skip
+            await conn.execute(insert(t.schedules).values(
+                user_id=i, daily_time=local, updated_at=now,
+                paused_until=DUE + timedelta(days=3) if state == "paused" else None,
+            ))  # fmt: skip
+            due = DUE - timedelta(days=1) if state == "expired" else DUE
+            await conn.execute(insert(t.checkins).values(
+                user_id=i, kind="daily", instrument="daily", due_at=due, expires_at=due + app.delivery.window,
+                status="pending", created_at=now,
+            ))  # fmt: skip
+        # A crisis follow-up goes out even to someone who paused their check-ins.
+        await conn.execute(insert(t.checkins).values(
+            user_id=5, kind="followup_hour", instrument=None, due_at=DUE, expires_at=DUE + app.delivery.window,
+            status="pending", created_at=now,
+        ))  # fmt: skip
+    return states
+
+
+def aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+async def test_outcomes_next_slots_and_outbox_rows_of_one_batch(app: App, clock: FakeClock) -> None:
+    clock.set(DUE - timedelta(hours=1))
+    await seed(app, clock.now())
+    clock.set(DUE)
+    stats = await app.delivery.enqueue_due()
+    async with app.engine.connect() as conn:
+        found = (await conn.execute(
+            select(t.checkins.c.user_id, t.checkins.c.kind, t.checkins.c.status, t.checkins.c.due_at,
+                   t.checkins.c.closed_at).order_by(t.checkins.c.user_id, t.checkins.c.due_at)
+        )).all()  # fmt: skip
+        queued = sorted((await conn.execute(select(t.outbox.c.user_id, t.outbox.c.purpose))).all())
+    claimed = {(u, k, aware(d)): (s, c) for u, k, s, d, c in found if aware(d) <= DUE}
+    assert claimed[(1, "daily", DUE)] == ("queued", None)
+    assert claimed[(2, "daily", DUE)] == ("queued", None)
+    assert claimed[(3, "daily", DUE)] == ("queued", None)
+    assert claimed[(4, "daily", DUE)][0] == "unreachable" and claimed[(4, "daily", DUE)][1] is not None
+    assert claimed[(5, "daily", DUE)][0] == "cancelled"  # paused
+    assert claimed[(5, "followup_hour", DUE)] == ("queued", None)  # a pause never holds these
+    assert claimed[(6, "daily", DUE - timedelta(days=1))][0] == "missed"
+    # The expired row planned its next day, due now: missed yesterday, asked today.
+    assert claimed[(6, "daily", DUE)] == ("queued", None)
+    assert queued == [(1, "prompt"), (2, "prompt"), (3, "prompt"), (5, "prompt"), (6, "prompt")]
+    assert (stats.claimed, stats.queued) == (8, 5)
+    # The next daily slot is at the same local time, whatever the offset became.
+    for user_id, (zone, local, state) in enumerate(PEOPLE, start=1):
+        pending = [aware(d) for u, k, s, d, _ in found if u == user_id and k == "daily" and s == "pending"]
+        if state == "paused":
+            assert pending and pending[0] >= DUE + timedelta(days=3)  # planned after the pause
+            continue
+        assert len(pending) == 1, (user_id, pending)
+        there = pending[0].astimezone(ZoneInfo(zone))
+        assert there.strftime("%H:%M") == local
+        assert pending[0] > DUE
+
+
+async def test_a_batch_on_a_sqlite_file_is_one_hand_off(sqlite_url: str, tmp_path: Any, clock: FakeClock,
+                                                          content_set: Any) -> None:
+    app = await build_app(make_settings(sqlite_url, tmp_path), clock, content_set)
+    statements: list[tuple[str, str]] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append((threading.current_thread().name, " ".join(statement.split())))
+
+    try:
+        clock.set(DUE - timedelta(hours=1))
+        await seed(app, clock.now())
+        clock.set(DUE)
+        app.delivery.claim_batch = 3
+        runs = 0
+        run = app.delivery.batches.run
+
+        async def counted(work: Any) -> Any:
+            nonlocal runs
+            runs += 1
+            return await run(work)
+
+        app.delivery.batches.run = counted  # type: ignore[method-assign]
+        event.listen(Engine, "before_cursor_execute", seen)
+        try:
+            stats = await app.delivery.enqueue_due()
+        finally:
+            event.remove(Engine, "before_cursor_execute", seen)
+        assert stats.claimed == 8
+        assert runs == 4  # three batches of at most three, then one that finds nothing
+        claims = [name for name, sql in statements if "FROM checkins LEFT OUTER JOIN users" in sql]
+        inserts = [name for name, sql in statements if sql.startswith("INSERT INTO outbox")]
+        begins = [name for name, sql in statements if sql == "BEGIN IMMEDIATE"]
+        assert len(claims) == 4 and len(inserts) == 3
+        # Each batch ran whole in the batch thread, its BEGIN IMMEDIATE included.
+        assert {*claims, *inserts} == {"sqlite-batch_0"} and begins.count("sqlite-batch_0") == 4
+    finally:
+        await app.close()
