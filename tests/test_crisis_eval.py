@@ -147,18 +147,17 @@ def test_holdout_sets(detector: Detector, name: str) -> None:
 # crisis_labelled, crisis_holdout and crisis_holdout2 are part of the model's training data
 # (content/crisis/training/regression_sets.tsv); holdout3, holdout4, implicit and paraphrase
 # are not, so for the model they are unseen (though not blind: the rules were tuned on them).
-# The model trades a few cards on look-alikes it was trained on for what the rules miss:
-# the none->crisis floors below are the figures measured when it was trained, and the rules
-# alone keep their own floors above.
+# The floors below are the figures measured for the committed model (none shown the card
+# on none of these sets), and the rules alone keep their own floors above.
 WHOLE_SCREEN_FLOORS = {
     # file: (crisis card >=, concern flagged >=, none shown the card <=, none flagged <=)
-    "crisis_labelled.tsv": (1.0, 1.0, 0.02, 0.16),
-    "crisis_holdout.tsv": (1.0, 1.0, 0.0, 0.05),
-    "crisis_holdout2.tsv": (1.0, 1.0, 0.05, 0.17),
-    "crisis_holdout3.tsv": (1.0, 1.0, 0.0, 0.03),
-    "crisis_holdout4.tsv": (1.0, 1.0, 0.0, 0.09),
-    "crisis_implicit.tsv": (None, 0.9, 0.0, 0.37),
-    "crisis_paraphrase.tsv": (1.0, 1.0, 0.0, 0.2),
+    "crisis_labelled.tsv": (1.0, 1.0, 0.0, 0.06),  # 10/188 flagged
+    "crisis_holdout.tsv": (1.0, 1.0, 0.0, 0.05),  # 1/24
+    "crisis_holdout2.tsv": (1.0, 1.0, 0.0, 0.05),  # 1/24
+    "crisis_holdout3.tsv": (1.0, 1.0, 0.0, 0.06),  # 2/35
+    "crisis_holdout4.tsv": (1.0, 1.0, 0.0, 0.09),  # 3/35
+    "crisis_implicit.tsv": (None, 0.9, 0.0, 0.24),  # 28/30 concern flagged; 7/30 none flagged
+    "crisis_paraphrase.tsv": (1.0, 1.0, 0.0, 0.05),  # 1/20
 }
 
 
@@ -173,3 +172,52 @@ def test_whole_screen_floors(real_screen: object, name: str) -> None:
     assert labels["concern"].recall >= concern
     assert labels["none"].false_alarm_crisis <= none_shown + 1e-9
     assert labels["none"].false_alarm_flagged <= none_flagged + 1e-9
+
+
+# ---- the development set and the cross-validated record -------------------------------
+# crisis_blind5.tsv was blind on its first run (docs/crisis.md keeps those figures); it has
+# since been used to choose between designs, so it is a development set. These floors are
+# its figures for the committed model, a little below, so a worse model fails here.
+DEVELOPMENT_FLOORS = {
+    # crisis card >=, crisis flagged >=, concern flagged >=, none carded <=, none flagged <=
+    "all": (0.74, 0.97, 0.9, 0.06, 0.12),
+    "en": (0.78, 0.96, 0.9, 0.08, 0.13),
+}
+
+
+def test_development_set_floors(real_screen: object) -> None:
+    rows = read_labelled(DATA / "crisis_blind5.tsv")
+    by_lang: dict[str, list[tuple[LabelledRow, RiskLevel]]] = {}
+    levels = [real_screen.screen(r.text).level for r in rows]  # type: ignore[attr-defined]
+    for row, level in zip(rows, levels, strict=True):
+        by_lang.setdefault("all", []).append((row, level))
+        by_lang.setdefault(row.lang, []).append((row, level))
+
+    def share(pairs: list[tuple[LabelledRow, RiskLevel]], label: str, at_least: RiskLevel) -> float:
+        mine = [level for row, level in pairs if row.label == label]
+        return sum(level >= at_least for level in mine) / len(mine)
+
+    for lang, pairs in sorted(by_lang.items()):
+        card, flagged, concern, none_card, none_flagged = DEVELOPMENT_FLOORS.get(lang, (0.5, 0.9, 0.7, 0.09, 0.34))
+        assert share(pairs, "crisis", RiskLevel.CRISIS) >= card, lang
+        assert share(pairs, "crisis", RiskLevel.CONCERN) >= flagged, lang
+        assert share(pairs, "concern", RiskLevel.CONCERN) >= concern, lang
+        assert share(pairs, "none", RiskLevel.CRISIS) <= none_card, lang
+        assert share(pairs, "none", RiskLevel.CONCERN) <= none_flagged, lang
+        everyday = [(row, level) for row, level in pairs if row.slice == "everyday"]
+        assert all(level is RiskLevel.NONE for _, level in everyday), lang  # 0 of 47 flagged
+
+
+def test_the_recorded_cross_validation_meets_its_floors() -> None:
+    """The figures `crisis train` wrote beside the committed weights (family folds, out of
+    fold): a retrain that does worse must be looked at, not committed silently."""
+    import json
+
+    record = json.loads((ROOT / "content" / "crisis" / "model.json").read_text(encoding="utf-8"))
+    cv = record["cross_validated"]["summary"]
+    assert record["split"] == "by family" and record["folds"] == 5
+    assert cv["labels"]["crisis"]["recall"] >= 0.58  # carded
+    assert cv["labels"]["crisis"]["flagged"] >= 0.86
+    assert cv["labels"]["concern"]["recall"] >= 0.82
+    assert cv["everyday_slice"]["none_card"] <= 0.01
+    assert cv["everyday_slice"]["none_flagged"] <= 0.05

@@ -25,15 +25,18 @@ from ketacompanion.content.crisis_model import (
     validate_model,
     write_model,
 )
-from ketacompanion.core.crisis.classifier import CLASSES, LinearModel, family_folds, train
+from ketacompanion.core.crisis.classifier import ARRAYS, CLASSES, MlpModel, family_folds, train
 from ketacompanion.core.crisis.detector import NOTHING, Detector, RiskLevel, Screening
 from ketacompanion.core.crisis.layered import combine
 from ketacompanion.core.crisis.modelscreen import (
     MAX_PIECES,
+    MAX_SENTENCES,
     WINDOW,
     ModelScreen,
     Thresholds,
     pieces,
+    screen_pieces,
+    sentences,
 )
 from ketacompanion.core.crisis.screener import LayeredScreener
 from ketacompanion.core.crisis.training import choose_thresholds, embed, fit
@@ -85,8 +88,9 @@ class Keywords:
 def screen() -> ModelScreen:
     """By hand: "tonight" means crisis, "grey" concern, anything else none."""
     weights = np.array([[0.0, 0.0, 12.0], [0.0, 8.0, 0.0]], dtype=np.float32)
-    model = LinearModel(weights, np.array([2.0, 0.0, 0.0], dtype=np.float32),
-                        np.zeros(2, dtype=np.float32), np.ones(2, dtype=np.float32))  # fmt: skip
+    identity = np.eye(2, dtype=np.float32)  # the hidden layer passes the two features through
+    model = MlpModel(identity, np.zeros(2, dtype=np.float32), weights, np.array([2.0, 0.0, 0.0], dtype=np.float32),
+                     np.zeros(2, dtype=np.float32), np.ones(2, dtype=np.float32))  # fmt: skip
     return ModelScreen(Keywords(), model, Thresholds(crisis=0.5, concern=0.5))
 
 
@@ -103,6 +107,40 @@ def test_pieces_cover_a_long_text_in_overlapping_windows() -> None:
     assert set().union(*words) == set(long.split())  # nothing skipped
     assert all(words[i] & words[i + 1] for i in range(len(parts) - 1))  # windows overlap
     assert len(pieces("word " * 100_000)) == MAX_PIECES  # bounded work for any size
+
+
+def test_sentences_and_pairs_are_read_beside_the_windows() -> None:
+    # fragments under MIN_SENTENCE characters join a neighbour
+    assert sentences("hi. ok. the day was long.\nthen I left - goodbye") == ["hi. ok. the day was long.", "then I left goodbye"]
+    assert screen_pieces("one sentence only") == ["one sentence only"]
+    text = "I cooked dinner for my parents. I am going to end it tonight. The soup was good."
+    parts = screen_pieces(text)
+    assert parts[0] == text  # the whole message first
+    assert "I am going to end it tonight." in parts  # the buried sentence alone
+    assert "I cooked dinner for my parents. I am going to end it tonight." in parts  # and with its neighbour
+    assert len(parts) == 1 + 3 + 2
+    assert len(screen_pieces("a much longer sentence here. " * 100_000)) <= MAX_PIECES + 2 * MAX_SENTENCES
+
+
+def test_a_sentence_diluted_in_its_window_is_still_found() -> None:
+    """The window holds the crisis sentence among everyday ones; a linear read of the whole
+    window dilutes it below the threshold, the sentence alone does not."""
+
+    class Share:
+        name = "test/share"
+
+        def encode(self, texts: Sequence[str]) -> np.ndarray:
+            # the share of a piece's words that are "tonight": diluted in a long window
+            return np.array([[t.split().count("tonight") / max(1, len(t.split()))] for t in texts], dtype=np.float32)
+
+    model = MlpModel(np.eye(1, dtype=np.float32), np.zeros(1, dtype=np.float32),
+                     np.array([[0.0, 0.0, 20.0]], dtype=np.float32), np.array([4.0, 0.0, 0.0], dtype=np.float32),
+                     np.zeros(1, dtype=np.float32), np.ones(1, dtype=np.float32))  # fmt: skip
+    screen = ModelScreen(Share(), model, Thresholds(crisis=0.5, concern=0.5))
+    text = "we made soup and watched a film and walked the dog in the park. tonight tonight. the bus was late again today"
+    assert len(text) < WINDOW
+    assert model.probabilities(Share().encode([text]))[0, 2] < 0.5  # whole: diluted
+    assert screen.screen(text).level is CRISIS
 
 
 def test_the_highest_piece_counts(screen: ModelScreen) -> None:
@@ -124,7 +162,7 @@ def test_training_is_reproducible_and_learns() -> None:
     x = embed(encoder, [t for t, _ in TRAIN])
     y = np.array([CLASSES.index(label) for _, label in TRAIN])
     a, b = train(x, y), train(x, y)
-    assert np.array_equal(a.weights, b.weights) and np.array_equal(a.bias, b.bias)
+    assert all(np.array_equal(getattr(a, name), getattr(b, name)) for name in ARRAYS)
     predicted = a.probabilities(x).argmax(axis=1)
     assert (predicted == y).mean() == 1.0
 

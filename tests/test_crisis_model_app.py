@@ -40,8 +40,13 @@ def _crisis_direction() -> np.ndarray:
     from ketacompanion.content.crisis_model import load_model
 
     model = load_model(Path(__file__).resolve().parents[1] / "content" / "crisis").model
-    w = (model.weights[:, 2] - model.weights[:, 0]) * model.spread
-    return (w / np.linalg.norm(w)).astype(np.float32)
+    # The network's gradient of crisis over none at its input's centre: far along it is crisis,
+    # far against it none (checked below, so a retrained model cannot void the test).
+    w = (model.hidden_weights @ (model.weights[:, 2] - model.weights[:, 0])) / model.spread
+    direction = (w / np.linalg.norm(w)).astype(np.float32)
+    far = model.probabilities(np.stack([direction * 50.0, direction * -50.0]))
+    assert far[0].argmax() == 2 and far[1].argmax() == 0
+    return direction
 
 
 async def test_build_app_screens_with_the_model_and_it_can_raise_to_crisis(
@@ -130,7 +135,7 @@ def test_bad_input_gets_an_answer_and_no_card(real_screen: object, text: str) ->
         "a lot happened at work and with my family this week, sorry for the long message. "
         "honestly I have decided to kill myself tonight, I already wrote the letters. "
         "anyway the weather was nice and the dog is fine.",
-        "today was fine, I went shopping und dann will ich mich umbringen",
+        "today went badly, I went shopping. und dann will ich mich umbringen",
     ],
 )
 def test_the_shipped_screen_flags_what_the_rules_alone_miss_or_bury(real_screen: object, text: str) -> None:

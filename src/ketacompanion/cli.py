@@ -242,7 +242,7 @@ def crisis_train() -> None:
     import json
 
     from ketacompanion.content.crisis_model import read_training, write_model
-    from ketacompanion.core.crisis.training import fit
+    from ketacompanion.core.crisis.training import embed_pieces, fit
     from ketacompanion.crisis_training import record, run_embedding
     from ketacompanion.encoders import UseEncoder
 
@@ -256,8 +256,10 @@ def crisis_train() -> None:
     detector = _detector(crisis_dir.parent)
     rules = [detector.screen(r.text) for r in rows]  # type: ignore[attr-defined]
     encoder = UseEncoder()
-    x = run_embedding(encoder, [r.text for r in rows], lambda done: typer.echo(f"embedded {done}/{len(rows)}", err=True))
-    trained = fit(x, [r.label for r in rows], [r.family for r in rows], [r.slice for r in rows], rules)
+    texts = [r.text for r in rows]
+    x = run_embedding(encoder, texts, lambda done: typer.echo(f"embedded {done}/{len(rows)}", err=True))
+    read = embed_pieces(encoder, texts, progress=lambda done: typer.echo(f"embedded the pieces of {done} rows", err=True))
+    trained = fit(x, [r.label for r in rows], [r.family for r in rows], [r.slice for r in rows], rules, read=read)
     meta, report = record(crisis_dir, rows, trained, encoder)
     write_model(crisis_dir, trained.model, trained.thresholds, meta)
     typer.echo(report.format_table())

@@ -63,6 +63,7 @@ def record(crisis_dir: Path, rows: Sequence[TrainingRow], trained: Trained, enco
         "seed": SEED,
         "folds": FOLDS,
         "split": "by family",
+        "scored_on": "the highest of the windows, sentences and adjacent sentence pairs, as the screen reads",
         "train_config": dataclasses.asdict(TrainConfig()),
         "targets": {"none_card": CARD_TARGET, "none_flagged": FLAG_TARGET, "on": "rows of slice everyday"},
         "thresholds_chosen": {"crisis": trained.thresholds.crisis, "concern": trained.thresholds.concern},

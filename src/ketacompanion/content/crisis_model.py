@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 
 from ketacompanion.content.problems import Problem
-from ketacompanion.core.crisis.classifier import CLASSES, LinearModel
+from ketacompanion.core.crisis.classifier import ARRAYS, CLASSES, MlpModel
 from ketacompanion.core.crisis.evaluation import LABELS
 from ketacompanion.core.crisis.modelscreen import Thresholds
 
 MODEL_FILE, META_FILE, TRAINING_DIR = "model.npz", "model.json", "training"
-FORMAT = 1
+FORMAT = 2  # 2: a hidden layer (MlpModel); 1 was a linear head
 
 
 class WeightsError(Exception):
@@ -44,7 +44,7 @@ class TrainingRow:
 
 @dataclass(frozen=True, slots=True)
 class ModelFile:
-    model: LinearModel
+    model: MlpModel
     thresholds: Thresholds
     encoder: str
     meta: dict[str, Any]
@@ -84,8 +84,8 @@ def read_training(crisis_dir: Path) -> list[TrainingRow]:
     return rows
 
 
-def write_model(crisis_dir: Path, model: LinearModel, thresholds: Thresholds, meta: dict[str, Any]) -> None:
-    arrays = _npz({"weights": model.weights, "bias": model.bias, "center": model.center, "spread": model.spread})
+def write_model(crisis_dir: Path, model: MlpModel, thresholds: Thresholds, meta: dict[str, Any]) -> None:
+    arrays = _npz({name: getattr(model, name) for name in ARRAYS})
     (crisis_dir / MODEL_FILE).write_bytes(arrays)
     record = {
         "format": FORMAT,
@@ -120,12 +120,12 @@ def load_model(crisis_dir: Path, check_data: bool = True) -> ModelFile:
                            "run `ketacompanion crisis train`")  # fmt: skip
     try:
         with np.load(io.BytesIO(arrays), allow_pickle=False) as npz:
-            model = LinearModel(*(npz[k].astype(np.float32) for k in ("weights", "bias", "center", "spread")))
+            model = MlpModel(*(npz[k].astype(np.float32) for k in ARRAYS))
     except (ValueError, KeyError, OSError) as exc:
         raise WeightsError(f"{arrays_path}: unreadable arrays ({type(exc).__name__})") from None
-    dim = model.weights.shape[0] if model.weights.ndim == 2 else -1
-    shapes = (model.weights.shape, model.bias.shape, model.center.shape, model.spread.shape)
-    if shapes != ((dim, len(CLASSES)), (len(CLASSES),), (dim,), (dim,)):
+    dim, hidden = model.hidden_weights.shape if model.hidden_weights.ndim == 2 else (-1, -1)
+    shapes = tuple(getattr(model, name).shape for name in ARRAYS)
+    if shapes != ((dim, hidden), (hidden,), (hidden, len(CLASSES)), (len(CLASSES),), (dim,), (dim,)):
         raise WeightsError(f"{arrays_path}: arrays of the wrong shape")
     if not (0.0 < concern <= 1.0 and 0.0 < crisis <= 1.0):
         raise WeightsError(f"{meta_path}: thresholds outside (0, 1]")

@@ -1,9 +1,12 @@
 """A small classifier over sentence embeddings: trained and run with numpy alone.
 
-Multinomial logistic regression on L2-normalised embeddings, three classes in the
-order of ``CLASSES``. Training is full-batch Adam on the cross-entropy with an L2
-penalty and class weights that balance the labels; it starts from zeros and visits
-the rows in a fixed order, so the same rows give the same weights on every run.
+One hidden layer of ReLU units over the standardised embedding, then a softmax over
+three classes in the order of ``CLASSES``. A linear head on the same embedding cards
+far fewer crisis rows out of fold (48% against 57% at the same everyday card rate):
+goodbyes and plans without keywords are not linearly apart from their look-alikes.
+Training is full-batch Adam on the cross-entropy with an L2 penalty and class weights
+that balance the labels; the hidden weights start from a fixed seed and the rows are
+visited in a fixed order, so the same rows give the same weights on every run.
 """
 
 from __future__ import annotations
@@ -19,30 +22,36 @@ Matrix = NDArray[np.float32]
 
 @dataclass(frozen=True, slots=True)
 class TrainConfig:
+    hidden: int = 128
     epochs: int = 300
-    learning_rate: float = 0.01
-    l2: float = 1.0
+    learning_rate: float = 0.003
+    l2: float = 0.01
+    seed: int = 1
 
 
 DEFAULT_CONFIG = TrainConfig()
+ARRAYS = ("hidden_weights", "hidden_bias", "weights", "bias", "center", "spread")
 
 
 @dataclass(frozen=True, slots=True)
-class LinearModel:
-    weights: Matrix  # (dim, classes)
+class MlpModel:
+    hidden_weights: Matrix  # (dim, hidden)
+    hidden_bias: Matrix  # (hidden,)
+    weights: Matrix  # (hidden, classes)
     bias: Matrix  # (classes,)
     center: Matrix  # (dim,) the training rows' mean
     spread: Matrix  # (dim,) and their standard deviation
 
     def probabilities(self, x: Matrix) -> Matrix:
         """Class probabilities for each row of ``x`` (rows x classes)."""
-        logits = ((x - self.center) / self.spread) @ self.weights + self.bias
+        hidden = np.maximum(((x - self.center) / self.spread) @ self.hidden_weights + self.hidden_bias, 0.0)
+        logits = hidden @ self.weights + self.bias
         logits = logits - logits.max(axis=1, keepdims=True)
         e = np.exp(logits)
         return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-def train(x: Matrix, labels: NDArray[np.int64], config: TrainConfig = DEFAULT_CONFIG) -> LinearModel:
+def train(x: Matrix, labels: NDArray[np.int64], config: TrainConfig = DEFAULT_CONFIG) -> MlpModel:
     """Fit the weights; ``labels`` are indices into ``CLASSES``."""
     n, dim = x.shape
     k = len(CLASSES)
@@ -57,25 +66,34 @@ def train(x: Matrix, labels: NDArray[np.int64], config: TrainConfig = DEFAULT_CO
     row_weight = class_weight[labels] / n
     target = np.zeros((n, k))
     target[np.arange(n), labels] = 1.0
-    w, b = np.zeros((dim, k)), np.zeros(k)
-    mw, vw, mb, vb = np.zeros_like(w), np.zeros_like(w), np.zeros_like(b), np.zeros_like(b)
+    rng = np.random.default_rng(config.seed)
+    params = [
+        rng.normal(0.0, np.sqrt(2.0 / dim), (dim, config.hidden)),  # He initialisation for ReLU
+        np.zeros(config.hidden),
+        rng.normal(0.0, np.sqrt(1.0 / config.hidden), (config.hidden, k)),
+        np.zeros(k),
+    ]
+    first = [np.zeros_like(p) for p in params]
+    second = [np.zeros_like(p) for p in params]
     beta1, beta2, eps = 0.9, 0.999, 1e-8
     for step in range(1, config.epochs + 1):
-        logits = xs @ w + b
+        w1, b1, w2, b2 = params
+        pre = xs @ w1 + b1
+        hidden = np.maximum(pre, 0.0)
+        logits = hidden @ w2 + b2
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         p /= p.sum(axis=1, keepdims=True)
         delta = (p - target) * row_weight[:, None]
-        gw = xs.T @ delta + config.l2 * w
-        gb = delta.sum(axis=0)
-        mw = beta1 * mw + (1 - beta1) * gw
-        vw = beta2 * vw + (1 - beta2) * gw * gw
-        mb = beta1 * mb + (1 - beta1) * gb
-        vb = beta2 * vb + (1 - beta2) * gb * gb
+        back = (delta @ w2.T) * (pre > 0)
+        grads = [xs.T @ back + config.l2 * w1, back.sum(axis=0), hidden.T @ delta + config.l2 * w2, delta.sum(axis=0)]
         correction1, correction2 = 1 - beta1**step, 1 - beta2**step
-        w -= config.learning_rate * (mw / correction1) / (np.sqrt(vw / correction2) + eps)
-        b -= config.learning_rate * (mb / correction1) / (np.sqrt(vb / correction2) + eps)
-    return LinearModel(w.astype(np.float32), b.astype(np.float32), center.astype(np.float32), spread.astype(np.float32))
+        for i, g in enumerate(grads):
+            first[i] = beta1 * first[i] + (1 - beta1) * g
+            second[i] = beta2 * second[i] + (1 - beta2) * g * g
+            params[i] = params[i] - config.learning_rate * (first[i] / correction1) / (np.sqrt(second[i] / correction2) + eps)
+    w1, b1, w2, b2 = (p.astype(np.float32) for p in params)
+    return MlpModel(w1, b1, w2, b2, center.astype(np.float32), spread.astype(np.float32))
 
 
 def family_folds(families: list[str], k: int, seed: int) -> NDArray[np.int64]:

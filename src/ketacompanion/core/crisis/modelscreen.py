@@ -1,25 +1,32 @@
 """The model layer: a sentence encoder and a small classifier judge a message by meaning.
 
 The encoder sits behind the ``Encoder`` port, so tests can inject a fake and the core
-never imports a model package. A long message is read in overlapping windows and the
-window with the highest score counts, so a sentence buried in the middle is not
-averaged away by the everyday text around it.
+never imports a model package. A message is read whole (in overlapping windows when
+long), and when it has several sentences also sentence by sentence and in pairs of
+adjacent sentences; the highest piece counts, so a sentence buried among everyday ones
+is not averaged away by the text around it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from ketacompanion.core.crisis.classifier import CLASSES, LinearModel, Matrix
+from ketacompanion.core.crisis.classifier import CLASSES, Matrix, MlpModel
 from ketacompanion.core.crisis.detector import NOTHING, RiskLevel, Screening
 
 WINDOW = 600  # characters: every training row fits in one window
 STEP = 400  # windows overlap by 200 characters, so a sentence cut by one edge is whole in the next
 MAX_PIECES = 12  # about 5,000 characters, beyond the longest chat message; the rules read on
+MAX_SENTENCES = 24  # sentence pieces read beyond the windows, and as many adjacent pairs
+MIN_SENTENCE = 8  # characters: shorter fragments ("ok.", "lol") join their neighbour
+
+# Sentence ends, line breaks and dashes between clauses.
+_SENTENCE_END = re.compile(r"(?<=[.!?\u2026;])\s+|\s*\n+\s*|\s+[-\u2013\u2014]\s+")
 
 _CRISIS, _CONCERN = CLASSES.index("crisis"), CLASSES.index("concern")
 
@@ -67,6 +74,36 @@ def pieces(text: str) -> list[str]:
     return [p for p in out if p]
 
 
+def sentences(text: str) -> list[str]:
+    """The message's sentences, very short fragments joined to the one before."""
+    out: list[str] = []
+    for part in _SENTENCE_END.split(text.strip()):
+        part = " ".join(part.split())
+        if not part:
+            continue
+        if out and (len(part) < MIN_SENTENCE or len(out[-1]) < MIN_SENTENCE):
+            out[-1] = f"{out[-1]} {part}"
+        else:
+            out.append(part)
+    return out
+
+
+def screen_pieces(text: str) -> list[str]:
+    """What the screen reads: the windows, then each sentence and each pair of adjacent
+    sentences when there are several (at most ``MAX_SENTENCES`` of each, so any size of
+    message costs bounded work)."""
+    windows = pieces(text)
+    if not windows:
+        return []
+    said = sentences(text[: WINDOW * MAX_PIECES])[:MAX_SENTENCES]
+    if len(said) < 2:
+        return windows
+    pairs = [f"{a} {b}" for a, b in zip(said, said[1:], strict=False)] if len(said) > 2 else []
+    seen = set(windows)
+    extra = [p for p in dict.fromkeys([*said, *pairs]) if p not in seen]
+    return windows + extra
+
+
 def level_of(scores: Scores, thresholds: Thresholds) -> RiskLevel:
     if scores.crisis >= thresholds.crisis:
         return RiskLevel.CRISIS
@@ -76,11 +113,11 @@ def level_of(scores: Scores, thresholds: Thresholds) -> RiskLevel:
 
 
 class ModelScreen:
-    def __init__(self, encoder: Encoder, model: LinearModel, thresholds: Thresholds) -> None:
+    def __init__(self, encoder: Encoder, model: MlpModel, thresholds: Thresholds) -> None:
         self.encoder, self.model, self.thresholds = encoder, model, thresholds
 
     def scores(self, text: str) -> Scores | None:
-        parts = pieces(text)
+        parts = screen_pieces(text)
         if not parts:
             return None
         p = self.model.probabilities(np.asarray(self.encoder.encode(parts), dtype=np.float32))

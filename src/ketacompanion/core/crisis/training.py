@@ -19,15 +19,22 @@ from numpy.typing import NDArray
 from ketacompanion.core.crisis.classifier import (
     CLASSES,
     DEFAULT_CONFIG,
-    LinearModel,
     Matrix,
+    MlpModel,
     TrainConfig,
     family_folds,
     train,
 )
 from ketacompanion.core.crisis.detector import NOTHING, RiskLevel, Screening
 from ketacompanion.core.crisis.layered import combine
-from ketacompanion.core.crisis.modelscreen import Encoder, Scores, Thresholds, level_of, pieces
+from ketacompanion.core.crisis.modelscreen import (
+    Encoder,
+    Scores,
+    Thresholds,
+    level_of,
+    pieces,
+    screen_pieces,
+)
 
 SEED = 20261201
 FOLDS = 5
@@ -49,26 +56,55 @@ def embed(encoder: Encoder, texts: Sequence[str], batch: int = 32,
     return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
 
 
+@dataclass(frozen=True, slots=True)
+class Pieces:
+    """Every piece the screen reads of each row (``screen_pieces``), embedded."""
+
+    x: Matrix  # (pieces, dim)
+    owner: NDArray[np.int64]  # the row each piece belongs to
+
+
+def embed_pieces(encoder: Encoder, texts: Sequence[str], batch: int = 32,
+                 progress: Callable[[int], None] | None = None) -> Pieces:  # fmt: skip
+    """The pieces of each row as the screen reads them, so the cross-validated figures
+    score rows the way the bot does (the highest piece counts)."""
+    parts = [screen_pieces(t) or [""] for t in texts]
+    owner = np.array([i for i, p in enumerate(parts) for _ in p], dtype=np.int64)
+    flat = [piece for p in parts for piece in p]
+    x = embed(encoder, flat, batch, None)
+    if progress is not None:
+        progress(len(texts))
+    return Pieces(x, owner)
+
+
+def highest(probabilities: Matrix, owner: NDArray[np.int64], rows: int) -> list[Scores]:
+    """Each row's score: the highest p(crisis) and p(concern) + p(crisis) over its pieces."""
+    crisis = np.full(rows, -1.0)
+    flag = np.full(rows, -1.0)
+    np.maximum.at(crisis, owner, probabilities[:, _CRISIS])
+    np.maximum.at(flag, owner, probabilities[:, _CRISIS] + probabilities[:, _CONCERN])
+    return [Scores(float(c), float(f)) for c, f in zip(crisis, flag, strict=True)]
+
+
 def label_indices(labels: Sequence[str]) -> NDArray[np.int64]:
     return np.array([CLASSES.index(label) for label in labels], dtype=np.int64)
 
 
-def out_of_fold(x: Matrix, labels: NDArray[np.int64], families: list[str],
-                config: TrainConfig = DEFAULT_CONFIG, folds: int = FOLDS, seed: int = SEED) -> Matrix:  # fmt: skip
-    """Each row's probabilities from a model that never saw its family."""
+def out_of_fold(x: Matrix, labels: NDArray[np.int64], families: list[str], config: TrainConfig = DEFAULT_CONFIG,
+                folds: int = FOLDS, seed: int = SEED, read: Pieces | None = None) -> list[Scores]:  # fmt: skip
+    """Each row's scores from a model that never saw its family: trained on the rows
+    (whole), scored on the pieces the screen reads (``read``; else the rows whole)."""
+    read = read or Pieces(x, np.arange(len(labels), dtype=np.int64))
     fold = family_folds(families, folds, seed)
-    oof = np.zeros((len(labels), len(CLASSES)), dtype=np.float32)
+    oof = np.zeros((len(read.owner), len(CLASSES)), dtype=np.float32)
     for k in range(folds):
         held = fold == k
         if held.all() or not held.any():
             continue
         model = train(x[~held], labels[~held], config)
-        oof[held] = model.probabilities(x[held])
-    return oof
-
-
-def scores_of(probabilities: Matrix) -> list[Scores]:
-    return [Scores(float(p[_CRISIS]), float(p[_CRISIS] + p[_CONCERN])) for p in probabilities]
+        mine = held[read.owner]
+        oof[mine] = model.probabilities(read.x[mine])
+    return highest(oof, read.owner, len(labels))
 
 
 def screenings(scores: Sequence[Scores | None], rules: Sequence[Screening], thresholds: Thresholds) -> list[Screening]:
@@ -108,15 +144,16 @@ def choose_thresholds(scores: Sequence[Scores], rules: Sequence[Screening], labe
 
 @dataclass(frozen=True, slots=True)
 class Trained:
-    model: LinearModel
+    model: MlpModel
     thresholds: Thresholds
     oof_scores: list[Scores]
     oof_screenings: list[Screening]
 
 
 def fit(x: Matrix, labels: Sequence[str], families: list[str], slices: Sequence[str], rules: Sequence[Screening],
-        config: TrainConfig = DEFAULT_CONFIG, folds: int = FOLDS, seed: int = SEED) -> Trained:  # fmt: skip
+        config: TrainConfig = DEFAULT_CONFIG, folds: int = FOLDS, seed: int = SEED,
+        read: Pieces | None = None) -> Trained:  # fmt: skip
     y = label_indices(labels)
-    oof = scores_of(out_of_fold(x, y, families, config, folds, seed))
+    oof = out_of_fold(x, y, families, config, folds, seed, read)
     thresholds = choose_thresholds(oof, rules, labels, slices)
     return Trained(train(x, y, config), thresholds, oof, screenings(oof, rules, thresholds))
