@@ -221,3 +221,22 @@ def test_the_recorded_cross_validation_meets_its_floors() -> None:
     assert cv["labels"]["concern"]["recall"] >= 0.82
     assert cv["everyday_slice"]["none_card"] <= 0.01
     assert cv["everyday_slice"]["none_flagged"] <= 0.05
+
+
+def test_blind_set_6_keeps_its_first_run_figures(real_screen: object) -> None:
+    """crisis_blind6.tsv was run once, blind, on the committed model (docs/crisis.md keeps
+    the figures). They are floors now, never targets: the set is not tuned on, so a model
+    that does worse on it is worse on unseen words."""
+    rows = read_labelled(DATA / "crisis_blind6.tsv")
+    levels = [real_screen.screen(r.text).level for r in rows]  # type: ignore[attr-defined]
+
+    def share(label: str, at_least: RiskLevel, slice_: str | None = None) -> float:
+        mine = [lv for r, lv in zip(rows, levels, strict=True) if r.label == label and slice_ in (None, r.slice)]
+        return sum(lv >= at_least for lv in mine) / len(mine)
+
+    assert share("crisis", RiskLevel.CRISIS) >= 0.61  # first run: 139/225
+    assert share("crisis", RiskLevel.CONCERN) >= 0.93  # 210/225
+    assert share("concern", RiskLevel.CONCERN) >= 0.90  # 139/154
+    assert share("none", RiskLevel.CRISIS) <= 0.071  # 17/241
+    assert share("none", RiskLevel.CONCERN) <= 0.179  # 43/241
+    assert share("none", RiskLevel.CRISIS, "everyday") == 0  # 0/30
