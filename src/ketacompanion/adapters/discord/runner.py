@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 REPING_EVERY_S = 30.0
 CLOSE_TIMEOUT_S = 10.0
+DRAIN_S = 10.0  # how long a stop waits for accepted turns to be answered, as on Telegram
 PERMISSIONS = discord.Permissions(
     view_channel=True, send_messages=True, embed_links=True, attach_files=True,
     read_message_history=True, mention_everyone=False,
@@ -104,6 +105,8 @@ def discord_service(bot: Bot, adapter: DiscordAdapter, token: str) -> Service:
             finally:
                 stopped.cancel()
                 repings.cancel()
+                if not runner.done():
+                    await adapter.close(DRAIN_S)  # while the client can still answer
                 await bot.close()  # start() returns once the client is closed
                 done, late = await asyncio.wait({runner, repings}, timeout=CLOSE_TIMEOUT_S)
                 for task in late:
