@@ -173,3 +173,17 @@ async def truncate_postgres(pg_url: str) -> None:
         if names:
             await conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
     await engine.dispose()
+
+
+async def warmed_up() -> None:
+    """Wait for the background warm-ups a new app starts (the place tables, matplotlib):
+    a one-off start-up cost, which would otherwise contend for the interpreter with the
+    first timed messages and be counted as the steady per-message latency."""
+    from ketacompanion import charts
+    from ketacompanion.core import placenames
+
+    def join() -> None:
+        placenames.warm_in_background().join()
+        charts.warm_in_background().join()
+
+    await asyncio.to_thread(join)

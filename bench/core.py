@@ -49,6 +49,7 @@ from _common import (
     scratch_postgres,
     spread,
     truncate_postgres,
+    warmed_up,
 )
 from sqlalchemy import Engine
 
@@ -148,6 +149,7 @@ async def project_run(
         content_dir=ROOT / "content", export_dir=work / "exports", key_file=work / "data.key",
     )  # fmt: skip
     app = await build_app(settings, FakeClock(START), content_set=content)
+    await warmed_up()
     try:
         people = [Person(app, f"p{i}", timings) for i in range(users)]
         for person in people:
