@@ -54,7 +54,7 @@ from ketacompanion.settings import load_settings  # noqa: E402
 from fakes.discord_harness import Harness, Sent, message_dict, snowflake  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))  # for _common; discord.py is imported already, so no shadowing
-from _common import fail, pct, positive, ratios, spread  # noqa: E402
+from _common import fail, pct, positive, ratios, spread, warmed_up  # noqa: E402
 
 BUTTON = "kc:learn:topic:basics"
 # (kind, name, in a server): the mix, in the order it repeats.
@@ -219,6 +219,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 content_dir=ROOT / "content", export_dir=Path(tmp) / "exports", log_level="ERROR",
             )  # fmt: skip
             app = await build_app(settings)
+            await warmed_up()
             harness = Harness(app)
             await harness.start()
             try:

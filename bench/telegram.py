@@ -54,7 +54,7 @@ from ketacompanion.app import App, build_app  # noqa: E402
 from ketacompanion.settings import load_settings  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))  # for _common; PTB is imported already, so no shadowing
-from _common import positive, ratios, spread  # noqa: E402
+from _common import positive, ratios, spread, warmed_up  # noqa: E402
 
 TOKEN = "123:ABC"  # the fake server's
 POLL = timedelta(seconds=1)
@@ -178,6 +178,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
                     export_dir=Path(tmp) / "exports",
                 )  # fmt: skip
                 app = await build_app(settings)
+                await warmed_up()
                 try:
                     return await paired(args, server, app)
                 finally:
