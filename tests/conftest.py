@@ -183,3 +183,19 @@ def real_screen() -> Iterator[object]:
     screener = LayeredScreener(lambda: detector, ModelScreen(UseEncoder(), weights.model, weights.thresholds))
     yield screener
     screener.close()
+
+
+@pytest.fixture
+async def discord_bot(
+    database_url: str, tmp_path: Path, clock: FakeClock, content_set: Content, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[object]:
+    """The real app under a started Discord harness (dpytest and raw interactions), with the
+    message-content intent on."""
+    from fakes.discord_harness import running
+
+    monkeypatch.chdir(tmp_path)  # dpytest writes each attachment it sees to the working directory
+    app = await build_app(
+        make_settings(database_url, tmp_path, discord_token="x", discord_message_content=True), clock, content_set
+    )
+    async with running(app) as harness:
+        yield harness

@@ -3,7 +3,6 @@ the member chose, with the real discord.py client on dpytest's fake server."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -22,22 +21,15 @@ from ketacompanion.storage import tables as t
 from test_discord_flows import close_dms, export_of, first, ids, text
 
 from conftest import make_settings
-from fakes.discord_harness import Harness, Sent, running
+from fakes.discord_harness import Harness, Sent
 
 MANAGE = str(discord.Permissions(manage_guild=True).value)
 CRISIS_TEXT = "I want to kill myself tonight"
 
 
 @pytest.fixture
-async def bot(
-    database_url: str, tmp_path: Path, clock: FakeClock, content_set: Content, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Harness]:
-    monkeypatch.chdir(tmp_path)  # dpytest writes each attachment it sees to the working directory
-    app = await build_app(
-        make_settings(database_url, tmp_path, discord_token="x", discord_message_content=True), clock, content_set
-    )
-    async with running(app) as harness:
-        yield harness
+def bot(discord_bot: Harness) -> Harness:
+    return discord_bot
 
 
 def channel_option(channel: Any) -> tuple[dict[str, Any], dict[str, Any]]:

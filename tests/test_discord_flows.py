@@ -3,31 +3,17 @@ interaction payloads, a real database."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import discord
 import pytest
 
-from ketacompanion.app import build_app
-from ketacompanion.content.catalog import Content
-from ketacompanion.core.clock import FakeClock
-
-from conftest import make_settings
-from fakes.discord_harness import Harness, Sent, running
+from fakes.discord_harness import Harness, Sent
 
 
 @pytest.fixture
-async def bot(
-    database_url: str, tmp_path: Path, clock: FakeClock, content_set: Content, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Harness]:
-    monkeypatch.chdir(tmp_path)  # dpytest writes each attachment it sees to the working directory
-    app = await build_app(
-        make_settings(database_url, tmp_path, discord_token="x", discord_message_content=True), clock, content_set
-    )
-    async with running(app) as harness:
-        yield harness
+def bot(discord_bot: Harness) -> Harness:
+    return discord_bot
 
 
 async def test_help_in_a_dm_answers_in_place(bot: Harness) -> None:

@@ -11,7 +11,6 @@ import logging
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,30 +19,20 @@ import pytest
 from discord.webhook.async_ import async_context
 
 from ketacompanion.adapters.discord.adapter import WORKERS, urgent_choice
-from ketacompanion.app import build_app, texts
-from ketacompanion.content.catalog import Content
-from ketacompanion.core.clock import FakeClock
+from ketacompanion.app import texts
 from ketacompanion.core.model import Inbound, InboundKind
 from test_discord_community import CRISIS_TEXT, dms, in_channel, screened_server
 from test_discord_flows import first, text
 
-from conftest import make_settings
-from fakes.discord_harness import Harness, Sent, running, settle, snowflake
+from fakes.discord_harness import Harness, Sent, settle, snowflake
 
 SLOW_DOWN = "faster than I can answer"
 
 
 @pytest.fixture
-async def bot(
-    database_url: str, tmp_path: Path, clock: FakeClock, content_set: Content, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Harness]:
-    monkeypatch.chdir(tmp_path)  # dpytest writes each attachment it sees to the working directory
-    app = await build_app(
-        make_settings(database_url, tmp_path, discord_token="x", discord_message_content=True), clock, content_set
-    )
-    async with running(app) as harness:
-        async_context.set(harness.recorder)  # interactions fired below record here
-        yield harness
+async def bot(discord_bot: Harness) -> AsyncIterator[Harness]:
+    async_context.set(discord_bot.recorder)  # interactions fired below record here
+    yield discord_bot
 
 
 def fire(bot: Harness, payload: dict[str, Any]) -> str:

@@ -4,17 +4,13 @@ alert channel, and 4,000-character text boxes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import discord
 import discord.ext.test as dpytest
 import pytest
 
-from ketacompanion.app import build_app
-from ketacompanion.content.catalog import Content
 from ketacompanion.core.clock import FakeClock
 from test_delivery import rows, set_schedule
 from test_discord_community import (
@@ -29,20 +25,12 @@ from test_discord_community import (
 )
 from test_discord_flows import FakeResponse, export_of, ids, onboard, text, write
 
-from conftest import make_settings
-from fakes.discord_harness import Harness, Sent, running
+from fakes.discord_harness import Harness, Sent
 
 
 @pytest.fixture
-async def bot(
-    database_url: str, tmp_path: Path, clock: FakeClock, content_set: Content, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Harness]:
-    monkeypatch.chdir(tmp_path)  # dpytest writes each attachment it sees to the working directory
-    app = await build_app(
-        make_settings(database_url, tmp_path, discord_token="x", discord_message_content=True), clock, content_set
-    )
-    async with running(app) as harness:
-        yield harness
+def bot(discord_bot: Harness) -> Harness:
+    return discord_bot
 
 
 class Refusals:
