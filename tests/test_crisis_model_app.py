@@ -14,6 +14,7 @@ from ketacompanion.app import CrisisModelUnusable, build_app
 from ketacompanion.content.catalog import Content
 from ketacompanion.core.clock import FakeClock
 from ketacompanion.core.crisis.detector import RiskLevel, Screening
+from ketacompanion.core.crisis.modelscreen import without_noise
 from ketacompanion.core.model import Urgency
 from ketacompanion.encoders import USE_NAME
 
@@ -124,6 +125,24 @@ async def test_missing_weights_refuse_to_start_with_one_line(
 def test_bad_input_gets_an_answer_and_no_card(real_screen: object, text: str) -> None:
     found: Screening = real_screen.screen(text)  # type: ignore[attr-defined]
     assert found.level is not CRISIS
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["x" * 50, "x" * 5000, "a" * 3000, "ha" * 2000, "😀" * 300, "." * 500, "1234567890" * 50, "z" * 9 + " " + "q" * 30],
+    ids=["x50", "x5000", "a3000", "laughter", "emoji-line", "dots", "digits", "two-runs"],
+)
+def test_noise_gets_no_question_and_no_card(real_screen: object, text: str) -> None:
+    """Runs that carry no words never reach the model, which scored some of them (fifty
+    x's) as high as the crisis card."""
+    found: Screening = real_screen.screen(text)  # type: ignore[attr-defined]
+    assert found.level is RiskLevel.NONE
+
+
+def test_noise_beside_words_leaves_the_words_judged(real_screen: object) -> None:
+    found: Screening = real_screen.screen("x" * 50 + " I want to die tonight")  # type: ignore[attr-defined]
+    assert found.level is CRISIS
+    assert without_noise("noooooooo keeeeeeep going " + "x" * 40 + " 2019-2026") == "noooooooo keeeeeeep going"
 
 
 @pytest.mark.parametrize(

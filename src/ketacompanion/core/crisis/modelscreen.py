@@ -29,6 +29,9 @@ MIN_SENTENCE = 8  # characters: shorter fragments ("ok.", "lol") join their neig
 _SENTENCE_END = re.compile(r"(?<=[.!?\u2026;])\s+|\s*\n+\s*|\s+[-\u2013\u2014]\s+")
 
 _CRISIS, _CONCERN = CLASSES.index("crisis"), CLASSES.index("concern")
+_LETTER = re.compile(r"[^\W\d_]")
+_REPEATS = re.compile(r"(.)\1+")
+JUNK_FROM = 9  # characters: a word this long made of one or two characters, or of no letter, is noise
 
 
 class Encoder(Protocol):
@@ -104,6 +107,26 @@ def screen_pieces(text: str) -> list[str]:
     return windows + extra
 
 
+def _noise(token: str) -> bool:
+    if len(token) < JUNK_FROM:
+        return False
+    kinds = len(set(token.casefold()))
+    # Two characters alternating ("hahahaha") is noise; one stretched ("noooooo") is a word.
+    alternating = kinds == 2 and len(_REPEATS.sub(r"\1", token)) >= JUNK_FROM
+    return kinds == 1 or alternating or _LETTER.search(token) is None
+
+
+def without_noise(piece: str) -> str:
+    """The piece without runs that carry no words ("xxxxxxxx", "hahahahaha", a line of
+    emoji, digits or dots): the encoder has never seen such input and scores it at random,
+    up to the crisis card. Stretched words ("noooo", "keeeeep") stay. The rules still read
+    the whole text."""
+    tokens = piece.split()
+    if not any(_noise(t) for t in tokens):
+        return piece
+    return " ".join(t for t in tokens if not _noise(t))
+
+
 def level_of(scores: Scores, thresholds: Thresholds) -> RiskLevel:
     if scores.crisis >= thresholds.crisis:
         return RiskLevel.CRISIS
@@ -117,7 +140,7 @@ class ModelScreen:
         self.encoder, self.model, self.thresholds = encoder, model, thresholds
 
     def scores(self, text: str) -> Scores | None:
-        parts = screen_pieces(text)
+        parts = [kept for kept in dict.fromkeys(without_noise(p) for p in screen_pieces(text)) if kept]
         if not parts:
             return None
         p = self.model.probabilities(np.asarray(self.encoder.encode(parts), dtype=np.float32))
