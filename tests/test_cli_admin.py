@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
-import stat
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +11,7 @@ from typer.testing import CliRunner
 
 from ketacompanion.cli import cli
 from ketacompanion.content.bundle import read_directory, zip_files
+from test_content_versions import _link, _zip
 
 from conftest import CONTENT
 
@@ -92,23 +90,9 @@ def test_roles_review_and_audit(db: Path) -> None:
     assert "review_refused" in actions and "grant" in actions and "publish" in actions
 
 
-def _archive_of(entries: list[tuple[zipfile.ZipInfo | str, bytes]]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in entries:
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
-def _symlink(name: str) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(name)
-    info.external_attr = (stat.S_IFLNK | 0o777) << 16
-    return info
-
-
 def _lying_header() -> bytes:
     """An entry whose header claims 10 bytes but inflates to 3 MB."""
-    data = bytearray(_archive_of([("lessons/en/x.md", b"\0" * 3_000_000)]))
+    data = bytearray(_zip([("lessons/en/x.md", b"\0" * 3_000_000)]))
     for sig, at in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
         start = data.index(sig)
         data[start + at:start + at + 4] = (10).to_bytes(4, "little")
@@ -118,10 +102,10 @@ def _lying_header() -> bytes:
 @pytest.mark.parametrize(
     ("entries", "expected"),
     [
-        (lambda: _archive_of([("../../etc/passwd", b"root:x:0:0")]), "climbs out"),
-        (lambda: _archive_of([("/etc/passwd", b"root:x:0:0")]), "absolute path"),
-        (lambda: _archive_of([(_symlink("lessons/en/x.md"), b"/etc/passwd")]), "symbolic link"),
-        (lambda: _archive_of([("lessons/en/bomb.md", b"\0" * 3_000_000)]), "zip bomb"),
+        (lambda: _zip([("../../etc/passwd", b"root:x:0:0")]), "climbs out"),
+        (lambda: _zip([("/etc/passwd", b"root:x:0:0")]), "absolute path"),
+        (lambda: _zip([(_link("lessons/en/x.md"), b"/etc/passwd")]), "symbolic link"),
+        (lambda: _zip([("lessons/en/bomb.md", b"\0" * 3_000_000)]), "zip bomb"),
         (_lying_header, "cannot unpack"),  # zipfile reads no further than the header says, then the CRC fails
     ],
     ids=["dotdot", "absolute", "symlink", "bomb", "lying-header"],

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sqlite3
 import sys
@@ -18,8 +17,9 @@ from sqlalchemy import select
 from ketacompanion.app import App
 from ketacompanion.backlog import Backlog
 from ketacompanion.storage import tables
+from test_telegram_run import run_env
 
-from conftest import CONTENT, TEST_KEY, Chat
+from conftest import Chat
 from fakes.telegram_api import FakeBotAPI
 
 HELD, OTHER = 4242, 5151
@@ -27,17 +27,7 @@ CANARY = "canary-backlog-3b1e"
 
 
 def _env(api: FakeBotAPI, tmp_path: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "KETACOMPANION_TELEGRAM_TOKEN": api.token,
-        "KETACOMPANION_TELEGRAM_BASE_URL": api.base_url,
-        "KETACOMPANION_TELEGRAM_BASE_FILE_URL": api.base_file_url,
-        "KETACOMPANION_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
-        "KETACOMPANION_DATA_KEY": TEST_KEY,
-        "KETACOMPANION_KEY_FILE": str(tmp_path / "data.key"),
-        "KETACOMPANION_CONTENT_DIR": str(CONTENT),
-        "KETACOMPANION_LOG_LEVEL": "INFO",
-    }
+    return run_env(api, tmp_path) | {"KETACOMPANION_LOG_LEVEL": "INFO"}
 
 
 async def _start(api: FakeBotAPI, tmp_path: Path) -> asyncio.subprocess.Process:

@@ -17,19 +17,24 @@ from conftest import CONTENT, TEST_KEY
 from fakes.telegram_api import FakeBotAPI
 
 
+def run_env(api: FakeBotAPI, tmp_path: Path) -> dict[str, str]:
+    """The environment of a real ``ketacompanion run`` against the fake Bot API."""
+    return {
+        **os.environ,
+        "KETACOMPANION_TELEGRAM_TOKEN": api.token,
+        "KETACOMPANION_TELEGRAM_BASE_URL": api.base_url,
+        "KETACOMPANION_TELEGRAM_BASE_FILE_URL": api.base_file_url,
+        "KETACOMPANION_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        "KETACOMPANION_DATA_KEY": TEST_KEY,
+        "KETACOMPANION_KEY_FILE": str(tmp_path / "data.key"),
+        "KETACOMPANION_CONTENT_DIR": str(CONTENT),
+    }
+
+
 @pytest.mark.slow
 async def test_run_answers_then_stops_on_sigterm(tmp_path: Path) -> None:
     async with FakeBotAPI() as api:
-        env = {
-            **os.environ,
-            "KETACOMPANION_TELEGRAM_TOKEN": api.token,
-            "KETACOMPANION_TELEGRAM_BASE_URL": api.base_url,
-            "KETACOMPANION_TELEGRAM_BASE_FILE_URL": api.base_file_url,
-            "KETACOMPANION_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
-            "KETACOMPANION_DATA_KEY": TEST_KEY,
-            "KETACOMPANION_KEY_FILE": str(tmp_path / "data.key"),
-            "KETACOMPANION_CONTENT_DIR": str(CONTENT),
-        }
+        env = run_env(api, tmp_path)
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "ketacompanion", "run", env=env, cwd=tmp_path,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
