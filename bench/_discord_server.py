@@ -16,10 +16,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import sys
 import time
 from typing import Any
 
+from _loopback import serve_until_stdin_closes
 from aiohttp import web
 
 EPHEMERAL = 64
@@ -102,16 +102,7 @@ async def main() -> None:
     app.router.add_post("/api/v10/webhooks/{app}/{token}", followup)
     app.router.add_route("*", "/api/v10/webhooks/{app}/{token}/messages/{message}", original)
     app.router.add_get("/control/take", take)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    print(f"http://127.0.0.1:{runner.addresses[0][1]}", flush=True)
-    try:
-        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until stdin closes
-    finally:
-        await runner.cleanup()
-
+    await serve_until_stdin_closes(app)
 
 if __name__ == "__main__":
     asyncio.run(main())

@@ -24,6 +24,8 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from _loopback import serve_until_stdin_closes  # noqa: E402
+
 from fakes.telegram_api import FakeBotAPI  # noqa: E402
 
 
@@ -56,17 +58,7 @@ async def main() -> None:
         control = web.Application()
         control.router.add_post("/control/inject", inject)
         control.router.add_get("/control/sent", sent)
-        runner = web.AppRunner(control, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        print(api.origin, f"http://127.0.0.1:{port}", flush=True)
-        try:
-            await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until stdin closes
-        finally:
-            await runner.cleanup()
-
+        await serve_until_stdin_closes(control, api.origin)
 
 if __name__ == "__main__":
     asyncio.run(main())
