@@ -7,7 +7,8 @@ matrices once per call, so N messages in one call should cost far less than N ca
 this is the premise of batching messages that queue while the model is busy. Each
 repeat times ``--rounds`` passes of both ways, alternating, on one core; reported per
 batch size: microseconds a message both ways and ``ratio`` (one call each over one call
-for all, higher is better for batching), min / median / max over the repeats.
+for all, higher is better for batching), min / median / max over the repeats; the
+top-level ``ratio_*`` are those for 16, the crowd of ``bench/core.py``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one core, before numpy loads
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from _common import positive, spread  # noqa: E402
+from _common import positive, ratios, spread  # noqa: E402
 
 from ketacompanion.core.crisis.modelscreen import screen_pieces  # noqa: E402
 from ketacompanion.encoders import UseEncoder  # noqa: E402
@@ -48,6 +49,7 @@ def main() -> None:
     encoder = UseEncoder()
     clock = time.perf_counter
     results: dict[str, dict[str, object]] = {}
+    crowd: list[float] = []
     for size in SIZES:
         texts = [MESSAGES[i % len(MESSAGES)] for i in range(size)]
         parts = [screen_pieces(t) for t in texts]  # what the screen would send, message by message
@@ -66,13 +68,14 @@ def main() -> None:
             together.append(one_call * 1e6)
             alone.append(each * 1e6)
             ratio.append(each / one_call)
+        crowd = ratio if size == 16 else crowd
         results[str(size)] = {
             "us_a_message_one_call": spread(together, 1),
             "us_a_message_call_each": spread(alone, 1),
             "ratio": spread(ratio, 2),
         }
     print(json.dumps({
-        "bench": "encode_batch", "encoder": encoder.name, "sizes": results,
+        "bench": "encode_batch", "encoder": encoder.name, **ratios("ratio", crowd), "sizes": results,
         "loadavg": [round(x, 2) for x in os.getloadavg()],
     }))  # fmt: skip
 
