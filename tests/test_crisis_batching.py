@@ -173,3 +173,17 @@ def test_the_real_encoder_scores_a_batch_as_it_scores_each_alone(real_screen: ob
     assert len(pairs) == len(texts)
     assert max(abs(a.crisis - b.crisis) + abs(a.flag - b.flag) for a, b in pairs) < 1e-4
     assert [screen.screen(t) for t in texts] == [s for i in range(0, 160, 16) for s in screen.screen_many(texts[i : i + 16])]
+
+
+async def test_messages_still_queued_at_close_get_the_rules_answer_at_once(encoder: Recording) -> None:
+    screener = LayeredScreener(lambda: Rules(), model_screen(encoder), budget_s=600)
+    first = asyncio.ensure_future(screener.screen_async("hold on"))
+    assert await asyncio.get_running_loop().run_in_executor(None, encoder.holding.wait, 5)
+    queued = asyncio.ensure_future(screener.screen_async("tonight i cannot cope"))
+    await asyncio.sleep(0)  # a yield: the text is queued
+    screener.close()
+    found = await asyncio.wait_for(queued, 5)  # not the 600 s budget
+    encoder.release.set()
+    assert (await first).level is NONE
+    assert found.reasons == ("distress.cope",)
+    assert encoder.calls == [["hold on"]]

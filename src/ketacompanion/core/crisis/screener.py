@@ -107,7 +107,10 @@ class LayeredScreener:
         batch: list[_Waiting] = []
         size, now = 0, time.monotonic()
         while self._queue and (not batch or size + len(self._queue[0].text) <= BATCH_CHARS):
-            waiting = self._queue.popleft()
+            try:
+                waiting = self._queue.popleft()
+            except IndexError:
+                break  # emptied by close() meanwhile
             if not waiting.result.set_running_or_notify_cancel():
                 continue  # its caller stopped waiting (its budget ran out)
             if now > waiting.deadline:
@@ -156,3 +159,11 @@ class LayeredScreener:
     def close(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
+        # What no worker will take now gets the rules' answer at once, not at its budget.
+        while self._queue:
+            try:
+                waiting = self._queue.popleft()
+            except IndexError:
+                break
+            if waiting.result.set_running_or_notify_cancel():
+                waiting.result.set_result(None)
