@@ -143,8 +143,9 @@ class ModelScreen:
         return self.scores_many([text])[0]
 
     def scores_many(self, texts: Sequence[str]) -> list[Scores | None]:
-        """Each text's scores, all their pieces read in one encoder call: the encoder's cost
-        is mostly fixed per call, so several messages together cost little more than one."""
+        """Each text's scores, all their pieces read in one encoder call: much of the
+        encoder's cost is paid once per call, so several messages together cost far less
+        than a call each."""
         parts = [[kept for kept in dict.fromkeys(without_noise(p) for p in screen_pieces(t)) if kept] for t in texts]
         flat = [p for ps in parts for p in ps]
         if not flat:

@@ -6,8 +6,8 @@ log says so once, loudly, and again only after it has recovered and failed anew,
 broken model never floods the log nor hides.
 
 Messages that arrive while the worker is busy wait in a queue; when it frees, it takes
-all of them (up to ``BATCH_CHARS``) into one model call, since the encoder's cost is
-mostly fixed per call. A lone message never waits for company.
+all of them (up to ``BATCH_CHARS``) into one model call, since much of the encoder's
+cost is paid once per call. A lone message never waits for company.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BUDGET_S = 2.0  # whole-screen budget for the model, queueing included
 # Characters of queued messages taken into one model call (at least one message): about
-# 40 short messages, or 4 long ones read in many pieces, so one call stays a few ms.
+# 40 short messages, or 4 long ones read in many pieces, so one call stays within tens of ms.
 BATCH_CHARS = 2000
 
 
@@ -58,8 +58,8 @@ class LayeredScreener:
     ) -> None:
         self._rules, self._model, self._budget = rules, model, budget_s
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crisis-model") if model else None
-        # Appended on the event loop, taken only by the single worker: deque's append and
-        # popleft are atomic, so no lock.
+        # Appended on the event loop, taken by the single worker (and by close()): deque's
+        # append and popleft are atomic, so no lock.
         self._queue: deque[_Waiting] = deque()
         self._degraded = False
         if model is not None:
