@@ -140,15 +140,33 @@ class ModelScreen:
         self.encoder, self.model, self.thresholds = encoder, model, thresholds
 
     def scores(self, text: str) -> Scores | None:
-        parts = [kept for kept in dict.fromkeys(without_noise(p) for p in screen_pieces(text)) if kept]
-        if not parts:
-            return None
-        p = self.model.probabilities(np.asarray(self.encoder.encode(parts), dtype=np.float32))
-        flag = p[:, _CRISIS] + p[:, _CONCERN]
-        return Scores(float(p[:, _CRISIS].max()), float(flag.max()))
+        return self.scores_many([text])[0]
+
+    def scores_many(self, texts: Sequence[str]) -> list[Scores | None]:
+        """Each text's scores, all their pieces read in one encoder call: much of the
+        encoder's cost is paid once per call, so several messages together cost far less
+        than a call each."""
+        parts = [[kept for kept in dict.fromkeys(without_noise(p) for p in screen_pieces(t)) if kept] for t in texts]
+        flat = [p for ps in parts for p in ps]
+        if not flat:
+            return [None] * len(parts)
+        p = self.model.probabilities(np.asarray(self.encoder.encode(flat), dtype=np.float32))
+        crisis, flag = p[:, _CRISIS], p[:, _CRISIS] + p[:, _CONCERN]
+        out: list[Scores | None] = []
+        start = 0
+        for ps in parts:
+            end = start + len(ps)
+            out.append(Scores(float(crisis[start:end].max()), float(flag[start:end].max())) if ps else None)
+            start = end
+        return out
 
     def screen(self, text: str) -> Screening:
-        found = self.scores(text)
+        return self.screen_many([text])[0]
+
+    def screen_many(self, texts: Sequence[str]) -> list[Screening]:
+        return [self._judge(found) for found in self.scores_many(texts)]
+
+    def _judge(self, found: Scores | None) -> Screening:
         if found is None:
             return NOTHING
         level = level_of(found, self.thresholds)
