@@ -17,7 +17,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ketacompanion.content.phrases import load_phrases
 from ketacompanion.core.crisis.detector import NOTHING, Detector, RiskLevel
 from ketacompanion.core.crisis.prefilter import Prefilter
 

@@ -25,7 +25,7 @@ from telegram.ext import BaseUpdateProcessor, ExtBot
 
 from ketacompanion.adapters.telegram.updates import Peek, peek
 from ketacompanion.backlog import Backlog
-from ketacompanion.fairqueue import FairQueue
+from ketacompanion.fairqueue import FINISH_S, FairQueue
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +167,8 @@ class FairProcessor(BaseUpdateProcessor):
         super().__init__(workers)
         self.urgent: Callable[[Update], bool] = lambda update: False
         self.urgent_raw: Callable[[JSONDict], bool] | None = None
+        # The same question for what ``admit`` already peeked at: each update is read once.
+        self.urgent_seen: Callable[[Peek], bool] | None = None
         self.on_flood: Callable[[int], None] | None = None
         self.on_refused: Callable[[Peek], None] | None = None
         self.queue: FairQueue[int, _Item] = FairQueue(
@@ -205,9 +207,9 @@ class FairProcessor(BaseUpdateProcessor):
         if seen.chat_id is None:
             return True
         urgent = False
-        if self.urgent_raw is not None:
+        if self.urgent_seen is not None or self.urgent_raw is not None:
             try:
-                urgent = self.urgent_raw(data)
+                urgent = self.urgent_seen(seen) if self.urgent_seen is not None else self.urgent_raw(data)  # type: ignore[misc]
             except Exception as exc:
                 log.warning("crisis check at ingress failed", extra={"error": type(exc).__name__})
         if not urgent and not self.queue.has_room(seen.chat_id, self._coming[seen.chat_id]):
@@ -249,8 +251,9 @@ class FairProcessor(BaseUpdateProcessor):
 
     async def drain(self, within_s: float) -> None:
         """Handle what was accepted, for at most ``within_s`` seconds; keep what is left
-        (with a ``keeper``) for the next start, in each chat's order."""
-        left = await self.queue.drain(within_s)
+        (with a ``keeper``) for the next start, in each chat's order. Turns running in the
+        last ``FINISH_S`` of it end rather than being cut off; none starts then."""
+        left = await self.queue.drain(within_s, finish_s=FINISH_S)
         for item in left:
             _discard(item)
         if not left:
