@@ -48,7 +48,7 @@ from ketacompanion.settings import load_settings  # noqa: E402
 from fakes.telegram_api import FakeBotAPI  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
-from _common import fail, pct, positive  # noqa: E402
+from _common import fail, pct, positive, warmed_up  # noqa: E402
 
 TIMEOUTS = Timeouts(poll=1.0)
 
@@ -110,6 +110,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             export_dir=Path(tmp) / "exports",
         )  # fmt: skip
         app: App = await build_app(settings)
+        await warmed_up()  # start-up's background loading is not the flood's cost
         try:
             async with FakeBotAPI() as api:
                 application = build_application(api.token, api.base_url, api.base_file_url, TIMEOUTS)
