@@ -11,6 +11,7 @@ its JSON and another person's ``/crisis`` behind it is reached quickly.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dtm
 import json
 import logging
@@ -65,9 +66,16 @@ class IngressBot(ExtBot[None]):
 
     ``admit`` sees each update's raw JSON first; an update it refuses is never built
     (the batch's last one still comes back bare, so python-telegram-bot's offset moves
-    past it and Telegram is told it was received)."""
+    past it and Telegram is told it was received).
 
-    __slots__ = ("admit", "on_batch")
+    After a full batch the next ``getUpdates`` goes out at once, before this batch is
+    triaged: Telegram hands out a backlog in order, 100 at a time, so a crisis behind a
+    flood is reached one round trip per batch sooner. Asking for the next batch confirms
+    this one a moment early, while it is triaged and queued with no pause in between; a
+    read-ahead nobody asks for (a stop, other arguments) is dropped unconfirmed, and
+    Telegram sends it again."""
+
+    __slots__ = ("admit", "on_batch", "_ahead")
 
     def __init__(
         self,
@@ -80,6 +88,7 @@ class IngressBot(ExtBot[None]):
         with self._unfrozen():  # python-telegram-bot freezes its objects after __init__
             self.admit: Callable[[JSONDict], bool] = admit or (lambda data: True)
             self.on_batch: Callable[[bool], None] = on_batch or (lambda full: None)
+            self._ahead: tuple[tuple[object, ...], asyncio.Task[Any]] | None = None
 
     async def get_updates(  # type: ignore[override]
         self,
@@ -101,15 +110,42 @@ class IngressBot(ExtBot[None]):
         if isinstance(read_timeout, DefaultValue):
             read_timeout = self._request[0].read_timeout
         wait = timeout.total_seconds() if isinstance(timeout, dtm.timedelta) else timeout or 0
-        result = await self._post(
-            "getUpdates", data, read_timeout=(read_timeout or 0) + wait,
-            write_timeout=write_timeout, connect_timeout=connect_timeout,
-            pool_timeout=pool_timeout, api_kwargs=api_kwargs,
-        )  # fmt: skip
-        updates = self.read_batch(result)
+        options = {
+            "read_timeout": (read_timeout or 0) + wait, "write_timeout": write_timeout,
+            "connect_timeout": connect_timeout, "pool_timeout": pool_timeout, "api_kwargs": api_kwargs,
+        }  # fmt: skip
+        result = await self._read_ahead_or_post(data, options)
         # A full batch means more are waiting at Telegram, perhaps someone's crisis.
-        self.on_batch(isinstance(result, list) and len(result) >= (limit or MAX_BATCH))
+        full = isinstance(result, list) and len(result) >= (limit or MAX_BATCH)
+        if full:
+            self._read_ahead(result, data, options)
+        updates = self.read_batch(result)
+        self.on_batch(full)
         return updates
+
+    async def _read_ahead_or_post(self, data: JSONDict, options: dict[str, Any]) -> Any:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            key, task = ahead
+            if key == _key(data, options):
+                return await task
+            task.cancel()  # asked otherwise (a stop's last call): Telegram sends it again
+        return await self._post("getUpdates", data, **options)
+
+    def _read_ahead(self, result: list[Any], data: JSONDict, options: dict[str, Any]) -> None:
+        last = result[-1].get("update_id") if isinstance(result[-1], dict) else None
+        if not _is_int(last):
+            return
+        following = {**data, "offset": last + 1}
+        task = asyncio.ensure_future(self._post("getUpdates", following, **options))
+        task.add_done_callback(_quiet)  # a read-ahead dropped at a stop may fail unheard
+        self._ahead = (_key(following, options), task)
+
+    async def shutdown(self) -> None:
+        if self._ahead is not None:
+            self._ahead[1].cancel()
+            self._ahead = None
+        await super().shutdown()
 
     async def send_text(self, chat_id: int, text: str, **options: Any) -> None:
         """``send_message`` without building a ``Message`` from Telegram's answer: the sender
@@ -145,6 +181,20 @@ class IngressBot(ExtBot[None]):
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _key(data: JSONDict, options: dict[str, Any]) -> tuple[object, ...]:
+    """What makes two getUpdates calls the same call."""
+    allowed = data.get("allowed_updates")
+    return (
+        data.get("offset"), data.get("limit"), str(data.get("timeout")),
+        tuple(allowed) if allowed is not None else None, options["read_timeout"],
+    )  # fmt: skip
+
+
+def _quiet(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: a dropped read-ahead's failure is not logged as lost
 
 
 class FairProcessor(BaseUpdateProcessor):
