@@ -2,7 +2,8 @@
 
 The whole stack (python-telegram-bot polling the project's fake Bot API on loopback, the
 adapter, the fair ingress queue, the companion and a real SQLite file) runs in one process
-with the fake server. Three phases in one run: quiet, then a flood of ``--small`` messages
+with the fake server, timed once start-up's background loading (place tables, matplotlib)
+is over. Three phases in one run: quiet, then a flood of ``--small`` messages
 from one chat, then a flood of ``--large``. In each, ``--samples`` other people send
 ``/crisis`` one after another, the first queued right behind the flood; each latency runs
 from the moment the update is queued at the server to the moment the server finished
