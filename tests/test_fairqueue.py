@@ -9,6 +9,8 @@ import pytest
 
 from ketacompanion.fairqueue import FairQueue
 
+from fakes.manual_time import ManualTime
+
 
 async def settle(rounds: int = 20) -> None:
     for _ in range(rounds):
@@ -220,3 +222,78 @@ async def test_a_paused_queue_starts_urgent_items_only_until_resumed() -> None:
     queue.submit("a", "left for the drain")
     assert await queue.drain(5) == []  # a drain resumes first
     assert done[-1] == "left for the drain"
+
+
+async def _drain_on(time: ManualTime, queue: FairQueue[str, str], within_s: float, finish_s: float) -> tuple[list[str], float]:
+    """Run ``queue.drain`` while the clock moves in half-second steps; what was left, and when it ended."""
+    start = time.now
+    drain = asyncio.create_task(queue.drain(within_s, finish_s))
+    while not drain.done():
+        assert time.now - start <= within_s + 1, "the drain overran its time"
+        await time.advance(0.5)
+    return drain.result(), time.now - start
+
+
+def _timed_queue(time: ManualTime, took: dict[str, float], events: list[str]) -> FairQueue[str, str]:
+    async def handle(item: str) -> None:
+        events.append(f"start {item}")
+        try:
+            await time.sleep(took[item])  # a turn's writes and sends
+        except asyncio.CancelledError:
+            events.append(f"cut {item}")
+            raise
+        events.append(f"end {item}")
+
+    queue: FairQueue[str, str] = FairQueue(handle, workers=1, cap=10, clock=time, sleep=time.sleep)
+    queue.start()
+    return queue
+
+
+async def test_a_stop_lets_the_running_turn_finish_within_the_drain_time() -> None:
+    time = ManualTime()
+    events: list[str] = []
+    queue = _timed_queue(time, {"a1": 9.0, "b1": 1.0}, events)
+    queue.submit("a", "a1")
+    queue.submit("b", "b1")  # behind a1: one worker
+    await settle()
+    left, took = await _drain_on(time, queue, within_s=10, finish_s=3)
+    # a1 was running when the last 3 s began: it ends (at 9 s) instead of being cut off;
+    # b1 never starts in that stretch and is handed back to be kept for the next start.
+    assert events == ["start a1", "end a1"]
+    assert left == ["b1"]
+    assert 9 <= took <= 10
+
+
+async def test_a_turn_that_overruns_the_drain_time_is_still_cut_off_at_its_end() -> None:
+    time = ManualTime()
+    events: list[str] = []
+    queue = _timed_queue(time, {"a1": 60.0}, events)
+    queue.submit("a", "a1")
+    await settle()
+    left, took = await _drain_on(time, queue, within_s=10, finish_s=3)
+    assert events == ["start a1", "cut a1"] and left == []
+    assert 10 <= took <= 10.5  # bounded by the drain time, not by the turn
+
+
+async def test_turns_start_until_the_last_stretch_and_crisis_ones_wait_for_the_next_start() -> None:
+    time = ManualTime()
+    events: list[str] = []
+    queue = _timed_queue(time, {"a1": 6.0, "a2": 3.0, "a3": 1.0, "b!": 1.0}, events)
+    for item in ("a1", "a2", "a3"):
+        queue.submit("a", item)
+    await settle()
+    drain = asyncio.create_task(queue.drain(10, 3))
+    for _ in range(15):  # to 7.5 s: a2 started at 6 s, before the last stretch
+        await time.advance(0.5)
+    queue.submit("b", "b!", urgent=True)  # too late to start: kept, never cut off half-way
+    while not drain.done():
+        await time.advance(0.5)
+    assert events == ["start a1", "end a1", "start a2", "end a2"]
+    assert sorted(drain.result()) == ["a3", "b!"]
+
+
+async def test_a_drain_with_nothing_running_returns_at_once() -> None:
+    time = ManualTime()
+    queue = _timed_queue(time, {}, [])
+    left, took = await _drain_on(time, queue, within_s=10, finish_s=3)
+    assert left == [] and took <= 0.5

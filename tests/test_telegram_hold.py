@@ -12,31 +12,9 @@ from ketacompanion.adapters.telegram.gate import GatedRequest, retry_after
 from ketacompanion.adapters.telegram.limits import Limits, RateLimiter
 from ketacompanion.core.model import Address, Reply
 
+from fakes.manual_time import ManualTime
 from fakes.telegram_objects import BotApiState
 from fakes.telegram_request import RecordingRequest
-
-
-class ManualTime:
-    """A clock that moves only when the test says; sleepers wake when their time comes."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-        self._moved = asyncio.Condition()
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        until = self.now + max(seconds, 0.0)
-        async with self._moved:
-            await self._moved.wait_for(lambda: self.now >= until)
-
-    async def advance(self, seconds: float) -> None:
-        self.now += seconds
-        async with self._moved:
-            self._moved.notify_all()
-        for _ in range(50):
-            await asyncio.sleep(0)
 
 
 async def settle() -> None:

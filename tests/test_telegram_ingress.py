@@ -184,3 +184,50 @@ def test_a_full_chats_updates_are_dropped_unbuilt_but_crisis_ones_never() -> Non
     tail = bot.read_batch([state.message_update(7, "one more")])
     assert [u.update_id for u in tail] == [state.message_update(7, "x")["update_id"] - 1]
     assert tail[0].message is None
+
+
+async def test_after_a_full_batch_the_next_one_is_asked_for_before_this_one_is_triaged() -> None:
+    state = BotApiState()
+    for n in range(150):
+        state.inject_update(state.message_update(7, f"m {n}"))
+    asked: list[int] = []
+
+    def admit(data: dict[str, object]) -> bool:
+        if not asked:  # what Telegram had been asked for when triage began
+            asked.extend(int(c.params.get("offset") or 0) for c in state.calls if c.method == "getUpdates")
+        return True
+
+    bot = IngressBot(state.token, request=RecordingRequest(state), get_updates_request=RecordingRequest(state), admit=admit)
+    async with bot:
+        first = await bot.get_updates(timeout=0)
+        following = first[-1].update_id + 1
+        assert len(first) == 100
+        for _ in range(5):
+            await asyncio.sleep(0)
+        calls = [int(c.params.get("offset") or 0) for c in state.calls if c.method == "getUpdates"]
+        assert calls == [0, following]  # on its way before the caller asked for it
+        second = await bot.get_updates(offset=following, timeout=0)
+        assert [u.update_id for u in second] == [following + n for n in range(50)]
+        assert len([c for c in state.calls if c.method == "getUpdates"]) == 2  # the read-ahead answered
+        # Asked otherwise (as a stop's last call is), a read-ahead is dropped: a fresh answer.
+        state.inject_update(state.message_update(7, "late"))
+        again = await bot.get_updates(offset=following, timeout=0)
+        assert [u.update_id for u in again][:2] == [following, following + 1]
+    assert asked == [0]  # the first batch's triage ran after the read-ahead was created, not sent
+
+
+async def test_a_stop_drops_the_read_ahead_unconfirmed() -> None:
+    state = BotApiState()
+    for n in range(120):
+        state.inject_update(state.message_update(7, f"m {n}"))
+    bot = IngressBot(state.token, request=RecordingRequest(state), get_updates_request=RecordingRequest(state))
+    async with bot:
+        first = await bot.get_updates(timeout=0)
+        for _ in range(5):
+            await asyncio.sleep(0)  # the read-ahead went out and was answered, unread
+        assert [int(c.params.get("offset") or 0) for c in state.calls if c.method == "getUpdates"][-1] == 101
+    # It confirmed the first batch only; the next start is sent what it held again.
+    fresh = IngressBot(state.token, request=RecordingRequest(state), get_updates_request=RecordingRequest(state))
+    async with fresh:
+        rest = await fresh.get_updates(timeout=0)
+    assert [u.update_id for u in rest][:20] == [first[-1].update_id + 1 + n for n in range(20)]

@@ -15,6 +15,10 @@ Past ``cap`` queued items a chat's excess is dropped and counted; ``on_overflow`
 called once per flood (at most once per ``notice_every_s`` for a chat) so the person
 can be told to slow down. Memory is bounded: ``cap`` items a chat, ``max_chats`` chats.
 
+A stop (``drain``) lets the items running when its time is nearly up finish rather than
+cutting them off mid-write: for the last ``finish_s`` of the drain nothing new starts, and
+only an item still running when the whole drain time is over is cancelled.
+
 An adapter catching up with a backlog at the platform, where an urgent item may still be
 unread, can ``pause`` ordinary items for a moment (urgent ones still start at once) so
 that reading comes first; ``resume``, ``drain`` and ``stop`` let them run again.
@@ -34,6 +38,10 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 log = logging.getLogger(__name__)
+
+# The last stretch of a stop's drain in which running turns may end but none starts: a
+# turn is a few database writes and one or two sends, well under this even when slow.
+FINISH_S = 3.0
 
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
@@ -59,12 +67,13 @@ class FairQueue(Generic[K, T]):
         on_drop: Callable[[T], None] | None = None,
         notice_every_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if workers < 1 or cap < 1 or max_chats < 1:
             raise ValueError("workers, cap and max_chats must be positive")
         self._handle, self._workers_n, self.cap, self.max_chats = handle, workers, cap, max_chats
         self._on_overflow, self._on_drop = on_overflow, on_drop
-        self._notice_every_s, self._clock = notice_every_s, clock
+        self._notice_every_s, self._clock, self._sleep = notice_every_s, clock, sleep
         self._chats: dict[K, _Chat[T]] = {}
         self._line: deque[K] = deque()
         self._wake = asyncio.Event()
@@ -77,6 +86,10 @@ class FairQueue(Generic[K, T]):
         self._idle.set()
         self._open = asyncio.Event()  # cleared while ordinary items are paused
         self._open.set()
+        self._closing = False  # a drain's last stretch: nothing new starts
+        self._running = 0  # items started and not yet finished
+        self._settled = asyncio.Event()  # set while no item runs
+        self._settled.set()
         self.dropped_total = 0
         self.peak = 0  # the most items one chat ever had queued
 
@@ -91,10 +104,10 @@ class FairQueue(Generic[K, T]):
             chat = self._chats[key] = _Chat(dropped=self._early.pop(key, 0))
         self._idle.clear()
         if urgent:
-            if chat.running:
+            if chat.running or self._closing:
                 chat.urgent.append(item)
             else:
-                chat.running = True
+                self._begin(chat)
                 self._start_lane(key, item)
             return True
         if len(chat.items) >= self.cap:
@@ -142,7 +155,8 @@ class FairQueue(Generic[K, T]):
         self._open.clear()
 
     def resume(self) -> None:
-        self._open.set()
+        if not self._closing:  # a drain's last stretch stays closed
+            self._open.set()
 
     @property
     def paused(self) -> bool:
@@ -157,22 +171,50 @@ class FairQueue(Generic[K, T]):
         if not self._workers:
             self._workers = [asyncio.create_task(self._work()) for _ in range(self._workers_n)]
 
-    async def drain(self, within_s: float | None = None) -> list[T]:
-        """Finish what is queued (within ``within_s`` seconds), then stop; returns what was left."""
+    async def drain(self, within_s: float | None = None, finish_s: float = 0.0) -> list[T]:
+        """Finish what is queued (within ``within_s`` seconds), then stop; returns what was left.
+
+        Items start during the first ``within_s - finish_s`` seconds (``finish_s`` is at most
+        half the drain); after that nothing new starts and those running have the rest of the
+        time to end (a turn cut off mid-write could leave half its work done). Only an item
+        still running at ``within_s`` is cancelled."""
         self.resume()
-        try:
-            await asyncio.wait_for(self._idle.wait(), within_s)
-        except TimeoutError:
-            pass
+        if within_s is None:
+            await self._idle.wait()
+            return await self.stop()
+        finish_s = min(max(finish_s, 0.0), within_s / 2)
+        if not await self._within(self._idle, within_s - finish_s):
+            self._closing = True
+            self.pause()
+            await self._within(self._settled, finish_s)
         return await self.stop()
+
+    async def _within(self, event: asyncio.Event, seconds: float) -> bool:
+        """Whether ``event`` is set within ``seconds`` (on this queue's clock)."""
+        if event.is_set():
+            return True
+        if seconds <= 0:
+            return False
+        waiter = asyncio.ensure_future(event.wait())
+        timer = asyncio.ensure_future(self._sleep(seconds))
+        try:
+            await asyncio.wait({waiter, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            timer.cancel()
+            await asyncio.gather(waiter, timer, return_exceptions=True)
+        return event.is_set()
 
     async def stop(self) -> list[T]:
         """Stop the workers and the lane now; returns the items never started, oldest first."""
+        self._closing = True  # an item ending as it is cancelled starts no other
         tasks = [*self._workers, *self._lane]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._workers, self._lane = [], set()
+        self._closing, self._running = False, 0
+        self._settled.set()
         self.resume()
         left: list[T] = []
         for chat in self._chats.values():
@@ -196,8 +238,13 @@ class FairQueue(Generic[K, T]):
             chat.ready = False
             if chat.running or not chat.items:
                 continue  # its turn comes again when the running item ends
-            chat.running = True
+            self._begin(chat)
             await self._run(key, chat.items.popleft())
+
+    def _begin(self, chat: _Chat[T]) -> None:
+        chat.running = True
+        self._running += 1
+        self._settled.clear()
 
     def _start_lane(self, key: K, item: T) -> None:
         task = asyncio.create_task(self._run(key, item))
@@ -219,11 +266,14 @@ class FairQueue(Generic[K, T]):
         if chat is None:
             return
         chat.running = False
-        if chat.urgent:
-            chat.running = True
+        self._running -= 1
+        if not self._running:
+            self._settled.set()
+        if chat.urgent and not self._closing:
+            self._begin(chat)
             self._start_lane(key, chat.urgent.popleft())
-        elif chat.items:
-            if not chat.ready:
+        elif chat.items or chat.urgent:
+            if chat.items and not chat.ready:
                 chat.ready = True
                 self._line.append(key)
                 self._wake.set()

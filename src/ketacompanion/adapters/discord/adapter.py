@@ -42,7 +42,7 @@ from ketacompanion.core.model import (
     Reply,
     Urgency,
 )
-from ketacompanion.fairqueue import FairQueue
+from ketacompanion.fairqueue import FINISH_S, FairQueue
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +108,9 @@ class DiscordAdapter:
         await self.sender.send(address, reply)
 
     async def close(self, within_s: float = 0.0) -> None:
-        """Finish what was accepted for at most ``within_s`` seconds; log what was left."""
-        left = await self.queue.drain(within_s)
+        """Finish what was accepted for at most ``within_s`` seconds (turns running in the
+        last ``FINISH_S`` of it end rather than being cut off); log what was left."""
+        left = await self.queue.drain(within_s, finish_s=FINISH_S)
         for turn in left:
             turn.release()
         if left:

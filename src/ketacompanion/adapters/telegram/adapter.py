@@ -132,7 +132,10 @@ class TelegramAdapter:
     def is_urgent_raw(self, data: dict[str, Any]) -> bool:
         """``is_urgent`` read from an update's raw JSON, before any object is built: the
         triage that lets a flood's excess be dropped undecoded still sees every crisis."""
-        seen = peek(data)
+        return self.is_urgent_seen(peek(data))
+
+    def is_urgent_seen(self, seen: Peek) -> bool:
+        """``is_urgent_raw`` for an update ingress has already peeked at."""
         if seen.choice is not None:
             return is_crisis_choice(seen.choice)
         text = seen.text

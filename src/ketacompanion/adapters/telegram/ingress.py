@@ -11,6 +11,7 @@ its JSON and another person's ``/crisis`` behind it is reached quickly.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dtm
 import json
 import logging
@@ -25,7 +26,7 @@ from telegram.ext import BaseUpdateProcessor, ExtBot
 
 from ketacompanion.adapters.telegram.updates import Peek, peek
 from ketacompanion.backlog import Backlog
-from ketacompanion.fairqueue import FairQueue
+from ketacompanion.fairqueue import FINISH_S, FairQueue
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +66,16 @@ class IngressBot(ExtBot[None]):
 
     ``admit`` sees each update's raw JSON first; an update it refuses is never built
     (the batch's last one still comes back bare, so python-telegram-bot's offset moves
-    past it and Telegram is told it was received)."""
+    past it and Telegram is told it was received).
 
-    __slots__ = ("admit", "on_batch")
+    After a full batch the next ``getUpdates`` goes out at once, before this batch is
+    triaged: Telegram hands out a backlog in order, 100 at a time, so a crisis behind a
+    flood is reached one round trip per batch sooner. Asking for the next batch confirms
+    this one a moment early, while it is triaged and queued with no pause in between; a
+    read-ahead nobody asks for (a stop, other arguments) is dropped unconfirmed, and
+    Telegram sends it again."""
+
+    __slots__ = ("admit", "on_batch", "_ahead")
 
     def __init__(
         self,
@@ -80,6 +88,7 @@ class IngressBot(ExtBot[None]):
         with self._unfrozen():  # python-telegram-bot freezes its objects after __init__
             self.admit: Callable[[JSONDict], bool] = admit or (lambda data: True)
             self.on_batch: Callable[[bool], None] = on_batch or (lambda full: None)
+            self._ahead: tuple[tuple[object, ...], asyncio.Task[Any]] | None = None
 
     async def get_updates(  # type: ignore[override]
         self,
@@ -101,15 +110,42 @@ class IngressBot(ExtBot[None]):
         if isinstance(read_timeout, DefaultValue):
             read_timeout = self._request[0].read_timeout
         wait = timeout.total_seconds() if isinstance(timeout, dtm.timedelta) else timeout or 0
-        result = await self._post(
-            "getUpdates", data, read_timeout=(read_timeout or 0) + wait,
-            write_timeout=write_timeout, connect_timeout=connect_timeout,
-            pool_timeout=pool_timeout, api_kwargs=api_kwargs,
-        )  # fmt: skip
-        updates = self.read_batch(result)
+        options = {
+            "read_timeout": (read_timeout or 0) + wait, "write_timeout": write_timeout,
+            "connect_timeout": connect_timeout, "pool_timeout": pool_timeout, "api_kwargs": api_kwargs,
+        }  # fmt: skip
+        result = await self._read_ahead_or_post(data, options)
         # A full batch means more are waiting at Telegram, perhaps someone's crisis.
-        self.on_batch(isinstance(result, list) and len(result) >= (limit or MAX_BATCH))
+        full = isinstance(result, list) and len(result) >= (limit or MAX_BATCH)
+        if full:
+            self._read_ahead(result, data, options)
+        updates = self.read_batch(result)
+        self.on_batch(full)
         return updates
+
+    async def _read_ahead_or_post(self, data: JSONDict, options: dict[str, Any]) -> Any:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            key, task = ahead
+            if key == _key(data, options):
+                return await task
+            task.cancel()  # asked otherwise (a stop's last call): Telegram sends it again
+        return await self._post("getUpdates", data, **options)
+
+    def _read_ahead(self, result: list[Any], data: JSONDict, options: dict[str, Any]) -> None:
+        last = result[-1].get("update_id") if isinstance(result[-1], dict) else None
+        if not _is_int(last):
+            return
+        following = {**data, "offset": last + 1}
+        task = asyncio.ensure_future(self._post("getUpdates", following, **options))
+        task.add_done_callback(_quiet)  # a read-ahead dropped at a stop may fail unheard
+        self._ahead = (_key(following, options), task)
+
+    async def shutdown(self) -> None:
+        if self._ahead is not None:
+            self._ahead[1].cancel()
+            self._ahead = None
+        await super().shutdown()
 
     async def send_text(self, chat_id: int, text: str, **options: Any) -> None:
         """``send_message`` without building a ``Message`` from Telegram's answer: the sender
@@ -147,6 +183,20 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _key(data: JSONDict, options: dict[str, Any]) -> tuple[object, ...]:
+    """What makes two getUpdates calls the same call."""
+    allowed = data.get("allowed_updates")
+    return (
+        data.get("offset"), data.get("limit"), str(data.get("timeout")),
+        tuple(allowed) if allowed is not None else None, options["read_timeout"],
+    )  # fmt: skip
+
+
+def _quiet(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: a dropped read-ahead's failure is not logged as lost
+
+
 class FairProcessor(BaseUpdateProcessor):
     """Feeds updates into a ``FairQueue``: one chat's flood waits in that chat's own queue.
 
@@ -167,6 +217,8 @@ class FairProcessor(BaseUpdateProcessor):
         super().__init__(workers)
         self.urgent: Callable[[Update], bool] = lambda update: False
         self.urgent_raw: Callable[[JSONDict], bool] | None = None
+        # The same question for what ``admit`` already peeked at: each update is read once.
+        self.urgent_seen: Callable[[Peek], bool] | None = None
         self.on_flood: Callable[[int], None] | None = None
         self.on_refused: Callable[[Peek], None] | None = None
         self.queue: FairQueue[int, _Item] = FairQueue(
@@ -205,9 +257,9 @@ class FairProcessor(BaseUpdateProcessor):
         if seen.chat_id is None:
             return True
         urgent = False
-        if self.urgent_raw is not None:
+        if self.urgent_seen is not None or self.urgent_raw is not None:
             try:
-                urgent = self.urgent_raw(data)
+                urgent = self.urgent_seen(seen) if self.urgent_seen is not None else self.urgent_raw(data)  # type: ignore[misc]
             except Exception as exc:
                 log.warning("crisis check at ingress failed", extra={"error": type(exc).__name__})
         if not urgent and not self.queue.has_room(seen.chat_id, self._coming[seen.chat_id]):
@@ -249,8 +301,9 @@ class FairProcessor(BaseUpdateProcessor):
 
     async def drain(self, within_s: float) -> None:
         """Handle what was accepted, for at most ``within_s`` seconds; keep what is left
-        (with a ``keeper``) for the next start, in each chat's order."""
-        left = await self.queue.drain(within_s)
+        (with a ``keeper``) for the next start, in each chat's order. Turns running in the
+        last ``FINISH_S`` of it end rather than being cut off; none starts then."""
+        left = await self.queue.drain(within_s, finish_s=FINISH_S)
         for item in left:
             _discard(item)
         if not left:

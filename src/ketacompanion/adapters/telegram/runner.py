@@ -110,6 +110,7 @@ def build_adapter(
     processor = application.update_processor
     if isinstance(processor, FairProcessor):
         processor.urgent, processor.urgent_raw = adapter.is_urgent, adapter.is_urgent_raw
+        processor.urgent_seen = adapter.is_urgent_seen
         processor.on_flood, processor.on_refused = adapter.flood_notice, adapter.refused_button
         processor.keeper = Backlog(app.store, PLATFORM)
     return adapter

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ketacompanion.content.phrases import LEVELS, PhraseRules, load_phrases, squeeze
 from ketacompanion.core.crisis.normalise import BREAK, normalise, tokens
+from ketacompanion.core.crisis.prefilter import Prefilter
 
 
 class RiskLevel(IntEnum):
@@ -78,6 +79,7 @@ class _Index:
         self.prefix: dict[str, list[int]] = defaultdict(list)
         self.always: list[int] = []
         self.patterns: list[tuple[int, re.Pattern[str]]] = []
+        self.anchors: set[tuple[str, bool]] = set()
 
     def add(self, owner: int, phrase: str, rules: PhraseRules) -> None:
         compiled = rules.compile(phrase)
@@ -86,6 +88,7 @@ class _Index:
         if compiled.anchors is None:
             self.always.append(slot)
             return
+        self.anchors |= compiled.anchors
         for word, is_prefix in compiled.anchors:
             (self.prefix if is_prefix else self.exact)[word].append(slot)
 
@@ -146,13 +149,24 @@ class Detector:
                 self._context_index.add(len(self._contexts) - 1, phrase, rules)
         self._rule_index.finish()
         self._context_index.finish()
+        # No rule matches without one of its anchor words: a message proved to hold none
+        # screens as nothing without being normalised (a rule with no anchor disables it).
+        self._prefilter = Prefilter(
+            self._rule_index.anchors, self._misspellings, complete=not self._rule_index.always
+        )
 
     @classmethod
     def from_file(cls, path: Path) -> Detector:
         return cls(load_phrases(path))
 
+    def could_match(self, text: str) -> bool:
+        """False only when ``screen(text)`` is certain to find nothing (a cheap test)."""
+        return len(text) > WINDOW or self._prefilter.could_match(text)
+
     def screen(self, text: str) -> Screening:
         if len(text) <= WINDOW:
+            if not self._prefilter.could_match(text):
+                return NOTHING
             return self._screen_window(text)
         # A long message is read in overlapping windows (the normaliser caps what it
         # reads), so words at the end count as much as words at the start.
