@@ -40,6 +40,15 @@ def test_unparseable_update_is_replaced_by_its_bare_id() -> None:
     assert parse_update(broken) is None and parse_update([1]) is None
 
 
+def test_an_update_whose_chat_or_sender_id_is_not_an_integer_is_kept_bare() -> None:
+    # python-telegram-bot builds these, then fails on the id later (unhashable list).
+    by_chat, by_sender = good(5), good(6)
+    by_chat["message"]["chat"]["id"] = []
+    by_sender["message"]["from"]["id"] = {"x": 1}
+    assert parse_update(by_chat) is None and parse_update(by_sender) is None
+    assert clean_batch([by_chat, good(7), by_sender]) == [{"update_id": 5}, good(7), {"update_id": 6}]
+
+
 async def test_get_updates_moves_past_a_malformed_update_without_logging_it(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

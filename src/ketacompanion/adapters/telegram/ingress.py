@@ -40,11 +40,20 @@ def parse_update(data: object, bot: Bot | None = None) -> Update | None:
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
         return None
     try:
-        return Update.de_json(data, bot)
+        return _checked(Update.de_json(data, bot))
     except Exception as exc:
         # The type only: the update itself may hold what someone wrote.
         log.warning("update not readable", extra={"error": type(exc).__name__})
         return None
+
+
+def _checked(update: Update) -> Update:
+    """``update`` if its chat and sender ids are integers. python-telegram-bot takes any
+    JSON value there, and a list later breaks its bookkeeping (an unhashable id)."""
+    for found in (update.effective_chat, update.effective_user):
+        if found is not None and not _is_int(found.id):
+            raise TypeError("an id is not an integer")
+    return update
 
 
 def clean_batch(result: object) -> list[JSONDict]:
@@ -172,7 +181,7 @@ class IngressBot(ExtBot[None]):
 
     def build(self, item: JSONDict) -> Update:
         try:
-            return Update.de_json(item, self)
+            return _checked(Update.de_json(item, self))
         except Exception as exc:
             # The type only: the update itself may hold what someone wrote.
             log.warning("malformed update skipped", extra={"kind": "malformed", "error": type(exc).__name__})
