@@ -44,9 +44,13 @@ _GRID = [round(float(x), 2) for x in np.arange(0.10, 0.995, 0.01)]
 _CRISIS, _CONCERN = CLASSES.index("crisis"), CLASSES.index("concern")
 
 
-def embed(encoder: Encoder, texts: Sequence[str], batch: int = 32,
+def embed(encoder: Encoder, texts: Sequence[str], batch: int = 1,
           progress: Callable[[int], None] | None = None) -> Matrix:  # fmt: skip
-    """One vector per text: the first window (every training row fits in one)."""
+    """One vector per text: the first window (every training row fits in one).
+
+    One text per call by default: the encoder's vectors move in the seventh digit with
+    the batch a text comes in, and a run that takes some vectors from the embedding cache
+    must give the same weights, byte for byte, as one that computes them all."""
     first = [(pieces(t) or [""])[0] for t in texts]
     out = []
     for start in range(0, len(first), batch):
@@ -64,7 +68,7 @@ class Pieces:
     owner: NDArray[np.int64]  # the row each piece belongs to
 
 
-def embed_pieces(encoder: Encoder, texts: Sequence[str], batch: int = 32,
+def embed_pieces(encoder: Encoder, texts: Sequence[str], batch: int = 1,
                  progress: Callable[[int], None] | None = None) -> Pieces:  # fmt: skip
     """The pieces of each row as the screen reads them, so the cross-validated figures
     score rows the way the bot does (the highest piece counts)."""
