@@ -40,7 +40,9 @@ SEED = 20261201
 FOLDS = 5
 CARD_TARGET = 0.01
 FLAG_TARGET = 0.05
-_GRID = [round(float(x), 2) for x in np.arange(0.10, 0.995, 0.01)]
+# Steps of 0.001: crisis rows crowd the top of the range (a quarter score 0.99 or more),
+# so steps of 0.01 there gave away 1 to 4 points of the card out of fold.
+_GRID = [round(0.1 + i / 1000, 3) for i in range(900)]
 _CRISIS, _CONCERN = CLASSES.index("crisis"), CLASSES.index("concern")
 
 
@@ -141,9 +143,22 @@ def choose_thresholds(scores: Sequence[Scores], rules: Sequence[Screening], labe
         flags = sum(s.level >= RiskLevel.CONCERN for s in got)
         return cards / len(got), flags / len(got)
 
-    crisis = next((t for t in _GRID if rates(Thresholds(t, t))[0] <= card), _GRID[-1])
-    concern = next((t for t in _GRID if rates(Thresholds(crisis, t))[1] <= flag), _GRID[-1])
+    crisis = _lowest(lambda t: rates(Thresholds(t, t))[0] <= card)
+    concern = _lowest(lambda t: rates(Thresholds(crisis, t))[1] <= flag)
     return Thresholds(crisis, concern)
+
+
+def _lowest(holds: Callable[[float], bool]) -> float:
+    """The lowest step of the grid where ``holds``, else the top step. The rates only fall
+    as a threshold rises, so a bisection finds it."""
+    low, high = 0, len(_GRID) - 1
+    while low < high:
+        middle = (low + high) // 2
+        if holds(_GRID[middle]):
+            high = middle
+        else:
+            low = middle + 1
+    return _GRID[low]
 
 
 @dataclass(frozen=True, slots=True)
