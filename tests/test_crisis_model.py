@@ -34,6 +34,7 @@ from ketacompanion.core.crisis.modelscreen import (
     WINDOW,
     ModelScreen,
     Thresholds,
+    piece_scores,
     pieces,
     screen_pieces,
     sentences,
@@ -152,6 +153,18 @@ def test_the_highest_piece_counts(screen: ModelScreen) -> None:
     assert (found.level, found.category, found.reasons) == (CRISIS, "model", ("model.crisis",))
     assert screen.screen(everyday + " so grey and pointless. " + everyday).level is CONCERN
     assert screen.screen("") is NOTHING
+
+
+def test_the_crisis_score_weighs_crisis_against_none() -> None:
+    p = np.array([
+        [0.0005, 0.3995, 0.6],  # a goodbye the model half reads as concern
+        [0.39, 0.01, 0.6],  # as likely crisis, but the rest is none
+        [1e-6, 0.999998, 1e-6],  # surely concern: crisis and none both crumbs
+    ], dtype=np.float32)  # fmt: skip
+    crisis, flag = piece_scores(p)
+    assert crisis[0] > 0.97 and crisis[1] < 0.61
+    assert crisis[2] < 0.01  # not carded on the ratio of two near-zeros
+    assert np.allclose(flag, [0.9995, 0.61, 0.999999])
 
 
 # ---- the classifier and its training -------------------------------------------------
@@ -374,6 +387,18 @@ def test_a_broken_record_is_rejected(crisis_dir: Path) -> None:
     (crisis_dir / META_FILE).write_text("{not json", encoding="utf-8")
     with pytest.raises(WeightsError, match="unreadable record"):
         load_model(crisis_dir)
+
+
+def test_weights_of_the_previous_format_are_rejected(crisis_dir: Path) -> None:
+    """Format 2 had its crisis threshold on p(crisis) alone: read against the crisis score
+    of format 3 it would card at another rate than its record says."""
+    import json
+
+    record = json.loads((crisis_dir / META_FILE).read_text(encoding="utf-8"))
+    (crisis_dir / META_FILE).write_text(json.dumps({**record, "format": 2}), encoding="utf-8")
+    with pytest.raises(WeightsError, match="format or classes differ"):
+        load_model(crisis_dir)
+    assert "format or classes differ" in validate_model(crisis_dir)[0].message
 
 
 def test_no_data_and_no_weights_is_rules_alone(tmp_path: Path) -> None:

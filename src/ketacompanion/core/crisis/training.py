@@ -32,6 +32,7 @@ from ketacompanion.core.crisis.modelscreen import (
     Scores,
     Thresholds,
     level_of,
+    piece_scores,
     pieces,
     screen_pieces,
 )
@@ -43,7 +44,6 @@ FLAG_TARGET = 0.05
 # Steps of 0.001: crisis rows crowd the top of the range (a quarter score 0.99 or more),
 # so steps of 0.01 there gave away 1 to 4 points of the card out of fold.
 _GRID = [round(0.1 + i / 1000, 3) for i in range(900)]
-_CRISIS, _CONCERN = CLASSES.index("crisis"), CLASSES.index("concern")
 
 
 def embed(encoder: Encoder, texts: Sequence[str], batch: int = 1,
@@ -84,11 +84,12 @@ def embed_pieces(encoder: Encoder, texts: Sequence[str], batch: int = 1,
 
 
 def highest(probabilities: Matrix, owner: NDArray[np.int64], rows: int) -> list[Scores]:
-    """Each row's score: the highest p(crisis) and p(concern) + p(crisis) over its pieces."""
+    """Each row's scores: the highest crisis and flag scores (``piece_scores``) over its pieces."""
     crisis = np.full(rows, -1.0)
     flag = np.full(rows, -1.0)
-    np.maximum.at(crisis, owner, probabilities[:, _CRISIS])
-    np.maximum.at(flag, owner, probabilities[:, _CRISIS] + probabilities[:, _CONCERN])
+    piece_crisis, piece_flag = piece_scores(probabilities)
+    np.maximum.at(crisis, owner, piece_crisis)
+    np.maximum.at(flag, owner, piece_flag)
     return [Scores(float(c), float(f)) for c, f in zip(crisis, flag, strict=True)]
 
 
