@@ -34,6 +34,7 @@ from ketacompanion.core.crisis.modelscreen import (
     WINDOW,
     ModelScreen,
     Thresholds,
+    piece_scores,
     pieces,
     screen_pieces,
     sentences,
@@ -154,6 +155,18 @@ def test_the_highest_piece_counts(screen: ModelScreen) -> None:
     assert screen.screen("") is NOTHING
 
 
+def test_the_crisis_score_weighs_crisis_against_none() -> None:
+    p = np.array([
+        [0.0005, 0.3995, 0.6],  # a goodbye the model half reads as concern
+        [0.39, 0.01, 0.6],  # as likely crisis, but the rest is none
+        [1e-6, 0.999998, 1e-6],  # surely concern: crisis and none both crumbs
+    ], dtype=np.float32)  # fmt: skip
+    crisis, flag = piece_scores(p)
+    assert crisis[0] > 0.97 and crisis[1] < 0.61
+    assert crisis[2] < 0.01  # not carded on the ratio of two near-zeros
+    assert np.allclose(flag, [0.9995, 0.61, 0.999999])
+
+
 # ---- the classifier and its training -------------------------------------------------
 
 
@@ -186,8 +199,10 @@ def test_thresholds_hold_the_everyday_card_rate() -> None:
     labels = ["none"] * 100 + ["crisis"] * 10
     slices = ["everyday"] * 100 + ["explicit"] * 10
     chosen = choose_thresholds(scores, [NOTHING] * 110, labels, slices, card=0.01, flag=0.05)
-    assert 0.85 < chosen.crisis <= 0.95
-    assert 0.197 < chosen.concern <= 0.9  # above the bulk of everyday flag scores: 2 of 100 flagged
+    assert chosen.crisis == 0.851  # the lowest step that cards only the row at 0.95: 1 of 100
+    # The lowest step that flags 5 of 100: the two high rows and the top three of the bulk
+    # (0.195, 0.196, 0.197).
+    assert chosen.concern == 0.195
 
 
 def test_fit_reports_out_of_fold_screenings() -> None:
@@ -372,6 +387,18 @@ def test_a_broken_record_is_rejected(crisis_dir: Path) -> None:
     (crisis_dir / META_FILE).write_text("{not json", encoding="utf-8")
     with pytest.raises(WeightsError, match="unreadable record"):
         load_model(crisis_dir)
+
+
+def test_weights_of_the_previous_format_are_rejected(crisis_dir: Path) -> None:
+    """Format 2 had its crisis threshold on p(crisis) alone: read against the crisis score
+    of format 3 it would card at another rate than its record says."""
+    import json
+
+    record = json.loads((crisis_dir / META_FILE).read_text(encoding="utf-8"))
+    (crisis_dir / META_FILE).write_text(json.dumps({**record, "format": 2}), encoding="utf-8")
+    with pytest.raises(WeightsError, match="format or classes differ"):
+        load_model(crisis_dir)
+    assert "format or classes differ" in validate_model(crisis_dir)[0].message
 
 
 def test_no_data_and_no_weights_is_rules_alone(tmp_path: Path) -> None:

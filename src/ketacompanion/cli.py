@@ -237,13 +237,19 @@ def crisis_eval(
 
 
 @crisis_cli.command("train")
-def crisis_train() -> None:
+def crisis_train(
+    cache_dir: Annotated[Path, typer.Option(help="where embeddings of training texts are kept between runs (private)")] = Path(
+        ".cache/crisis-embeddings"
+    ),
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="embed every text afresh and keep nothing")] = False,
+) -> None:
     """Rebuild content/crisis/model.npz and model.json from content/crisis/training, by a fixed seed."""
     import json
 
     from ketacompanion.content.crisis_model import read_training, write_model
     from ketacompanion.core.crisis.training import embed_pieces, fit
     from ketacompanion.crisis_training import record, run_embedding
+    from ketacompanion.embedding_cache import CachedEncoder
     from ketacompanion.encoders import UseEncoder
 
     crisis_dir = _settings().content_dir / "crisis"
@@ -255,10 +261,13 @@ def crisis_train() -> None:
         _fail(f"no training rows in {crisis_dir / 'training'}", code=1)
     detector = _detector(crisis_dir.parent)
     rules = [detector.screen(r.text) for r in rows]  # type: ignore[attr-defined]
-    encoder = UseEncoder()
+    encoder = UseEncoder() if no_cache else CachedEncoder(UseEncoder(), cache_dir)
     texts = [r.text for r in rows]
     x = run_embedding(encoder, texts, lambda done: typer.echo(f"embedded {done}/{len(rows)}", err=True))
     read = embed_pieces(encoder, texts, progress=lambda done: typer.echo(f"embedded the pieces of {done} rows", err=True))
+    if isinstance(encoder, CachedEncoder):
+        encoder.save()
+        typer.echo(f"embeddings: {encoder.hits} from the cache, {encoder.misses} computed", err=True)
     trained = fit(x, [r.label for r in rows], [r.family for r in rows], [r.slice for r in rows], rules, read=read)
     meta, report = record(crisis_dir, rows, trained, encoder)
     write_model(crisis_dir, trained.model, trained.thresholds, meta)

@@ -16,7 +16,7 @@ from ketacompanion.core.crisis.evaluation import (
     Report,
     evaluate_screenings,
 )
-from ketacompanion.core.crisis.modelscreen import Encoder
+from ketacompanion.core.crisis.modelscreen import CRISIS_AGAINST_NONE_FLOOR, Encoder
 from ketacompanion.core.crisis.training import CARD_TARGET, FLAG_TARGET, FOLDS, SEED, Trained, embed
 
 
@@ -64,6 +64,7 @@ def record(crisis_dir: Path, rows: Sequence[TrainingRow], trained: Trained, enco
         "folds": FOLDS,
         "split": "by family",
         "scored_on": "the highest of the windows, sentences and adjacent sentence pairs, as the screen reads",
+        "crisis_score": f"p(crisis) / (p(crisis) + p(none) + {CRISIS_AGAINST_NONE_FLOOR})",
         "train_config": dataclasses.asdict(TrainConfig()),
         "targets": {"none_card": CARD_TARGET, "none_flagged": FLAG_TARGET, "on": "rows of slice everyday"},
         "thresholds_chosen": {"crisis": trained.thresholds.crisis, "concern": trained.thresholds.concern},

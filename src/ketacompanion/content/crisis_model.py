@@ -26,7 +26,9 @@ from ketacompanion.core.crisis.evaluation import LABELS
 from ketacompanion.core.crisis.modelscreen import Thresholds
 
 MODEL_FILE, META_FILE, TRAINING_DIR = "model.npz", "model.json", "training"
-FORMAT = 2  # 2: a hidden layer (MlpModel); 1 was a linear head
+# 3: the crisis threshold is on p(crisis) against p(none) (``piece_scores``); 2 had it on
+# p(crisis), with the same arrays; 1 was a linear head.
+FORMAT = 3
 
 
 class WeightsError(Exception):

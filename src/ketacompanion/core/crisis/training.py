@@ -32,6 +32,7 @@ from ketacompanion.core.crisis.modelscreen import (
     Scores,
     Thresholds,
     level_of,
+    piece_scores,
     pieces,
     screen_pieces,
 )
@@ -40,13 +41,18 @@ SEED = 20261201
 FOLDS = 5
 CARD_TARGET = 0.01
 FLAG_TARGET = 0.05
-_GRID = [round(float(x), 2) for x in np.arange(0.10, 0.995, 0.01)]
-_CRISIS, _CONCERN = CLASSES.index("crisis"), CLASSES.index("concern")
+# Steps of 0.001: crisis rows crowd the top of the range (a quarter score 0.99 or more),
+# so steps of 0.01 there gave away 1 to 4 points of the card out of fold.
+_GRID = [round(0.1 + i / 1000, 3) for i in range(900)]
 
 
-def embed(encoder: Encoder, texts: Sequence[str], batch: int = 32,
+def embed(encoder: Encoder, texts: Sequence[str], batch: int = 1,
           progress: Callable[[int], None] | None = None) -> Matrix:  # fmt: skip
-    """One vector per text: the first window (every training row fits in one)."""
+    """One vector per text: the first window (every training row fits in one).
+
+    One text per call by default: the encoder's vectors move in the seventh digit with
+    the batch a text comes in, and a run that takes some vectors from the embedding cache
+    must give the same weights, byte for byte, as one that computes them all."""
     first = [(pieces(t) or [""])[0] for t in texts]
     out = []
     for start in range(0, len(first), batch):
@@ -64,7 +70,7 @@ class Pieces:
     owner: NDArray[np.int64]  # the row each piece belongs to
 
 
-def embed_pieces(encoder: Encoder, texts: Sequence[str], batch: int = 32,
+def embed_pieces(encoder: Encoder, texts: Sequence[str], batch: int = 1,
                  progress: Callable[[int], None] | None = None) -> Pieces:  # fmt: skip
     """The pieces of each row as the screen reads them, so the cross-validated figures
     score rows the way the bot does (the highest piece counts)."""
@@ -78,11 +84,12 @@ def embed_pieces(encoder: Encoder, texts: Sequence[str], batch: int = 32,
 
 
 def highest(probabilities: Matrix, owner: NDArray[np.int64], rows: int) -> list[Scores]:
-    """Each row's score: the highest p(crisis) and p(concern) + p(crisis) over its pieces."""
+    """Each row's scores: the highest crisis and flag scores (``piece_scores``) over its pieces."""
     crisis = np.full(rows, -1.0)
     flag = np.full(rows, -1.0)
-    np.maximum.at(crisis, owner, probabilities[:, _CRISIS])
-    np.maximum.at(flag, owner, probabilities[:, _CRISIS] + probabilities[:, _CONCERN])
+    piece_crisis, piece_flag = piece_scores(probabilities)
+    np.maximum.at(crisis, owner, piece_crisis)
+    np.maximum.at(flag, owner, piece_flag)
     return [Scores(float(c), float(f)) for c, f in zip(crisis, flag, strict=True)]
 
 
@@ -137,9 +144,22 @@ def choose_thresholds(scores: Sequence[Scores], rules: Sequence[Screening], labe
         flags = sum(s.level >= RiskLevel.CONCERN for s in got)
         return cards / len(got), flags / len(got)
 
-    crisis = next((t for t in _GRID if rates(Thresholds(t, t))[0] <= card), _GRID[-1])
-    concern = next((t for t in _GRID if rates(Thresholds(crisis, t))[1] <= flag), _GRID[-1])
+    crisis = _lowest(lambda t: rates(Thresholds(t, t))[0] <= card)
+    concern = _lowest(lambda t: rates(Thresholds(crisis, t))[1] <= flag)
     return Thresholds(crisis, concern)
+
+
+def _lowest(holds: Callable[[float], bool]) -> float:
+    """The lowest step of the grid where ``holds``, else the top step. The rates only fall
+    as a threshold rises, so a bisection finds it."""
+    low, high = 0, len(_GRID) - 1
+    while low < high:
+        middle = (low + high) // 2
+        if holds(_GRID[middle]):
+            high = middle
+        else:
+            low = middle + 1
+    return _GRID[low]
 
 
 @dataclass(frozen=True, slots=True)
