@@ -8,6 +8,7 @@ tappable.
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass, field
 
@@ -61,7 +62,10 @@ def contact_lines(text: str, choices: tuple[Choice, ...]) -> str:
     return "\n".join(lines)
 
 
+@functools.lru_cache(maxsize=512)
 def view_of(choices: tuple[Choice, ...], asks_text: bool = False, write_label: str = "Write") -> discord.ui.View | None:
+    """The buttons for ``choices``, made once for the same buttons (menus, lesson cards):
+    a view is only read when sent, and stopped (below), so one can go out many times."""
     view = discord.ui.View(timeout=None)
     count = 0
     if asks_text:
@@ -78,7 +82,13 @@ def view_of(choices: tuple[Choice, ...], asks_text: bool = False, write_label: s
         if ChoiceButton.fits(choice.id):
             view.add_item(ChoiceButton(choice.id, choice.label))
             count += 1
-    return view if count else None
+    if not count:
+        return None
+    # Every button is a dynamic item, answered by its custom_id in any process, so nothing
+    # listens to the view itself. Stopped, discord.py neither keeps it nor arms a timeout
+    # for it (15 minutes for each ephemeral one: a heap that grew with every answer).
+    view.stop()
+    return view
 
 
 def render(reply: Reply, write_label: str = "Write") -> list[Part]:
