@@ -8,6 +8,7 @@ tappable.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import io
 from dataclasses import dataclass, field
@@ -62,10 +63,18 @@ def contact_lines(text: str, choices: tuple[Choice, ...]) -> str:
     return "\n".join(lines)
 
 
-@functools.lru_cache(maxsize=512)
 def view_of(choices: tuple[Choice, ...], asks_text: bool = False, write_label: str = "Write") -> discord.ui.View | None:
     """The buttons for ``choices``, made once for the same buttons (menus, lesson cards):
-    a view is only read when sent, and stopped (below), so one can go out many times."""
+    a stopped view is only read when sent, so one can go out many times. discord.py can
+    stop a view only inside an event loop; one made outside is never shared."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _view(choices, asks_text, write_label)
+    return _shared_view(choices, asks_text, write_label)
+
+
+def _view(choices: tuple[Choice, ...], asks_text: bool, write_label: str) -> discord.ui.View | None:
     view = discord.ui.View(timeout=None)
     count = 0
     if asks_text:
@@ -89,6 +98,9 @@ def view_of(choices: tuple[Choice, ...], asks_text: bool = False, write_label: s
     # for it (15 minutes for each ephemeral one: a heap that grew with every answer).
     view.stop()
     return view
+
+
+_shared_view = functools.lru_cache(maxsize=512)(_view)
 
 
 def render(reply: Reply, write_label: str = "Write") -> list[Part]:
