@@ -39,3 +39,15 @@ def test_buttons_links_and_phone_numbers() -> None:
 def test_too_long_choice_ids_are_left_out_rather_than_refused() -> None:
     (part,) = render(Reply("x", choices=(Choice("a" * 200, "too long"), Choice("ok:1", "fine"))))
     assert part.view is not None and [i.custom_id for i in part.view.children] == ["kc:ok:1"]  # type: ignore[attr-defined]
+
+
+async def test_a_view_goes_out_stopped_and_is_made_once_for_the_same_buttons() -> None:
+    # Stopped, discord.py neither stores the view nor arms a timeout for it; the buttons
+    # still answer, as dynamic items matched by custom_id.
+    choices = (Choice("learn:topics", "Topics"), Choice("go:help", "Help"))
+    (first,) = render(Reply("menu", choices=choices))
+    (again,) = render(Reply("menu again", choices=choices))
+    assert first.view is not None and first.view.is_finished()
+    assert again.view is first.view
+    (other,) = render(Reply("menu", choices=choices[:1]))
+    assert other.view is not first.view and [i.custom_id for i in other.view.children] == ["kc:learn:topics"]

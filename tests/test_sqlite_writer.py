@@ -109,3 +109,63 @@ async def test_a_failed_commit_leaves_no_unretrieved_future_to_log_its_text(writ
     assert unretrieved == []
     async with writer.transaction() as conn:  # and the writer still works
         await conn.execute(text("INSERT INTO notes (body) VALUES ('after')"))
+
+
+def spy_on_thread(writer: SqliteWriter) -> list[str]:
+    """The names of the calls the writer sends to its thread."""
+    sent: list[str] = []
+    call = writer.call
+
+    async def spying(fn):  # type: ignore[no-untyped-def]
+        sent.append(getattr(fn, "__qualname__", repr(fn)))
+        return await call(fn)
+
+    writer.call = spying  # type: ignore[method-assign]
+    return sent
+
+
+async def test_a_unit_that_only_read_commits_on_the_loop(writer: SqliteWriter, tmp_path: Path) -> None:
+    from sqlalchemy import column, select, table
+
+    async with writer.transaction() as conn:
+        await conn.execute(text("INSERT INTO notes (body) VALUES ('kept')"))
+    sent = spy_on_thread(writer)
+    async with writer.transaction() as conn:
+        found = (await conn.execute(select(column("body")).select_from(table("notes")))).scalars().all()
+    assert found == ["kept"]
+    assert sent == []  # no hand-off: nothing to fsync
+    assert not writer.raw.in_transaction  # and the write lock was given back
+    blocker = sqlite3.connect(tmp_path / "w.db", timeout=0)
+    blocker.execute("BEGIN IMMEDIATE")  # would fail at once if the lock were still held
+    blocker.rollback()
+    blocker.close()
+
+
+async def test_a_batch_that_wrote_anywhere_commits_in_the_thread(writer: SqliteWriter, tmp_path: Path) -> None:
+    from sqlalchemy import column, select, table
+
+    sent = spy_on_thread(writer)
+    seen: list[bool] = []
+
+    async def reader() -> None:
+        async with writer.transaction() as conn:
+            await conn.execute(select(column("body")).select_from(table("notes")))
+            await asyncio.sleep(0)  # the writer below joins this batch
+
+    async def note() -> None:
+        async with writer.transaction() as conn:
+            await conn.execute(text("INSERT INTO notes (body) VALUES ('written')"))
+        seen.append("written" in rows(tmp_path / "w.db"))
+
+    await asyncio.gather(reader(), note())
+    assert seen == [True]
+    assert len(sent) == 1  # the one shared COMMIT, with its fsync, went to the thread
+
+
+async def test_a_statement_that_counts_no_rows_still_commits_in_the_thread(writer: SqliteWriter, tmp_path: Path) -> None:
+    sent = spy_on_thread(writer)
+    async with writer.transaction() as conn:
+        await conn.execute(text("CREATE TABLE other (id INTEGER PRIMARY KEY)"))
+    assert len(sent) == 1
+    with sqlite3.connect(tmp_path / "w.db") as other:
+        assert other.execute("SELECT count(*) FROM sqlite_master WHERE name = 'other'").fetchone() == (1,)

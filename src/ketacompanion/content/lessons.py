@@ -118,10 +118,18 @@ class Shelf:
     topics: tuple[Topic, ...]
     lessons: dict[str, Lesson]
     _index: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict, repr=False)
+    # A shelf never changes once loaded (a reload builds a new one): each topic's lessons
+    # are sorted once, not on every /learn for every topic.
+    _in_topic: dict[str, tuple[Lesson, ...]] = field(default_factory=dict, repr=False, compare=False)
 
     def in_topic(self, topic_id: str) -> list[Lesson]:
-        found = [x for x in self.lessons.values() if x.meta.topic == topic_id]
-        return sorted(found, key=lambda x: (x.meta.order, x.id))
+        found = self._in_topic.get(topic_id)
+        if found is None:
+            found = tuple(sorted(
+                (x for x in self.lessons.values() if x.meta.topic == topic_id), key=lambda x: (x.meta.order, x.id)
+            ))  # fmt: skip
+            self._in_topic[topic_id] = found
+        return list(found)
 
     def topic(self, topic_id: str) -> Topic | None:
         return next((t for t in self.topics if t.id == topic_id), None)

@@ -68,7 +68,8 @@ class DialogueState:
         self.flow, self.step, self.data = flow, step, dict(data)
 
     def snapshot(self) -> tuple[str | None, str | None, str]:
-        return self.flow, self.step, json.dumps(self.data, sort_keys=True)
+        # Serialised, so a change nested inside ``data`` shows; no data, nothing to serialise.
+        return self.flow, self.step, json.dumps(self.data, sort_keys=True) if self.data else ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,12 +39,15 @@ def _answer_buttons(ins: Instrument, index: int, checkin_id: int, answer: Answer
 def question(t: Text, ins: Instrument, index: int, checkin_id: int, answers: Mapping[str, Answer]) -> Reply:
     item = ins.items[index]
     answer = answers.get(item.id)
-    hint = {
-        ItemKind.SCALE: t("checkins.hint_scale", min=item.min, max=item.max),
-        ItemKind.CHOICE: t("checkins.hint_safety") if item.safety else t("checkins.hint_choice"),
-        ItemKind.MULTI: t("checkins.hint_multi"),
-        ItemKind.TEXT: t("checkins.hint_text"),
-    }[item.kind]
+    # Only the hint for this item's kind is made (each is a formatted string).
+    if item.kind is ItemKind.SCALE:
+        hint = t("checkins.hint_scale", min=item.min, max=item.max)
+    elif item.kind is ItemKind.CHOICE:
+        hint = t("checkins.hint_safety") if item.safety else t("checkins.hint_choice")
+    elif item.kind is ItemKind.MULTI:
+        hint = t("checkins.hint_multi")
+    else:
+        hint = t("checkins.hint_text")
     # Optional extras (PHQ-9's difficulty question, a note) are not counted: the intro's
     # "9 short questions" and the counter's "of 9" agree.
     counted = [i for i, it in enumerate(ins.items) if not it.optional]

@@ -54,8 +54,9 @@ class Flow(Protocol):
 
 
 def choice_id(*parts: str | int) -> str:
-    value = ":".join(str(p) for p in parts)
-    if len(value.encode()) > 64:  # Telegram's callback_data limit
+    value = ":".join(map(str, parts))
+    # Telegram's callback_data limit is 64 bytes; 16 characters are at most 64 bytes.
+    if len(value) > 16 and len(value.encode()) > 64:
         raise ValueError(f"button id too long: {value}")
     return value
 

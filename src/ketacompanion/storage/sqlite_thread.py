@@ -53,10 +53,13 @@ class ThreadConnection:
 
     async def execute(self, statement: Any, parameters: Any = None) -> Result[Any]:
         conn = self._writer.connection
+        if not getattr(statement, "is_select", False):
+            self._writer.dirty = True  # may write without counting rows (DDL): commit off the loop
         return _buffered(conn.execute(statement, parameters) if parameters is not None else conn.execute(statement))
 
     async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Result[Any]:
         conn = self._writer.connection
+        self._writer.dirty = True
         return _buffered(
             conn.exec_driver_sql(statement, parameters) if parameters is not None else conn.exec_driver_sql(statement)
         )
@@ -169,6 +172,11 @@ class SqliteWriter:
         self._in_batch = False
         self._pending: list[asyncio.Future[None]] = []
         self._closed = False
+        # Whether the open batch may have written: a statement of unknown kind ran, or the
+        # connection's count of changed rows moved since BEGIN. A batch that only read
+        # commits on the loop: with no page to write, COMMIT does no I/O and cannot block.
+        self.dirty = False
+        self._changes_at_begin = 0
         self.on_statement: Callable[[str, tuple[Any, ...]], None] | None = None
 
         @event.listens_for(self.sync_engine, "connect")
@@ -271,6 +279,8 @@ class SqliteWriter:
             else:
                 await self._begin(patience_ms)
                 self._in_batch = True
+                self.dirty = False
+                self._changes_at_begin = self.raw.total_changes
             try:
                 yield ThreadConnection(self)
             except BaseException:
@@ -334,7 +344,10 @@ class SqliteWriter:
         if not self._in_batch:
             return
         try:
-            await self.call(self._raw_call("COMMIT"))  # the fsync: off the loop
+            if self.dirty or self.raw.total_changes != self._changes_at_begin:
+                await self.call(self._raw_call("COMMIT"))  # the fsync: off the loop
+            else:
+                self._sql("COMMIT")  # nothing written: no fsync, no thread hand-off
         except BaseException as exc:
             self._in_batch = False
             await self._rollback_quietly()

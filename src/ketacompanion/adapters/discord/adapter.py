@@ -67,13 +67,15 @@ class _Turn:
     """One accepted interaction or message: ``run`` is its work; ``done`` resolves when it
     has run or was dropped, so the event that brought it can end."""
 
-    __slots__ = ("run", "done", "interaction", "thinking", "card", "state", "timer", "deferring")
+    __slots__ = ("run", "done", "interaction", "where", "thinking", "card", "state", "timer", "deferring")
 
     def __init__(
         self, run: Callable[[_Turn], Awaitable[None]], interaction: discord.Interaction[Any] | None = None,
-        thinking: bool = False, card: bool = False,
+        thinking: bool = False, card: bool = False, where: Inbound | None = None,
     ) -> None:  # fmt: skip
         self.run, self.interaction, self.thinking, self.card = run, interaction, thinking, card
+        # The interaction as the core sees it, built once: who, where, in which language.
+        self.where = where
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.state = _State.WAITING
         self.timer: asyncio.TimerHandle | None = None
@@ -141,20 +143,22 @@ class DiscordAdapter:
     # --- interactions ------------------------------------------------------------------
     async def on_command(self, interaction: discord.Interaction[Any], name: str, text: str = "") -> None:
         inbound = self.inbound(interaction, InboundKind.COMMAND, command=name, text=text)
-        await self._accept(interaction, lambda: self.community.command(inbound), urgent=name == "crisis", thinking=True)
+        make = lambda: self.community.command(inbound)  # noqa: E731
+        await self._accept(interaction, inbound, make, urgent=name == "crisis", thinking=True)
 
     async def on_choice(self, interaction: discord.Interaction[Any], choice: str) -> None:
         inbound = self.inbound(interaction, InboundKind.CHOICE, choice=choice)
-        await self._accept(interaction, lambda: self.community.choice(inbound), urgent=urgent_choice(choice), card=True)
+        make = lambda: self.community.choice(inbound)  # noqa: E731
+        await self._accept(interaction, inbound, make, urgent=urgent_choice(choice), card=True)
 
     async def open_text_box(self, interaction: discord.Interaction[Any]) -> None:
-        t = self._t(interaction)
+        t = self._t(self.inbound(interaction, InboundKind.TEXT))
         await interaction.response.send_modal(TextBox(t("community.write_title"), t("community.write_label")))
 
     async def on_text_box(self, interaction: discord.Interaction[Any], text: str) -> None:
         inbound = self.inbound(interaction, InboundKind.TEXT, text=text)
         make = lambda: self.community.private_message(inbound)  # noqa: E731
-        await self._accept(interaction, make, urgent=self.flagged(text), thinking=True)
+        await self._accept(interaction, inbound, make, urgent=self.flagged(text), thinking=True)
 
     async def on_setup(self, interaction: discord.Interaction[Any], action: str, **values: Any) -> None:
         inbound = self.inbound(interaction, InboundKind.COMMAND, command="setup")
@@ -166,22 +170,22 @@ class DiscordAdapter:
             "show": lambda: s.show(inbound),
             "screening": lambda: s.screening(inbound, bool(values.get("on", True))),
         }
-        await self._accept(interaction, calls[action], urgent=False, thinking=True)
+        await self._accept(interaction, inbound, calls[action], urgent=False, thinking=True)
 
     async def _accept(
-        self, interaction: discord.Interaction[Any], make: Callable[[], Awaitable[Outcome]], *, urgent: bool,
-        thinking: bool = False, card: bool = False,
+        self, interaction: discord.Interaction[Any], where: Inbound, make: Callable[[], Awaitable[Outcome]], *,
+        urgent: bool, thinking: bool = False, card: bool = False,
     ) -> None:  # fmt: skip
         async def run(turn: _Turn) -> None:
             await self._work(turn, make)
 
-        turn = _Turn(run, interaction, thinking, card)
+        turn = _Turn(run, interaction, thinking, card, where)
         # Discord's clock runs from the interaction's arrival, queueing included.
         turn.timer = asyncio.get_running_loop().call_later(self.answer_within_s, self._defer_late, turn)
         if self._submit(interaction.user.id, turn, urgent):
             await turn.done
             return
-        await self._refuse(interaction, noticed=self._noticed(interaction.user.id))
+        await self._refuse(interaction, where, noticed=self._noticed(interaction.user.id))
 
     def _submit(self, member: int, turn: _Turn, urgent: bool) -> bool:
         self.queue.start()  # workers start on first use, in the running loop
@@ -194,33 +198,33 @@ class DiscordAdapter:
         noticed, self._flooded = self._flooded == member, None
         return noticed
 
-    async def _refuse(self, interaction: discord.Interaction[Any], noticed: bool) -> None:
+    async def _refuse(self, interaction: discord.Interaction[Any], where: Inbound, noticed: bool) -> None:
         """A dropped interaction is still acknowledged: the flood's first drop with the notice
         (visible to the member alone), the others silently."""
         if not noticed:
             await self._acknowledge(interaction)
             return
         try:
-            notice = self._t(interaction)("community.slow_down")
+            notice = self._t(where)("community.slow_down")
             await interaction.response.send_message(notice, ephemeral=True)
         except discord.HTTPException as exc:
             log.warning("could not acknowledge a dropped interaction", extra={"error": type(exc).__name__})
 
     def _defer_late(self, turn: _Turn) -> None:
         """The answer is not ready within the budget: defer now, answer by follow-ups later."""
-        if turn.state is _State.WAITING and turn.interaction is not None:
+        if turn.state is _State.WAITING and turn.interaction is not None and turn.where is not None:
             turn.state = _State.DEFERRED
-            turn.deferring = asyncio.create_task(self._defer(turn.interaction, turn.thinking))
+            turn.deferring = asyncio.create_task(self._defer(turn.interaction, turn.where, turn.thinking))
 
-    async def _defer(self, interaction: discord.Interaction[Any], thinking: bool) -> None:
+    async def _defer(self, interaction: discord.Interaction[Any], where: Inbound, thinking: bool) -> None:
         try:
-            await interaction.response.defer(ephemeral=self._alone(interaction), thinking=thinking)
+            await interaction.response.defer(ephemeral=to_member_alone(where), thinking=thinking)
         except discord.HTTPException as exc:
             log.warning("could not defer an interaction", extra={"error": type(exc).__name__})
 
     async def _work(self, turn: _Turn, make: Callable[[], Awaitable[Outcome]]) -> None:
-        interaction = turn.interaction
-        assert interaction is not None
+        interaction, where = turn.interaction, turn.where
+        assert interaction is not None and where is not None
         try:
             outcome: Outcome = await make()
             here = await self._private(interaction.user.id, outcome)
@@ -230,16 +234,16 @@ class DiscordAdapter:
         except Exception:
             # Still answered: nobody is left with "interaction failed".
             log.exception("discord interaction failed", extra={"kind": str(interaction.type)})
-            here = [Reply(self._t(interaction)("common.error"))]
+            here = [Reply(self._t(where)("common.error"))]
         if turn.state is _State.WAITING:
             turn.state = _State.ANSWERING
             if turn.timer is not None:
                 turn.timer.cancel()
-            await self._respond(interaction, here, turn.card, turn.thinking)
+            await self._respond(interaction, where, here, turn.card, turn.thinking)
             return
         if turn.deferring is not None:
             await turn.deferring
-        await self._answer(interaction, here, turn.card)
+        await self._answer(interaction, where, here, turn.card)
 
     async def _private(self, user_id: int, outcome: Outcome) -> list[Reply]:
         here = list(outcome.here)
@@ -262,23 +266,25 @@ class DiscordAdapter:
         alerts = self.community.alerts
         return await (alerts.delivered(notice.alert_id, message_id) if message_id else alerts.failed(notice.alert_id))
 
-    async def _respond(self, interaction: discord.Interaction[Any], replies: list[Reply], card: bool, thinking: bool) -> None:
+    async def _respond(
+        self, interaction: discord.Interaction[Any], where: Inbound, replies: list[Reply], card: bool, thinking: bool
+    ) -> None:
         """The answer as the interaction's one response (a new message, or the card edited in
         place), with follow-ups only for further parts. When a card is replaced by a later
         reply than the first, the response must leave the card the original: defer, then
         answer as after a deferral."""
-        label = self._write_label(interaction)
+        label = self._write_label(where)
         at = _card_at(replies) if card else None
         if at is not None and at > 0:
-            await self._defer(interaction, thinking=False)
-            await self._answer(interaction, replies, card)
+            await self._defer(interaction, where, thinking=False)
+            await self._answer(interaction, where, replies, card)
             return
         rendered = [render(reply, label) for reply in replies]
         parts = [part for reply_parts in rendered for part in reply_parts]
         if not parts:
             await self._acknowledge(interaction)
             return
-        ephemeral = self._alone(interaction)
+        ephemeral = to_member_alone(where)
         try:
             if at == 0 and len(rendered[0]) == 1:
                 await interaction.response.edit_message(**_edit_kwargs(parts[0].kwargs()))
@@ -287,7 +293,7 @@ class DiscordAdapter:
         except discord.HTTPException as exc:
             log.warning("interaction response not delivered", extra={"error": type(exc).__name__})
             return
-        await self._follow(interaction, parts[1:])
+        await self._follow(interaction, where, parts[1:])
 
     async def _acknowledge(self, interaction: discord.Interaction[Any]) -> None:
         """Nothing to say: acknowledged so the member does not see "interaction failed" (a
@@ -301,18 +307,18 @@ class DiscordAdapter:
         except discord.HTTPException as exc:
             log.warning("could not acknowledge an interaction", extra={"error": type(exc).__name__})
 
-    async def _follow(self, interaction: discord.Interaction[Any], parts: list[Part]) -> None:
-        ephemeral = self._alone(interaction)
+    async def _follow(self, interaction: discord.Interaction[Any], where: Inbound, parts: list[Part]) -> None:
+        ephemeral = to_member_alone(where)
         for part in parts:
             try:
                 await interaction.followup.send(ephemeral=ephemeral, **part.kwargs())  # type: ignore[arg-type]
             except discord.HTTPException as exc:
                 log.warning("interaction reply not delivered", extra={"error": type(exc).__name__})
 
-    async def _answer(self, interaction: discord.Interaction[Any], replies: list[Reply], card: bool) -> None:
+    async def _answer(self, interaction: discord.Interaction[Any], where: Inbound, replies: list[Reply], card: bool) -> None:
         """After a deferral: the card edited in place when a reply replaces it, the rest as
         follow-ups."""
-        label = self._write_label(interaction)
+        label = self._write_label(where)
         at = _card_at(replies) if card else None
         for n, reply in enumerate(replies):
             parts = render(reply, label)
@@ -322,7 +328,7 @@ class DiscordAdapter:
                 except discord.HTTPException as exc:
                     log.warning("interaction reply not delivered", extra={"error": type(exc).__name__})
                 continue
-            await self._follow(interaction, parts)
+            await self._follow(interaction, where, parts)
 
     # --- messages ----------------------------------------------------------------------
     async def on_message(self, message: discord.Message) -> None:
@@ -396,14 +402,11 @@ class DiscordAdapter:
         for notice in due:
             await post_alert(self.client, notice)
 
-    def _alone(self, interaction: discord.Interaction[Any]) -> bool:
-        return to_member_alone(self.inbound(interaction, InboundKind.TEXT))
+    def _t(self, where: Inbound) -> Callable[..., str]:
+        return self.community.t(where)
 
-    def _t(self, interaction: discord.Interaction[Any]) -> Callable[..., str]:
-        return self.community.t(self.inbound(interaction, InboundKind.TEXT))
-
-    def _write_label(self, interaction: discord.Interaction[Any]) -> str:
-        return str(self._t(interaction)("community.write_button"))
+    def _write_label(self, where: Inbound) -> str:
+        return str(self._t(where)("community.write_button"))
 
 
 def _place(guild: discord.Guild, user: Any, channel_id: str, perms: discord.Permissions | None) -> Place:

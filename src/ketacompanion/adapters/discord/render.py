@@ -8,6 +8,8 @@ tappable.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import io
 from dataclasses import dataclass, field
 
@@ -62,6 +64,17 @@ def contact_lines(text: str, choices: tuple[Choice, ...]) -> str:
 
 
 def view_of(choices: tuple[Choice, ...], asks_text: bool = False, write_label: str = "Write") -> discord.ui.View | None:
+    """The buttons for ``choices``, made once for the same buttons (menus, lesson cards):
+    a stopped view is only read when sent, so one can go out many times. discord.py can
+    stop a view only inside an event loop; one made outside is never shared."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _view(choices, asks_text, write_label)
+    return _shared_view(choices, asks_text, write_label)
+
+
+def _view(choices: tuple[Choice, ...], asks_text: bool, write_label: str) -> discord.ui.View | None:
     view = discord.ui.View(timeout=None)
     count = 0
     if asks_text:
@@ -78,7 +91,16 @@ def view_of(choices: tuple[Choice, ...], asks_text: bool = False, write_label: s
         if ChoiceButton.fits(choice.id):
             view.add_item(ChoiceButton(choice.id, choice.label))
             count += 1
-    return view if count else None
+    if not count:
+        return None
+    # Every button is a dynamic item, answered by its custom_id in any process, so nothing
+    # listens to the view itself. Stopped, discord.py neither keeps it nor arms a timeout
+    # for it (15 minutes for each ephemeral one: a heap that grew with every answer).
+    view.stop()
+    return view
+
+
+_shared_view = functools.lru_cache(maxsize=512)(_view)
 
 
 def render(reply: Reply, write_label: str = "Write") -> list[Part]:
