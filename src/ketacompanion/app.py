@@ -277,15 +277,6 @@ def _freeze_startup_heap() -> None:
     which a fan-out of thousands of rows sets off, need not walk all of it each time."""
     gc.collect()
     gc.freeze()
-    # The city tables load on a thread of their own and mostly finish after this; they too
-    # live as long as the process, and left unfrozen every full pass walked them again
-    # (a tenth of a second or more, in the middle of reading a flood).
-    threading.Thread(target=_freeze_when_warm, name="freeze-warmed", daemon=True).start()
-
-
-def _freeze_when_warm() -> None:
-    warm_in_background().join()
-    gc.freeze()
 
 
 @cache
