@@ -20,6 +20,16 @@ from ketacompanion.delivery.outbox import DrainStats, Outbox
 from ketacompanion.delivery.prompts import Templates
 from ketacompanion.storage import planner
 from ketacompanion.storage.batches import BatchRunner
+from ketacompanion.storage.bulk import Deferred
+
+
+# Rows a fan-out batch claims. On PostgreSQL each batch waits on a few round trips and a
+# commit, and on a busy machine each wait is a wake-up of two processes: fewer, larger
+# batches wait less (the work a row stays the same: storage/planner.py claims off an
+# index). About 20 MB of claimed rows and their prompts in memory at once. SQLite works
+# in this process: its batches stay small, so each holds the write lock briefly.
+CLAIM_BATCH = {"postgresql": 20_000}
+DEFAULT_CLAIM_BATCH = 5000
 
 
 @dataclass(slots=True)
@@ -40,7 +50,7 @@ class Delivery:
         text_for: Callable[[str], Text],
         window: timedelta,
         reminder_delay: timedelta,
-        claim_batch: int = 5000,
+        claim_batch: int | None = None,
         content: ContentHolder | None = None,
         busy_timeout_ms: int = 5000,
     ) -> None:
@@ -48,7 +58,8 @@ class Delivery:
         that worded it, and its reminder is worded from the same version."""
         self.engine, self.outbox, self.clock, self._text_for = engine, outbox, clock, text_for
         self.batches = BatchRunner(engine, busy_timeout_ms)
-        self.window, self.reminder_delay, self.claim_batch = window, reminder_delay, claim_batch
+        self.window, self.reminder_delay = window, reminder_delay
+        self.claim_batch = claim_batch or CLAIM_BATCH.get(engine.dialect.name, DEFAULT_CLAIM_BATCH)
         self._content = content
 
     async def enqueue_due(self) -> TickStats:
@@ -63,8 +74,12 @@ class Delivery:
             version = self._content.version if self._content is not None else None
 
             def batch(conn: Connection) -> tuple[int, int]:
-                dues, claimed = planner.claim_batch(conn, now, self.window, self.claim_batch, version)
-                queued = self.outbox.queue(conn, [(d, "prompt", words.encoded(d, "prompt")) for d in dues])
+                # On PostgreSQL every write that follows the claim goes as one statement
+                # (storage/bulk.py, Deferred): one round trip, not one a write.
+                writes = Deferred(conn)
+                dues, claimed = planner.claim_batch(conn, now, self.window, self.claim_batch, version, writes)
+                queued = self.outbox.queue(conn, [(d, "prompt", words.encoded(d, "prompt")) for d in dues], writes)
+                writes.flush()
                 return claimed, queued
 
             while True:
