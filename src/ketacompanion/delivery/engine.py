@@ -5,6 +5,7 @@ the terminal chat runs the same pass at each due moment it steps through."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -23,12 +24,14 @@ from ketacompanion.storage.batches import BatchRunner
 from ketacompanion.storage.bulk import Deferred
 
 
-# Rows a fan-out batch claims. On PostgreSQL each batch waits on a few round trips and a
-# commit, and on a busy machine each wait is a wake-up of two processes: fewer, larger
-# batches wait less (the work a row stays the same: storage/planner.py claims off an
-# index). About 20 MB of claimed rows and their prompts in memory at once. SQLite works
-# in this process: its batches stay small, so each holds the write lock briefly.
-CLAIM_BATCH = {"postgresql": 20_000}
+# Rows a fan-out batch claims, and batches under way at once. On PostgreSQL each batch
+# waits on round trips and a commit, and on a busy machine each wait is a wake-up of two
+# processes: fewer, larger batches wait less (the work a row stays the same:
+# storage/planner.py claims off an index). Two claimers of 10,000 hold about as much in
+# memory as one batch of 20,000 (about 50 MB). SQLite works in this process with one
+# writer: one claimer, small batches, each holding the write lock briefly.
+CLAIM_BATCH = {"postgresql": 10_000}
+CLAIMERS = {"postgresql": 2}
 DEFAULT_CLAIM_BATCH = 5000
 
 
@@ -61,6 +64,11 @@ class Delivery:
         self.window, self.reminder_delay = window, reminder_delay
         self.claim_batch = claim_batch or CLAIM_BATCH.get(engine.dialect.name, DEFAULT_CLAIM_BATCH)
         self._content = content
+        # On PostgreSQL two batches run at once, on two connections: while the server
+        # writes one, this process words and seals the next (the server's work a row,
+        # mostly foreign-key checks and index entries, is most of a batch). Their rows
+        # are disjoint (SKIP LOCKED), as with two processes. SQLite has one writer.
+        self.claimers = CLAIMERS.get(engine.dialect.name, 1)
 
     async def enqueue_due(self) -> TickStats:
         """Claim every due slot and queue its prompt, batch by batch, each batch in one
@@ -82,12 +90,18 @@ class Delivery:
                 writes.flush()
                 return claimed, queued
 
-            while True:
-                claimed, queued = await self.batches.run(batch)  # one transaction, one hand-off
-                stats.claimed += claimed
-                stats.queued += queued
-                if claimed == 0:  # claiming plans the next slot, which may itself be overdue
-                    break
+            async def claimer() -> None:
+                while True:
+                    claimed, queued = await self.batches.run(batch)  # one transaction, one hand-off
+                    stats.claimed += claimed
+                    stats.queued += queued
+                    # Claiming plans the next slot, which may itself be overdue. A claimer
+                    # that finds nothing while another holds the last rows stops; the one
+                    # that commits them looks again, so nothing its commit made due is left.
+                    if claimed == 0:
+                        break
+
+            await asyncio.gather(*(claimer() for _ in range(self.claimers)))
         while True:
             async with self.engine.begin() as conn:
                 dues = await planner.due_reminders(conn, now, self.reminder_delay, self.claim_batch)
