@@ -27,11 +27,12 @@ from ketacompanion.storage.bulk import Deferred
 # Rows a fan-out batch claims, and batches under way at once. On PostgreSQL each batch
 # waits on round trips and a commit, and on a busy machine each wait is a wake-up of two
 # processes: fewer, larger batches wait less (the work a row stays the same:
-# storage/planner.py claims off an index). Two claimers of 10,000 hold about as much in
-# memory as one batch of 20,000 (about 50 MB). SQLite works in this process with one
-# writer: one claimer, small batches, each holding the write lock briefly.
+# storage/planner.py claims off an index). Three claimers: two batches on the server's
+# cores while this process words and seals the third; about 50 MB in memory at once.
+# SQLite works in this process with one writer: one claimer, small batches, each
+# holding the write lock briefly.
 CLAIM_BATCH = {"postgresql": 10_000}
-CLAIMERS = {"postgresql": 2}
+CLAIMERS = {"postgresql": 3}
 DEFAULT_CLAIM_BATCH = 5000
 
 
@@ -64,10 +65,10 @@ class Delivery:
         self.window, self.reminder_delay = window, reminder_delay
         self.claim_batch = claim_batch or CLAIM_BATCH.get(engine.dialect.name, DEFAULT_CLAIM_BATCH)
         self._content = content
-        # On PostgreSQL two batches run at once, on two connections: while the server
-        # writes one, this process words and seals the next (the server's work a row,
-        # mostly foreign-key checks and index entries, is most of a batch). Their rows
-        # are disjoint (SKIP LOCKED), as with two processes. SQLite has one writer.
+        # On PostgreSQL several batches run at once, each on its own connection: while
+        # the server writes some (its work a row, mostly foreign-key checks and index
+        # entries, is most of a batch), this process words and seals another. Their rows
+        # are disjoint (SKIP LOCKED), as with several processes. SQLite has one writer.
         self.claimers = CLAIMERS.get(engine.dialect.name, 1)
 
     async def enqueue_due(self) -> TickStats:
