@@ -23,7 +23,6 @@ from ketacompanion.storage import planner
 from ketacompanion.storage.batches import BatchRunner
 from ketacompanion.storage.bulk import Deferred
 
-
 # Rows a fan-out batch claims, and batches under way at once. On PostgreSQL each batch
 # waits on round trips and a commit, and on a busy machine each wait is a wake-up of two
 # processes: fewer, larger batches wait less (the work a row stays the same:
