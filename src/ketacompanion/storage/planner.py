@@ -277,7 +277,7 @@ def _supersede_pg(
     conn: Connection, writes: Deferred | None, superseded: dict[str, list[int]], queued: list[int],
     first_due: datetime, now: datetime,
 ) -> None:
-    """What the loop below does on SQLite, as one update a kind: no id comes back to
+    """What ``claim_batch`` does on SQLite for older prompts, one update a kind: no id comes back to
     Python, and with ``writes`` the updates travel with the batch's inserts. The updates
     and those inserts touch different rows (open or unconfirmed ones, new pending ones),
     as ``Deferred`` requires."""
