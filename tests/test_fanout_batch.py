@@ -4,18 +4,23 @@ both sides of a clock change, and on a SQLite file a batch is one hand-off to it
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, event, insert, select
+import pytest
+from sqlalchemy import Engine, event, func, insert, select
 
 from ketacompanion.app import App, build_app
 from ketacompanion.core.clock import FakeClock
+from ketacompanion.storage import planner
 from ketacompanion.storage import tables as t
+from ketacompanion.storage.bulk import Deferred
 
-from conftest import make_settings
+from conftest import PG_URL, make_settings, reset_postgres
 
 DUE = datetime(2026, 10, 25, 19, 0, tzinfo=UTC)  # Berlin's clocks went back this morning
 # zone, local daily time at DUE, what the person's state makes of the row
@@ -131,3 +136,97 @@ async def test_a_batch_on_a_sqlite_file_is_one_hand_off(sqlite_url: str, tmp_pat
         assert {*claims, *inserts} == {"sqlite-batch_0"} and begins.count("sqlite-batch_0") == 4
     finally:
         await app.close()
+
+
+async def seed_due(app: App, now: datetime, people: int) -> None:
+    async with app.engine.begin() as conn:
+        for i in range(1, people + 1):
+            await conn.execute(insert(t.users).values(
+                id=i, platform="console", platform_user_id=f"c{i}", chat_id=f"c{i}", created_at=now, consent_at=now,
+                timezone="Europe/Berlin", keep_notes=False,
+            ))  # fmt: skip
+            await conn.execute(insert(t.schedules).values(user_id=i, daily_time="20:00", updated_at=now))
+            await conn.execute(insert(t.checkins).values(
+                user_id=i, kind="daily", instrument="daily", due_at=DUE, expires_at=DUE + app.delivery.window,
+                status="pending", created_at=now,
+            ))  # fmt: skip
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    assert PG_URL is not None
+    await reset_postgres(PG_URL)
+    yield PG_URL
+    await reset_postgres(PG_URL)
+
+
+def claim_and_queue(app: App, limit: int) -> Any:
+    """One fan-out batch as the scheduler runs it: the claim, then its writes together."""
+
+    def batch(conn: Any) -> list[int]:
+        writes = Deferred(conn)
+        dues, _ = planner.claim_batch(conn, DUE, app.delivery.window, limit, None, writes)
+        app.delivery.outbox.queue(conn, [(d, "prompt", "{}") for d in dues], writes)
+        writes.flush()
+        return [d.checkin_id for d in dues]
+
+    return batch
+
+
+@pytest.mark.skipif(PG_URL is None, reason="row locks across processes: PostgreSQL (SQLite has one writer)")
+async def test_two_claimers_on_postgresql_never_claim_the_same_row(
+    postgres_url: str, tmp_path: Any, clock: FakeClock, content_set: Any
+) -> None:
+    app = await build_app(make_settings(postgres_url, tmp_path), clock, content_set)
+    try:
+        clock.set(DUE - timedelta(hours=1))
+        await seed_due(app, clock.now(), 30)
+        clock.set(DUE)
+        async with app.engine.connect() as first, app.engine.connect() as second:
+            await first.begin()
+            mine = await first.run_sync(claim_and_queue(app, 12))  # locks held: not committed yet
+            await second.begin()
+            # The second claimer skips the rows the first holds rather than waiting for them
+            # (a wait would hang here until the first commits, which it does only after).
+            theirs = await asyncio.wait_for(second.run_sync(claim_and_queue(app, 100)), timeout=30)
+            await second.commit()
+            await first.commit()
+        assert len(mine) == 12 and len(theirs) == 18
+        assert not set(mine) & set(theirs)
+        async with app.engine.connect() as conn:
+            outbox = (await conn.execute(select(t.outbox.c.checkin_id))).scalars().all()
+            statuses = dict((await conn.execute(
+                select(t.checkins.c.status, func.count()).where(t.checkins.c.due_at == DUE).group_by(t.checkins.c.status)
+            )).all())  # fmt: skip
+            planned = (await conn.execute(
+                select(func.count()).select_from(t.checkins).where(t.checkins.c.status == "pending")
+            )).scalar_one()  # fmt: skip
+        assert sorted(outbox) == sorted(mine + theirs)  # one prompt a row, none twice
+        assert statuses == {"queued": 30}
+        assert planned == 30  # each claimed row planned its next day once
+    finally:
+        await app.close()
+
+
+async def test_a_new_prompt_closes_the_older_ones_of_its_kind(app: App, clock: FakeClock) -> None:
+    """The writes that follow a claim (on PostgreSQL, one statement with the outbox rows)
+    record an older unanswered prompt as missed and close an unconfirmed one."""
+    clock.set(DUE - timedelta(hours=1))
+    await seed_due(app, clock.now(), 2)
+    earlier = DUE - timedelta(hours=6)
+    async with app.engine.begin() as conn:
+        for user_id, status in ((1, "sent"), (2, planner.UNCONFIRMED)):
+            await conn.execute(insert(t.checkins).values(
+                user_id=user_id, kind="daily", instrument="daily", due_at=earlier, expires_at=DUE + timedelta(hours=6),
+                status=status, created_at=earlier, sent_at=earlier,
+            ))  # fmt: skip
+    clock.set(DUE)
+    stats = await app.delivery.enqueue_due()
+    async with app.engine.connect() as conn:
+        older = (await conn.execute(
+            select(t.checkins.c.user_id, t.checkins.c.status, t.checkins.c.closed_at)
+            .where(t.checkins.c.due_at == earlier).order_by(t.checkins.c.user_id)
+        )).all()  # fmt: skip
+    assert stats.queued == 2
+    assert [(u, s) for u, s, _ in older] == [(1, "missed"), (2, planner.UNCONFIRMED)]
+    assert all(aware(closed) == DUE for _, _, closed in older)

@@ -5,6 +5,7 @@ the terminal chat runs the same pass at each due moment it steps through."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -20,6 +21,18 @@ from ketacompanion.delivery.outbox import DrainStats, Outbox
 from ketacompanion.delivery.prompts import Templates
 from ketacompanion.storage import planner
 from ketacompanion.storage.batches import BatchRunner
+from ketacompanion.storage.bulk import Deferred
+
+# Rows a fan-out batch claims, and batches under way at once. On PostgreSQL each batch
+# waits on round trips and a commit, and on a busy machine each wait is a wake-up of two
+# processes: fewer, larger batches wait less (the work a row stays the same:
+# storage/planner.py claims off an index). Three claimers: two batches on the server's
+# cores while this process words and seals the third; about 50 MB in memory at once.
+# SQLite works in this process with one writer: one claimer, small batches, each
+# holding the write lock briefly.
+CLAIM_BATCH = {"postgresql": 10_000}
+CLAIMERS = {"postgresql": 3}
+DEFAULT_CLAIM_BATCH = 5000
 
 
 @dataclass(slots=True)
@@ -40,7 +53,7 @@ class Delivery:
         text_for: Callable[[str], Text],
         window: timedelta,
         reminder_delay: timedelta,
-        claim_batch: int = 5000,
+        claim_batch: int | None = None,
         content: ContentHolder | None = None,
         busy_timeout_ms: int = 5000,
     ) -> None:
@@ -48,8 +61,14 @@ class Delivery:
         that worded it, and its reminder is worded from the same version."""
         self.engine, self.outbox, self.clock, self._text_for = engine, outbox, clock, text_for
         self.batches = BatchRunner(engine, busy_timeout_ms)
-        self.window, self.reminder_delay, self.claim_batch = window, reminder_delay, claim_batch
+        self.window, self.reminder_delay = window, reminder_delay
+        self.claim_batch = claim_batch or CLAIM_BATCH.get(engine.dialect.name, DEFAULT_CLAIM_BATCH)
         self._content = content
+        # On PostgreSQL several batches run at once, each on its own connection: while
+        # the server writes some (its work a row, mostly foreign-key checks and index
+        # entries, is most of a batch), this process words and seals another. Their rows
+        # are disjoint (SKIP LOCKED), as with several processes. SQLite has one writer.
+        self.claimers = CLAIMERS.get(engine.dialect.name, 1)
 
     async def enqueue_due(self) -> TickStats:
         """Claim every due slot and queue its prompt, batch by batch, each batch in one
@@ -63,16 +82,26 @@ class Delivery:
             version = self._content.version if self._content is not None else None
 
             def batch(conn: Connection) -> tuple[int, int]:
-                dues, claimed = planner.claim_batch(conn, now, self.window, self.claim_batch, version)
-                queued = self.outbox.queue(conn, [(d, "prompt", words.encoded(d, "prompt")) for d in dues])
+                # On PostgreSQL every write that follows the claim goes as one statement
+                # (storage/bulk.py, Deferred): one round trip, not one a write.
+                writes = Deferred(conn)
+                dues, claimed = planner.claim_batch(conn, now, self.window, self.claim_batch, version, writes)
+                queued = self.outbox.queue(conn, [(d, "prompt", words.encoded(d, "prompt")) for d in dues], writes)
+                writes.flush()
                 return claimed, queued
 
-            while True:
-                claimed, queued = await self.batches.run(batch)  # one transaction, one hand-off
-                stats.claimed += claimed
-                stats.queued += queued
-                if claimed == 0:  # claiming plans the next slot, which may itself be overdue
-                    break
+            async def claimer() -> None:
+                while True:
+                    claimed, queued = await self.batches.run(batch)  # one transaction, one hand-off
+                    stats.claimed += claimed
+                    stats.queued += queued
+                    # Claiming plans the next slot, which may itself be overdue. A claimer
+                    # that finds nothing while another holds the last rows stops; the one
+                    # that commits them looks again, so nothing its commit made due is left.
+                    if claimed == 0:
+                        break
+
+            await asyncio.gather(*(claimer() for _ in range(self.claimers)))
         while True:
             async with self.engine.begin() as conn:
                 dues = await planner.due_reminders(conn, now, self.reminder_delay, self.claim_batch)

@@ -44,7 +44,7 @@ from ketacompanion.core.model import (
 )
 from ketacompanion.core.ports import Clock, Sender
 from ketacompanion.storage import tables as t
-from ketacompanion.storage.bulk import driver_values, insert_rows
+from ketacompanion.storage.bulk import Deferred, driver_values, insert_rows
 from ketacompanion.storage.fields import enc_context
 from ketacompanion.storage.planner import Due
 
@@ -141,9 +141,10 @@ class Outbox:
         """Queue (due, purpose, encoded reply) rows, in the caller's transaction."""
         return await conn.run_sync(self.queue, list(items))
 
-    def queue(self, conn: Connection, items: Sequence[tuple[Due, str, str]]) -> int:
+    def queue(self, conn: Connection, items: Sequence[tuple[Due, str, str]], writes: Deferred | None = None) -> int:
         """``enqueue`` on a sync connection: every payload sealed in one call (one random
-        read for all the nonces), every row in one ``executemany``."""
+        read for all the nonces), every row in one ``executemany`` (on PostgreSQL, one
+        insert of arrays, with ``writes``: joined to the batch's other writes)."""
         now = self.clock.now()
         sealed = self.cipher.encrypt_many(
             [(encoded, enc_context("outbox", "payload_enc", due.user_id)) for due, _, encoded in items]
@@ -155,7 +156,7 @@ class Outbox:
              value(due.not_before) if due.not_before > now else at, at)
             for (due, purpose, _), payload in zip(items, sealed, strict=True)
         ]
-        insert_rows(conn, t.outbox, _QUEUE_COLUMNS, rows, ready=True)
+        insert_rows(conn, t.outbox, _QUEUE_COLUMNS, rows, ready=True, writes=writes)
         return len(rows)
 
     async def drain(self, max_passes: int = 10_000) -> DrainStats:

@@ -66,18 +66,52 @@ def _same(value: Any) -> Any:
     return value
 
 
+class Deferred:
+    """Writes of one batch that need nothing back and touch different rows: on PostgreSQL
+    they are held and sent as one statement (the others as data-modifying ``WITH``
+    clauses of the last), so a batch's writes cost one round trip, not one each; elsewhere
+    each runs at once, in order.
+
+    Only for writes that are independent: PostgreSQL runs the clauses of one statement
+    against one snapshot, in no set order, so none may read what another writes."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.held = conn.dialect.name == "postgresql"
+        self._pending: list[Any] = []
+
+    def run(self, statement: Any) -> None:
+        if self.held:
+            self._pending.append(statement)
+        else:
+            self.conn.execute(statement)
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        *first, last = self._pending
+        self._pending = []
+        if first:
+            last = last.add_cte(*(statement.cte(f"w{i}") for i, statement in enumerate(first)))
+        self.conn.execute(last)
+
+
 def insert_rows(
     conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]],
-    skip_conflicts_on: tuple[str, ...] = (), *, ready: bool = False,
+    skip_conflicts_on: tuple[str, ...] = (), *, ready: bool = False, writes: Deferred | None = None,
 ) -> None:
     """``bulk_insert`` for rows given as tuples in ``columns`` order, on a sync connection
     (the fan-out runs each batch as one unit of sync work). ``ready``: the values went
     through ``driver_values`` already (a fan-out converts each shared moment once, not
-    once a row)."""
+    once a row). ``writes``: on PostgreSQL, the insert joins the batch's other writes."""
     if not rows:
         return
     if conn.dialect.name == "postgresql":
-        conn.execute(_pg_from_arrays(table, columns, rows, skip_conflicts_on))
+        statement = _pg_from_arrays(table, columns, rows, skip_conflicts_on)
+        if writes is not None:
+            writes.run(statement)
+        else:
+            conn.execute(statement)
         return
     if conn.dialect.name != "sqlite":
         conn.execute(_pg_statement(table, skip_conflicts_on), [dict(zip(columns, row, strict=True)) for row in rows])

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     Connection,
     String,
+    all_,
     and_,
     any_,
     bindparam,
@@ -39,7 +40,7 @@ from ketacompanion.core.schedule import (
     session_timeline,
 )
 from ketacompanion.storage import tables as t
-from ketacompanion.storage.bulk import bulk_insert, driver_values, insert_rows
+from ketacompanion.storage.bulk import Deferred, bulk_insert, driver_values, insert_rows
 from ketacompanion.storage.fields import aware as _aware
 
 OPEN_STATES = ("queued", "sent", "reminded", "open")
@@ -163,14 +164,17 @@ async def claim_due(
 
 
 def claim_batch(
-    conn: Connection, now: datetime, window: timedelta, limit: int = 5000, content_version: int | None = None
+    conn: Connection, now: datetime, window: timedelta, limit: int = 5000, content_version: int | None = None,
+    writes: Deferred | None = None,
 ) -> tuple[list[Due], int]:
     """Claim up to ``limit`` due rows; queue the live ones, record the rest. Every claimed
     row records ``content_version``: its prompt and reminder are worded from that set.
 
     Returns the queued ones (the caller writes their outbox rows in the same
     transaction) and how many rows were claimed in all. Sync, so that a whole batch
-    is one unit of work for the database (see storage/batches.py)."""
+    is one unit of work for the database (see storage/batches.py). ``writes``: the
+    writes that follow the claim join it (on PostgreSQL, one statement with the
+    caller's; the caller flushes it before committing)."""
     c = t.checkins
     pg = conn.dialect.name == "postgresql"
     # One read brings each due row with its person, its schedule and what becomes of it
@@ -239,8 +243,12 @@ def claim_batch(
             if status != "queued":
                 values["closed_at"] = now
             conn.execute(update(c).where(_among(c.c.id, chunk, pg)).values(**values))
-    queued_ids = set(final["queued"])
     first_due = claimed[0][4]  # claims go in due order
+    if pg:
+        _supersede_pg(conn, writes, superseded, final["queued"], first_due, now)
+        insert_rows(conn, c, _SLOT_COLUMNS, next_rows, skip_conflicts_on=_SLOT_KEY, ready=True, writes=writes)
+        return queued, len(claimed)
+    queued_ids = set(final["queued"])
     for kind, users in superseded.items():
         # Never two open prompts of the same kind: the older one is recorded as missed.
         for chunk in _chunks(sorted(users), 5000):
@@ -265,12 +273,50 @@ def claim_batch(
     return queued, len(claimed)
 
 
+def _supersede_pg(
+    conn: Connection, writes: Deferred | None, superseded: dict[str, list[int]], queued: list[int],
+    first_due: datetime, now: datetime,
+) -> None:
+    """What ``claim_batch`` does on SQLite for older prompts, one update a kind: no id comes back to
+    Python, and with ``writes`` the updates travel with the batch's inserts. The updates
+    and those inserts touch different rows (open or unconfirmed ones, new pending ones),
+    as ``Deferred`` requires."""
+    c = t.checkins
+    run = writes.run if writes is not None else conn.execute
+    for kind, users in superseded.items():
+        people = _among(c.c.user_id, sorted(users), True)
+        run(
+            update(c).where(
+                c.c.kind == kind, people,
+                or_(c.c.status.in_(("sent", "reminded", "open")),
+                    and_(c.c.status == "queued", c.c.due_at < first_due)),
+                c.c.id != all_(bindparam(None, queued, type_=ARRAY(c.c.id.type))),
+            ).values(status="missed", closed_at=now)
+        )
+        run(
+            update(c).where(c.c.kind == kind, people, c.c.status == UNCONFIRMED, c.c.closed_at.is_(None),
+                            c.c.due_at < first_due)
+            .values(closed_at=now)
+        )
+
+
 _SLOT_COLUMNS = ("user_id", "kind", "instrument", "session_id", "due_at", "expires_at", "status", "created_at")
 _SLOT_KEY = ("user_id", "kind", "due_at")
 
 
 def _pick(now: datetime, limit: int, pg: bool) -> Any:
     c, u, s = t.checkins, t.users, t.schedules
+    due = c.c.status == "pending", c.c.due_at <= now
+    if pg:
+        # The batch's rows are picked and locked alone, straight off the claim-order
+        # index, and only those are joined: joining first would join (and sort) every
+        # due row at each batch. A row another process holds is skipped, not waited on.
+        c = (
+            select(c.c.id, c.c.user_id, c.c.kind, c.c.instrument, c.c.due_at, c.c.expires_at)
+            .where(*due).order_by(c.c.due_at, c.c.id).limit(limit)
+            .with_for_update(skip_locked=True)
+            .subquery("due")
+        )
     outcome = case(
         (u.c.id.is_(None), "cancelled"),
         (u.c.unreachable_at.is_not(None), "unreachable"),
@@ -286,11 +332,10 @@ def _pick(now: datetime, limit: int, pg: bool) -> Any:
                u.c.language, s.c.user_id.label("scheduled"), u.c.timezone, s.c.daily_time, s.c.weekly_day, s.c.weekly_time,
                s.c.quiet_start, s.c.quiet_end, s.c.paused_until)
         .select_from(c.outerjoin(u, u.c.id == c.c.user_id).outerjoin(s, s.c.user_id == c.c.user_id))
-        .where(c.c.status == "pending", c.c.due_at <= now)
-        .order_by(c.c.due_at, c.c.id)
-        .limit(limit)
     )
-    return pick.with_for_update(of=c, skip_locked=True) if pg else pick
+    if pg:
+        return pick
+    return pick.where(*due).order_by(c.c.due_at, c.c.id).limit(limit)
 
 
 def _among(column: Any, ids: list[int], pg: bool) -> Any:

@@ -132,7 +132,8 @@ checkins = Table(
     Column("content_version", Integer),
     UniqueConstraint("user_id", "kind", "due_at"),
 )
-Index("ix_checkins_status_due", checkins.c.status, checkins.c.due_at)
+# Claim order (storage/planner.py): the first due rows come straight off the index.
+Index("ix_checkins_status_due_id", checkins.c.status, checkins.c.due_at, checkins.c.id)
 
 checkin_answers = Table(
     "checkin_answers",
