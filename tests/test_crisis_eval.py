@@ -249,3 +249,23 @@ def test_blind_set_6_keeps_its_first_run_figures(real_screen: object) -> None:
     assert share("none", RiskLevel.CRISIS) <= 0.075  # 17/241 first run, 18/241 since crisis is weighed against none
     assert share("none", RiskLevel.CONCERN) <= 0.179  # 43/241
     assert share("none", RiskLevel.CRISIS, "everyday") == 0  # 0/30
+
+
+def test_blind_set_7_keeps_its_first_run_figures(real_screen: object) -> None:
+    """crisis_blind7.tsv was written before this round's training data and run once, blind,
+    on the model before the round and on the model of the round (docs/crisis.md keeps both).
+    Its figures are floors, never targets."""
+    rows = read_labelled(DATA / "crisis_blind7.tsv")
+    levels = [real_screen.screen(r.text).level for r in rows]  # type: ignore[attr-defined]
+
+    def count(label: str, at_least: RiskLevel, slice_: str | None = None) -> tuple[int, int]:
+        mine = [lv for r, lv in zip(rows, levels, strict=True) if r.label == label and slice_ in (None, r.slice)]
+        return sum(lv >= at_least for lv in mine), len(mine)
+
+    assert count("crisis", RiskLevel.CRISIS) >= (168, 225)
+    assert count("crisis", RiskLevel.CONCERN) >= (201, 225)
+    assert count("concern", RiskLevel.CONCERN) >= (144, 149)
+    assert count("none", RiskLevel.CRISIS)[0] <= 16
+    assert count("none", RiskLevel.CONCERN)[0] <= 47
+    assert count("none", RiskLevel.CRISIS, "everyday") == (0, 104)
+    assert count("none", RiskLevel.CONCERN, "everyday")[0] <= 2
