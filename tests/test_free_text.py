@@ -127,6 +127,15 @@ async def test_an_emoji_only_message(chat: Chat) -> None:
     assert "😢" in chat.text()
 
 
+async def test_an_empty_or_blank_message_is_answered_with_the_menu_and_nothing_kept(chat: Chat) -> None:
+    await chat.onboard()
+    for blank in ("", "   \n "):
+        await chat.say(blank)
+        assert "reached me empty" in chat.text() and "emoji" not in chat.text()
+        ids = [c.id for c in chat.choices()]
+        assert "go:learn" in ids and not any(i.startswith("journal:") for i in ids)
+
+
 async def test_a_4000_character_question(chat: Chat) -> None:
     await chat.onboard()
     question = ("can I drive home after my infusion " * 200)[:4000]

@@ -63,6 +63,9 @@ class FreeText:
         if concerned:
             # The crisis policy has answered already; follow it with warmth, never a lesson.
             return await self._feeling(turn, text, gentle=True)
+        if not text:
+            # Nothing to keep or to answer (a blank line in the terminal, an empty caption).
+            return [Reply(turn.t("answers.empty"), choices=self._menu(turn))]
         if not _LETTER.search(text):
             return await self._feeling(turn, text, gentle=False, emoji=True)
         if not self._finder.is_english(turn.lang, text):
