@@ -110,6 +110,21 @@ def test_pieces_cover_a_long_text_in_overlapping_windows() -> None:
     assert len(pieces("word " * 100_000)) == MAX_PIECES  # bounded work for any size
 
 
+def test_a_text_longer_than_the_windows_is_read_at_its_start_and_at_its_end() -> None:
+    said_last = "und dann will ich mich umbringen"
+    text = "today was fine, I went shopping. " * 3_000 + said_last
+    parts = pieces(text)
+    assert len(parts) == MAX_PIECES and parts[0].startswith("today was fine")
+    assert parts[-1].endswith(said_last)
+    assert all(len(p) <= WINDOW for p in parts)
+    read = screen_pieces(text)
+    assert len(read) <= MAX_PIECES + 2 * MAX_SENTENCES
+    assert any(p.endswith(said_last) and len(p) < 100 for p in read)  # the last sentence alone
+    # Just past the windows' reach, the end is read too.
+    edge = "a b c d e f. " * ((WINDOW * MAX_PIECES) // 13) + said_last
+    assert pieces(edge)[-1].endswith(said_last)
+
+
 def test_sentences_and_pairs_are_read_beside_the_windows() -> None:
     # fragments under MIN_SENTENCE characters join a neighbour
     assert sentences("hi. ok. the day was long.\nthen I left - goodbye") == ["hi. ok. the day was long.", "then I left goodbye"]

@@ -22,6 +22,8 @@ from ketacompanion.core.crisis.detector import NOTHING, RiskLevel, Screening
 WINDOW = 600  # characters: every training row fits in one window
 STEP = 400  # windows overlap by 200 characters, so a sentence cut by one edge is whole in the next
 MAX_PIECES = 12  # about 5,000 characters, beyond the longest chat message; the rules read on
+TAIL_PIECES = 4  # of those, the last ones of a longer text, so its end is read too
+TAIL_SENTENCES = 8  # and as many of the sentences
 MAX_SENTENCES = 24  # sentence pieces read beyond the windows, and as many adjacent pairs
 MIN_SENTENCE = 8  # characters: shorter fragments ("ok.", "lol") join their neighbour
 
@@ -62,25 +64,42 @@ class Scores:
 
 def pieces(text: str) -> list[str]:
     """The windows the model reads: the whole text when short, else overlapping slices
-    cut at spaces, at most ``MAX_PIECES``."""
+    cut at spaces. Past ``MAX_PIECES`` windows, the first ones and the last ``TAIL_PIECES``:
+    what people write last is read too, at bounded cost (the rules still read it all)."""
     text = " ".join(text.split())
     if not text:
         return []
     if len(text) <= WINDOW:
         return [text]
-    out: list[str] = []
-    start = 0
-    while start < len(text) and len(out) < MAX_PIECES:
+    head = _windows(text, 0, MAX_PIECES)
+    if len(head) < MAX_PIECES or head[-1][1] >= len(text):
+        return [text[a:b].strip() for a, b in head if text[a:b].strip()]
+    tail = _windows(text, _tail_start(text), TAIL_PIECES)
+    kept = head[: MAX_PIECES - len(tail)] + tail
+    return [p for p in (text[a:b].strip() for a, b in kept) if p]
+
+
+def _windows(text: str, start: int, most: int) -> list[tuple[int, int]]:
+    """Up to ``most`` (start, end) spans from ``start``, ``WINDOW`` long, ``STEP`` apart."""
+    out: list[tuple[int, int]] = []
+    while start < len(text) and len(out) < most:
         end = min(len(text), start + WINDOW)
         if end < len(text):
             cut = text.rfind(" ", start + WINDOW // 2, end)
             end = cut if cut > 0 else end
-        out.append(text[start:end].strip())
+        out.append((start, end))
         if end >= len(text):
             break
         nxt = text.find(" ", start + STEP)
         start = nxt + 1 if 0 < nxt < end else start + STEP
-    return [p for p in out if p]
+    return out
+
+
+def _tail_start(text: str) -> int:
+    """Where the last ``TAIL_PIECES`` windows begin, at a word."""
+    start = max(0, len(text) - (WINDOW + STEP * (TAIL_PIECES - 1)))
+    space = text.find(" ", start)
+    return space + 1 if 0 <= space < len(text) - 1 else start
 
 
 def sentences(text: str) -> list[str]:
@@ -104,7 +123,12 @@ def screen_pieces(text: str) -> list[str]:
     windows = pieces(text)
     if not windows:
         return []
-    said = sentences(text[: WINDOW * MAX_PIECES])[:MAX_SENTENCES]
+    span = WINDOW * MAX_PIECES
+    if len(text) <= span:
+        said = sentences(text)[:MAX_SENTENCES]
+    else:  # the first sentences and the last ones, as the windows read the start and the end
+        tail = sentences(text[-WINDOW * TAIL_PIECES :])[1:][-TAIL_SENTENCES:]  # the first may be cut
+        said = sentences(text[:span])[: MAX_SENTENCES - len(tail)] + tail
     if len(said) < 2:
         return windows
     pairs = [f"{a} {b}" for a, b in zip(said, said[1:], strict=False)] if len(said) > 2 else []
