@@ -39,6 +39,16 @@ def test_matching_stays_above_its_floor(content_set: Content) -> None:
     assert rates["top1"] >= 0.68 and rates["top3"] >= 0.80, rates
 
 
+def test_small_talk_about_the_day_finds_no_lesson(content_set: Content) -> None:
+    # "today" is rare in the lessons, and alone it matched the crisis lesson's "Signs you
+    # need help today": someone telling of their day got the warning signs of suicide.
+    search = LessonSearch(content_set.lessons.shelf("en").lessons.values())
+    for said in ("my sister visited today", "today was fine, I went shopping.", "work was ok today",
+                 "had a good night", "see you tomorrow morning"):  # fmt: skip
+        assert search.search(said) == [], said
+    assert search.search("is it safe to drive today after my session")[0].lesson_id == "after-a-session"
+
+
 def test_questions_and_feelings_are_told_apart() -> None:
     assert is_question("am I ok to drive home after my infusion?")
     assert is_feeling("I feel awful after my infusion, really low")

@@ -20,6 +20,12 @@ from ketacompanion.content.lessons import Lesson
 # Below this a match rests on one common word: say there is no lesson rather than guess.
 MIN_SCORE = 1.5
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+# Words of chat small talk: rare in the lessons, so a lone one scored high ("my sister
+# visited today" met "Signs you need help today" in the crisis lesson). Dropped from queries.
+_SMALL_TALK = frozenset(
+    "today tonight tomorrow yesterday day days week weeks weekend morning evening night time "
+    "fine good nice great lovely ok okay alright".split()
+)
 _STOP = frozenset(STOPWORDS_EN_PLUS)
 
 
@@ -67,7 +73,8 @@ class LessonSearch:
 
     def tokens(self, text: str, expand: bool = False) -> list[str]:
         words = [w for w in _WORD.findall(text.lower().replace("’", "'")) if w not in _STOP]
-        if expand:
+        if expand:  # the query side
+            words = [w for w in words if w not in _SMALL_TALK]
             words += [x for w in words for x in SYNONYMS.get(w, ())]
         return self._stemmer.stemWords(words)
 
