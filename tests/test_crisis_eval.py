@@ -183,11 +183,13 @@ def test_whole_screen_floors(real_screen: object, name: str) -> None:
 # its figures for the committed model, a little below, so a worse model fails here.
 DEVELOPMENT_FLOORS = {
     # crisis card >=, crisis flagged >=, concern flagged >=, none carded <=, none flagged <=
-    "all": (0.84, 0.97, 0.9, 0.07, 0.12),  # carded 136/160 (120, then 131 when crisis was weighed against none)
-    "en": (0.78, 0.96, 0.9, 0.08, 0.13),
+    "all": (0.84, 0.97, 0.9, 0.015, 0.12),  # carded 136/160 (120, then 131 when crisis was weighed against none)
+    # none carded 2/174 (all) and 1/90 (en) since the rules lower recovery stories, topic
+    # questions and quoted speech (9/174 and 7/90 before).
+    "en": (0.78, 0.96, 0.9, 0.012, 0.13),
     # Concern flagged 5/8 (the concern threshold moved from 0.78 to 0.791) and look-alikes
     # carded 2/12 (1/12 before crisis was weighed against none).
-    "hi": (0.5, 0.9, 0.62, 0.17, 0.34),
+    "hi": (0.5, 0.9, 0.62, 0.09, 0.34),  # none carded 0/12 since the look-alike contexts
 }
 
 
@@ -246,7 +248,9 @@ def test_blind_set_6_keeps_its_first_run_figures(real_screen: object) -> None:
     # from 0.78 to 0.791 (the crisis card rose from 139 to 160 of 225 in the same retrain);
     # 136/154 since the weak-slice rows (the crisis card rose to 175 of 225).
     assert share("concern", RiskLevel.CONCERN) >= 0.88
-    assert share("none", RiskLevel.CRISIS) <= 0.075  # 17/241 first run, 18/241 since crisis is weighed against none
+    # 17/241 first run, 18/241 since crisis is weighed against none, 17/241 since the
+    # weak-slice rows, 8/241 since the rules lower recovery stories, topic questions and quotes
+    assert share("none", RiskLevel.CRISIS) <= 0.034
     assert share("none", RiskLevel.CONCERN) <= 0.179  # 43/241
     assert share("none", RiskLevel.CRISIS, "everyday") == 0  # 0/30
 

@@ -57,7 +57,9 @@ class Context(_Model):
     where: Literal["before", "after", "overlap", "clause"]
     within: int = Field(default=0, ge=0, le=20)  # words allowed between context and match
     gap_words: list[str] | None = None  # if given, only these words may sit in between
-    blocked_by: list[str] = []  # words in between that stop the context reaching
+    blocked_by: list[str] = []  # words between (for "clause": in its clause) that stop it
+    unless: list[str] = []  # phrases anywhere in the message that stop the context altogether
+    quoted: bool = False  # only when the message opens a quotation ("she said 'I...'")
     effect: Literal["lower", "none", "concern"]  # one level down, or cap at a level
     relabel: str | None = None  # category to report instead (e.g. third_person)
     applies_to: list[str] = []  # categories or rule ids it may change; empty means all
@@ -332,6 +334,7 @@ def _semantic_problems(path: Path, node: Any, rules: PhraseRules) -> list[Proble
         loc = ("contexts", xi)
         claim(ctx.id, (*loc, "id"))
         phrases(ctx.phrases, (*loc, "phrases"))
+        phrases(ctx.unless, (*loc, "unless"))
         for unknown in set(ctx.applies_to) - categories - rule_ids:
             problems.append(
                 Problem(

@@ -62,6 +62,12 @@ class _Context:
     effect: str
     relabel: str | None
     applies_to: frozenset[str]
+    quoted: bool
+
+
+# An opening quotation mark: a double or curly quote, or a single quote starting a word
+# after a space or a colon (an apostrophe sits inside or at the end of a word).
+_OPENING_QUOTE = re.compile(r"[\"“”„«»‘]|(?:^|[\s:(])'(?=\w)")
 
 
 @dataclass(slots=True)
@@ -139,16 +145,20 @@ class Detector:
                     self._rule_index.add(len(self._rules) - 1, phrase, rules)
         self._contexts: list[_Context] = []
         self._context_index = _Index()
+        self._unless_index = _Index()  # phrases that stop a context anywhere in the message
         for c in rules.contexts:
             gap = frozenset(_squeezed(c.gap_words)) if c.gap_words is not None else None
             self._contexts.append(
                 _Context(c.id, c.kind, c.where, c.within, gap, frozenset(_squeezed(c.blocked_by)),
-                         c.effect, c.relabel, frozenset(c.applies_to))
+                         c.effect, c.relabel, frozenset(c.applies_to), c.quoted)
             )  # fmt: skip
             for phrase in c.phrases:
                 self._context_index.add(len(self._contexts) - 1, phrase, rules)
+            for phrase in c.unless:
+                self._unless_index.add(len(self._contexts) - 1, phrase, rules)
         self._rule_index.finish()
         self._context_index.finish()
+        self._unless_index.finish()
         # No rule matches without one of its anchor words: a message proved to hold none
         # screens as nothing without being normalised (a rule with no anchor disables it).
         self._prefilter = Prefilter(
@@ -201,6 +211,15 @@ class Detector:
         if not hits:
             return NOTHING
         contexts = self._context_index.hits(vocabulary, joined, starts)
+        if contexts:
+            # A recovery story that also says "again" or "tonight" is not only a story.
+            stopped = {h.owner for h in self._unless_index.hits(vocabulary, joined, starts)}
+            quoted = _OPENING_QUOTE.search(text) is not None
+            contexts = [
+                c
+                for c in contexts
+                if c.owner not in stopped and (quoted or not self._contexts[c.owner].quoted)
+            ]
         judged = [self._contexts_on(hit, contexts, words, clause) for hit, _ in hits]
         # Only matches no context touched can satisfy another rule's "requires":
         # "goodbye for now" must not turn a mention of pills into a crisis.
@@ -291,9 +310,13 @@ def _reaches(ctx: _Context, c: _Hit, hit: _Hit, words: list[str], clause: list[i
     if ctx.where == "overlap":
         return c.start < hit.end and hit.start < c.end
     if ctx.where == "clause":
-        same = clause[c.start] in (clause[hit.start], clause[hit.end - 1])
+        own = (clause[hit.start], clause[hit.end - 1])
+        same = clause[c.start] in own
         distance = max(c.start - hit.end, hit.start - c.end, 0)
-        return same and (ctx.within == 0 or distance <= ctx.within)
+        if not same or (ctx.within != 0 and distance > ctx.within):
+            return False
+        # "what are the signs of suicide" is a topic question, "what are my signs of..." is not.
+        return not any(words[i] in ctx.blocked_by for i in range(len(words)) if clause[i] in own)
     if ctx.where == "before":
         between = words[c.end : hit.start]
         same = c.end <= hit.start and clause[c.end - 1] == clause[hit.start]
