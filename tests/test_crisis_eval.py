@@ -269,7 +269,7 @@ def test_blind_set_7_keeps_its_first_run_figures(real_screen: object) -> None:
     assert count("crisis", RiskLevel.CRISIS) >= (168, 225)
     assert count("crisis", RiskLevel.CONCERN) >= (201, 225)
     assert count("concern", RiskLevel.CONCERN) >= (144, 149)
-    assert count("none", RiskLevel.CRISIS)[0] <= 16
+    assert count("none", RiskLevel.CRISIS)[0] <= 9  # 16 on the first run; 9 since the look-alike contexts
     assert count("none", RiskLevel.CONCERN)[0] <= 47
     assert count("none", RiskLevel.CRISIS, "everyday") == (0, 104)
     assert count("none", RiskLevel.CONCERN, "everyday")[0] <= 2
