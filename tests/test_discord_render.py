@@ -43,7 +43,7 @@ def test_too_long_choice_ids_are_left_out_rather_than_refused() -> None:
 
 async def test_a_view_goes_out_stopped_and_is_made_once_for_the_same_buttons() -> None:
     # Stopped, discord.py neither stores the view nor arms a timeout for it; the buttons
-    # still answer, as dynamic items matched by custom_id.
+    # still answer, routed by custom_id.
     choices = (Choice("learn:topics", "Topics"), Choice("go:help", "Help"))
     (first,) = render(Reply("menu", choices=choices))
     (again,) = render(Reply("menu again", choices=choices))

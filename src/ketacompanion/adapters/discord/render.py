@@ -93,7 +93,7 @@ def _view(choices: tuple[Choice, ...], asks_text: bool, write_label: str) -> dis
             count += 1
     if not count:
         return None
-    # Every button is a dynamic item, answered by its custom_id in any process, so nothing
+    # Every button is answered by its custom_id in any process (``views.pressed``), so nothing
     # listens to the view itself. Stopped, discord.py neither keeps it nor arms a timeout
     # for it (15 minutes for each ephemeral one: a heap that grew with every answer).
     view.stop()
