@@ -51,3 +51,12 @@ async def test_a_view_goes_out_stopped_and_is_made_once_for_the_same_buttons() -
     assert again.view is first.view
     (other,) = render(Reply("menu", choices=choices[:1]))
     assert other.view is not first.view and [i.custom_id for i in other.view.children] == ["kc:learn:topics"]
+
+
+async def test_a_shared_view_writes_its_components_once() -> None:
+    choices = (Choice("learn:topics", "Topics"), Choice("go:help", "Help"))
+    (part,) = render(Reply("menu", choices=choices))
+    assert part.view is not None
+    components = part.view.to_components()
+    assert [c["custom_id"] for row in components for c in row["components"]] == ["kc:learn:topics", "kc:go:help"]
+    assert part.view.to_components() is components
