@@ -19,7 +19,7 @@ from test_discord_community import alert_offer, dms, screened_server
 from test_discord_flows import close_dms, export_of, first, ids, onboard, text, write
 
 from conftest import make_settings
-from fakes.discord_harness import Harness
+from fakes.discord_harness import Harness, message_dict
 
 
 async def harness(database_url: str, tmp_path: Path, clock: FakeClock, content_set: Content, **extra: Any) -> Harness:
@@ -63,6 +63,17 @@ async def test_forged_and_stale_custom_ids_change_nothing(bot: Harness) -> None:
     async with bot.app.store.transaction() as tx:
         found = await tx.users.find("discord", str(bot.bo.id))
     assert found is None or not found[0].consented
+
+
+async def test_a_press_the_pressed_message_does_not_carry_is_not_answered(bot: Harness) -> None:
+    # As discord.py's own dispatch: Discord only sends presses of buttons on the message.
+    for custom_id in ("kc:go:help", "kcw"):
+        payload = bot._base(3, bot.ann, False)
+        payload["data"] = {"custom_id": custom_id, "component_type": 2}
+        other = {"type": 2, "style": 2, "label": "x", "custom_id": "kc:something:else"}
+        payload["message"] = message_dict({"content": "card", "components": [{"type": 1, "components": [other]}]})
+        assert await bot.raw(payload) == []
+        assert await bot.press(custom_id) != []  # the same press on a message that carries it
 
 
 def _shuffle(value: Any, rng: random.Random) -> Any:

@@ -18,7 +18,7 @@ import discord.ext.test as dpytest
 import pytest
 from discord.webhook.async_ import async_context
 
-from ketacompanion.adapters.discord.adapter import WORKERS, urgent_choice
+from ketacompanion.adapters.discord.adapter import WORKERS, _Deadlines, _Turn, urgent_choice
 from ketacompanion.app import texts
 from ketacompanion.core.model import Inbound, InboundKind
 from test_discord_community import CRISIS_TEXT, dms, in_channel, screened_server
@@ -239,3 +239,21 @@ async def test_a_failure_after_the_core_still_answers(bot: Harness, monkeypatch:
     sent = await bot.command("help", guild=True)
     assert [(s.kind, s.type) for s in sent] == [("callback", 4)] and sent[0].ephemeral
     assert sent[0].content == texts(bot.app.content)("en")("common.error")
+
+
+async def test_one_clock_defers_each_waiting_turn_at_its_own_deadline() -> None:
+    expired: list[_Turn] = []
+    deadlines = _Deadlines(expired.append)
+
+    async def nothing(_: _Turn) -> None:
+        return None
+
+    slow, answered, late = _Turn(nothing), _Turn(nothing), _Turn(nothing)
+    deadlines.watch(slow, 60.0)
+    deadlines.watch(answered, 0.0)
+    deadlines.watch(late, 0.0)  # behind an earlier arrival with a later deadline: not held up by it
+    answered.unwatch()  # answered in time: never deferred
+    await asyncio.sleep(0.01)
+    assert expired == [late]
+    assert slow.watch is not None and late.watch is None and answered.watch is None
+    deadlines.close()

@@ -43,7 +43,7 @@ def test_too_long_choice_ids_are_left_out_rather_than_refused() -> None:
 
 async def test_a_view_goes_out_stopped_and_is_made_once_for_the_same_buttons() -> None:
     # Stopped, discord.py neither stores the view nor arms a timeout for it; the buttons
-    # still answer, as dynamic items matched by custom_id.
+    # still answer, routed by custom_id.
     choices = (Choice("learn:topics", "Topics"), Choice("go:help", "Help"))
     (first,) = render(Reply("menu", choices=choices))
     (again,) = render(Reply("menu again", choices=choices))
@@ -51,3 +51,12 @@ async def test_a_view_goes_out_stopped_and_is_made_once_for_the_same_buttons() -
     assert again.view is first.view
     (other,) = render(Reply("menu", choices=choices[:1]))
     assert other.view is not first.view and [i.custom_id for i in other.view.children] == ["kc:learn:topics"]
+
+
+async def test_a_shared_view_writes_its_components_once() -> None:
+    choices = (Choice("learn:topics", "Topics"), Choice("go:help", "Help"))
+    (part,) = render(Reply("menu", choices=choices))
+    assert part.view is not None
+    components = part.view.to_components()
+    assert [c["custom_id"] for row in components for c in row["components"]] == ["kc:learn:topics", "kc:go:help"]
+    assert part.view.to_components() is components

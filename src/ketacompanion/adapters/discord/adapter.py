@@ -20,6 +20,7 @@ import asyncio
 import enum
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -67,7 +68,7 @@ class _Turn:
     """One accepted interaction or message: ``run`` is its work; ``done`` resolves when it
     has run or was dropped, so the event that brought it can end."""
 
-    __slots__ = ("run", "done", "interaction", "where", "thinking", "card", "state", "timer", "deferring")
+    __slots__ = ("run", "done", "interaction", "where", "thinking", "card", "state", "watch", "deferring")
 
     def __init__(
         self, run: Callable[[_Turn], Awaitable[None]], interaction: discord.Interaction[Any] | None = None,
@@ -78,14 +79,78 @@ class _Turn:
         self.where = where
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.state = _State.WAITING
-        self.timer: asyncio.TimerHandle | None = None
+        self.watch: _Watch | None = None  # its place on the deferral clock, while it waits
         self.deferring: asyncio.Task[None] | None = None
 
+    def unwatch(self) -> None:
+        if self.watch is not None:
+            self.watch.turn = None
+            self.watch = None
+
     def release(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
+        self.unwatch()
         if not self.done.done():
             self.done.set_result(None)
+
+
+class _Watch:
+    """A turn's deadline for its first response. The watch outlives its turn's answer for
+    at most the budget; it lets go of the turn as soon as the turn is answered."""
+
+    __slots__ = ("turn", "at")
+
+    def __init__(self, turn: _Turn, at: float) -> None:
+        self.turn: _Turn | None = turn
+        self.at = at
+
+
+class _Deadlines:
+    """One timer for every waiting interaction, instead of one each: most are answered well
+    within the budget, and a timer each cost a heap push, a cancel and a heap pop. Watches
+    go in by arrival; the timer wakes at the oldest deadline still waiting."""
+
+    def __init__(self, expire: Callable[[_Turn], None]) -> None:
+        self._expire = expire
+        self._watches: deque[_Watch] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._wakes_at = 0.0
+
+    def watch(self, turn: _Turn, within_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        watch = turn.watch = _Watch(turn, loop.time() + within_s)
+        self._watches.append(watch)
+        if self._timer is None or watch.at < self._wakes_at:  # an earlier one (the budget shrank)
+            self._arm(loop, watch.at)
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, at: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._wakes_at = loop.call_at(at, self._fire), at
+
+    def _fire(self) -> None:
+        self._timer = None
+        loop = asyncio.get_running_loop()
+        now, due, kept = loop.time(), [], deque[_Watch]()
+        for watch in self._watches:
+            turn = watch.turn
+            if turn is None:
+                continue
+            if watch.at <= now:
+                turn.unwatch()
+                due.append(turn)
+            else:
+                kept.append(watch)
+        self._watches = kept
+        if kept:
+            self._arm(loop, min(w.at for w in kept))
+        for turn in due:
+            self._expire(turn)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._watches.clear()
 
 
 class DiscordAdapter:
@@ -105,6 +170,7 @@ class DiscordAdapter:
         )
         self._flooded: int | None = None  # the member whose drop just earned the flood notice
         self._tasks: set[asyncio.Task[None]] = set()
+        self._deadlines = _Deadlines(self._defer_late)
 
     async def send(self, address: Address, reply: Reply) -> None:
         await self.sender.send(address, reply)
@@ -115,6 +181,7 @@ class DiscordAdapter:
         left = await self.queue.drain(within_s, finish_s=FINISH_S)
         for turn in left:
             turn.release()
+        self._deadlines.close()
         if left:
             log.warning("discord turns left unhandled at stop", extra={"count": len(left)})
 
@@ -181,7 +248,7 @@ class DiscordAdapter:
 
         turn = _Turn(run, interaction, thinking, card, where)
         # Discord's clock runs from the interaction's arrival, queueing included.
-        turn.timer = asyncio.get_running_loop().call_later(self.answer_within_s, self._defer_late, turn)
+        self._deadlines.watch(turn, self.answer_within_s)
         if self._submit(interaction.user.id, turn, urgent):
             await turn.done
             return
@@ -237,8 +304,7 @@ class DiscordAdapter:
             here = [Reply(self._t(where)("common.error"))]
         if turn.state is _State.WAITING:
             turn.state = _State.ANSWERING
-            if turn.timer is not None:
-                turn.timer.cancel()
+            turn.unwatch()
             await self._respond(interaction, where, here, turn.card, turn.thinking)
             return
         if turn.deferring is not None:
@@ -273,7 +339,7 @@ class DiscordAdapter:
         place), with follow-ups only for further parts. When a card is replaced by a later
         reply than the first, the response must leave the card the original: defer, then
         answer as after a deferral."""
-        label = self._write_label(where)
+        label = self._write_label(where, replies)
         at = _card_at(replies) if card else None
         if at is not None and at > 0:
             await self._defer(interaction, where, thinking=False)
@@ -318,7 +384,7 @@ class DiscordAdapter:
     async def _answer(self, interaction: discord.Interaction[Any], where: Inbound, replies: list[Reply], card: bool) -> None:
         """After a deferral: the card edited in place when a reply replaces it, the rest as
         follow-ups."""
-        label = self._write_label(where)
+        label = self._write_label(where, replies)
         at = _card_at(replies) if card else None
         for n, reply in enumerate(replies):
             parts = render(reply, label)
@@ -405,7 +471,10 @@ class DiscordAdapter:
     def _t(self, where: Inbound) -> Callable[..., str]:
         return self.community.t(where)
 
-    def _write_label(self, where: Inbound) -> str:
+    def _write_label(self, where: Inbound, replies: list[Reply]) -> str:
+        """The text box button's label, looked up only when a reply shows that button."""
+        if not any(reply.asks_text for reply in replies):
+            return ""
         return str(self._t(where)("community.write_button"))
 
 

@@ -12,7 +12,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from ketacompanion.adapters.discord.commands import register
-from ketacompanion.adapters.discord.views import ChoiceButton, WriteButton
+from ketacompanion.adapters.discord.views import choice_of, pressed
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +63,6 @@ class Bot(discord.Client):
         register(self.tree, adapter)
 
     async def setup_hook(self) -> None:
-        # Persistent buttons: any custom_id of ours is answered, whenever it was sent.
-        self.add_dynamic_items(ChoiceButton, WriteButton)
         if not self.sync_commands:
             return
         try:
@@ -77,6 +75,17 @@ class Bot(discord.Client):
         except discord.HTTPException as exc:
             # Commands already registered keep working; the next start syncs again.
             log.warning("could not sync slash commands", extra={"error": type(exc).__name__})
+
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        # Persistent buttons: any custom_id of ours is answered, whenever it was sent.
+        custom_id = pressed(interaction)
+        if custom_id is None or self.adapter is None:
+            return
+        choice = choice_of(custom_id)
+        if choice is None:
+            await self.adapter.open_text_box(interaction)
+        else:
+            await self.adapter.on_choice(interaction, choice)
 
     async def on_message(self, message: discord.Message) -> None:
         if self.adapter is not None:

@@ -12,6 +12,7 @@ import asyncio
 import functools
 import io
 from dataclasses import dataclass, field
+from typing import Any, Self
 
 import discord
 
@@ -63,6 +64,24 @@ def contact_lines(text: str, choices: tuple[Choice, ...]) -> str:
     return "\n".join(lines)
 
 
+class _SentView(discord.ui.View):
+    """A view that only goes out (stopped, its buttons answered by ``custom_id``): its
+    components are written once, not again for every message it rides on."""
+
+    def __init__(self) -> None:
+        super().__init__(timeout=None)
+        self._components: list[dict[str, Any]] | None = None
+
+    def add_item(self, item: discord.ui.Item[Any]) -> Self:
+        self._components = None
+        return super().add_item(item)
+
+    def to_components(self) -> list[dict[str, Any]]:
+        if self._components is None:
+            self._components = super().to_components()
+        return self._components
+
+
 def view_of(choices: tuple[Choice, ...], asks_text: bool = False, write_label: str = "Write") -> discord.ui.View | None:
     """The buttons for ``choices``, made once for the same buttons (menus, lesson cards):
     a stopped view is only read when sent, so one can go out many times. discord.py can
@@ -75,7 +94,7 @@ def view_of(choices: tuple[Choice, ...], asks_text: bool = False, write_label: s
 
 
 def _view(choices: tuple[Choice, ...], asks_text: bool, write_label: str) -> discord.ui.View | None:
-    view = discord.ui.View(timeout=None)
+    view = _SentView()
     count = 0
     if asks_text:
         view.add_item(WriteButton(write_label))
@@ -93,7 +112,7 @@ def _view(choices: tuple[Choice, ...], asks_text: bool, write_label: str) -> dis
             count += 1
     if not count:
         return None
-    # Every button is a dynamic item, answered by its custom_id in any process, so nothing
+    # Every button is answered by its custom_id in any process (``views.pressed``), so nothing
     # listens to the view itself. Stopped, discord.py neither keeps it nor arms a timeout
     # for it (15 minutes for each ephemeral one: a heap that grew with every answer).
     view.stop()
