@@ -162,10 +162,10 @@ async def test_ordinary_turns_wait_while_full_batches_are_read_but_never_long() 
     processor = FairProcessor(2, clock=lambda: now[0])
     processor.on_batch(True)  # a full batch: Telegram holds more
     assert processor.queue.paused
-    now[0] = CATCH_UP_S - 0.1
+    now[0] = CATCH_UP_S * 0.5
     processor.on_batch(True)
     assert processor.queue.paused
-    now[0] = CATCH_UP_S + 0.1
+    now[0] = CATCH_UP_S * 1.5
     processor.on_batch(True)  # still full after CATCH_UP_S: ordinary turns run again
     assert not processor.queue.paused
     processor.on_batch(False)
