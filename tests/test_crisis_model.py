@@ -36,6 +36,7 @@ from ketacompanion.core.crisis.modelscreen import (
     Thresholds,
     piece_scores,
     pieces,
+    reading,
     screen_pieces,
     sentences,
 )
@@ -157,6 +158,32 @@ def test_a_sentence_diluted_in_its_window_is_still_found() -> None:
     assert len(text) < WINDOW
     assert model.probabilities(Share().encode([text]))[0, 2] < 0.5  # whole: diluted
     assert screen.screen(text).level is CRISIS
+
+
+def test_a_last_clause_opened_by_but_is_read_alone_for_the_card() -> None:
+    """"all good, went to the cinema, but I want to die": the whole sentence dilutes the
+    turn; read alone it counts for the crisis score, never for the soft check."""
+    assert reading("estoy bien, hoy fui al cine, pero quiero morirme").turns == ["pero quiero morirme"]
+    assert reading("good day at work, and tonight I'm ending it").turns == []  # only a turn
+    assert reading("all fine, but ok").turns == []  # short clauses join the one before
+    assert reading("but I want to die").turns == []  # a single clause is read whole already
+
+    class Shares:
+        name = "test/shares"
+
+        def encode(self, texts: Sequence[str]) -> np.ndarray:
+            return np.array([[t.split().count(w) / max(1, len(t.split())) for w in ("tonight", "grey")] for t in texts],
+                            dtype=np.float32)  # fmt: skip
+
+    model = MlpModel(np.eye(2, dtype=np.float32), np.zeros(2, dtype=np.float32),
+                     np.array([[0.0, 0.0, 20.0], [0.0, 20.0, 0.0]], dtype=np.float32),
+                     np.array([4.0, 0.0, 0.0], dtype=np.float32), np.zeros(2, dtype=np.float32),
+                     np.ones(2, dtype=np.float32))  # fmt: skip
+    screen = ModelScreen(Shares(), model, Thresholds(crisis=0.5, concern=0.5))
+    everyday = "all good here, went to the cinema and had popcorn with my friends"
+    assert screen.screen(f"{everyday} and tonight tonight").level is NONE  # whole: diluted
+    assert screen.screen(f"{everyday}, but tonight tonight").level is CRISIS
+    assert screen.screen(f"{everyday}, but grey grey").level is NONE  # turns never flag
 
 
 def test_the_highest_piece_counts(screen: ModelScreen) -> None:

@@ -63,7 +63,7 @@ def record(crisis_dir: Path, rows: Sequence[TrainingRow], trained: Trained, enco
         "seed": SEED,
         "folds": FOLDS,
         "split": "by family",
-        "scored_on": "the highest of the windows, sentences and adjacent sentence pairs, as the screen reads",
+        "scored_on": "the highest of the windows, sentences and adjacent sentence pairs (and, for the crisis score, last clauses opened by but), as the screen reads",
         "crisis_score": f"p(crisis) / (p(crisis) + p(none) + {CRISIS_AGAINST_NONE_FLOOR})",
         "train_config": dataclasses.asdict(TrainConfig()),
         "targets": {"none_card": CARD_TARGET, "none_flagged": FLAG_TARGET, "on": "rows of slice everyday"},

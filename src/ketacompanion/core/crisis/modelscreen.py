@@ -4,7 +4,8 @@ The encoder sits behind the ``Encoder`` port, so tests can inject a fake and the
 never imports a model package. A message is read whole (in overlapping windows when
 long), and when it has several sentences also sentence by sentence and in pairs of
 adjacent sentences; the highest piece counts, so a sentence buried among everyday ones
-is not averaged away by the text around it.
+is not averaged away by the text around it. A sentence whose last clause turns on "but"
+("all good, went to the cinema, but I want to die") is also read from that "but" on.
 """
 
 from __future__ import annotations
@@ -26,9 +27,17 @@ TAIL_PIECES = 4  # of those, the last ones of a longer text, so its end is read 
 TAIL_SENTENCES = 8  # and as many of the sentences
 MAX_SENTENCES = 24  # sentence pieces read beyond the windows, and as many adjacent pairs
 MIN_SENTENCE = 8  # characters: shorter fragments ("ok.", "lol") join their neighbour
+MIN_CLAUSE = 12  # characters: shorter clauses join the one before
 
 # Sentence ends, line breaks and dashes between clauses.
 _SENTENCE_END = re.compile(r"(?<=[.!?\u2026;])\s+|\s*\n+\s*|\s+[-\u2013\u2014]\s+")
+# Clause joints in the supported languages: a comma, or a space before "but" or "and".
+_JOINS = "but|and|pero|y|aber|und|mais|et|mas|e|ma|maar|en|lekin|par|aur"
+_CLAUSE_CUT = re.compile(rf",\s+|\s+(?=(?:{_JOINS})\s)", re.IGNORECASE)
+# Only a last clause opened by "but" is read alone. Every last clause (or every clause)
+# carded fewer crisis rows out of fold (67% to 58% and 50%): everyday clauses scored
+# high enough to lift the crisis threshold. The turn after "but" lifted nothing.
+_TURN = re.compile(r"(?:but|pero|aber|mais|mas|ma|maar|lekin|par)\s", re.IGNORECASE)
 
 _CRISIS, _CONCERN, _NONE = CLASSES.index("crisis"), CLASSES.index("concern"), CLASSES.index("none")
 # The crisis score weighs crisis against none alone: p(crisis) / (p(crisis) + p(none) + this).
@@ -116,25 +125,63 @@ def sentences(text: str) -> list[str]:
     return out
 
 
-def screen_pieces(text: str) -> list[str]:
+def clauses(sentence: str) -> list[str]:
+    """The sentence cut at commas and before "but" and "and", clauses shorter than
+    ``MIN_CLAUSE`` joined to the one before."""
+    out: list[str] = []
+    for part in _CLAUSE_CUT.split(sentence):
+        part = part.strip()
+        if not part:
+            continue
+        if out and (len(part) < MIN_CLAUSE or len(out[-1]) < MIN_CLAUSE):
+            out[-1] = f"{out[-1]} {part}"
+        else:
+            out.append(part)
+    return out
+
+
+def turns(said: Sequence[str]) -> list[str]:
+    """Each sentence's last clause when it opens with "but" (and the sentence has others)."""
+    out = []
+    for sentence in said:
+        cut = clauses(sentence)
+        if len(cut) >= 2 and _TURN.match(cut[-1]):
+            out.append(cut[-1])
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    pieces: list[str]  # read for both scores
+    turns: list[str]  # last clauses opened by "but", read for the crisis score alone
+
+
+def reading(text: str) -> Reading:
     """What the screen reads: the windows, then each sentence and each pair of adjacent
-    sentences when there are several (at most ``MAX_SENTENCES`` of each, so any size of
-    message costs bounded work)."""
+    sentences when there are several, and apart each last clause opened by "but" (at most
+    ``MAX_SENTENCES`` of each, so any size of message costs bounded work). The turns
+    count for the crisis score only: their flag scores lifted the concern threshold and
+    moved crisis rows of the development sets off the soft check."""
     windows = pieces(text)
     if not windows:
-        return []
+        return Reading([], [])
     span = WINDOW * MAX_PIECES
     if len(text) <= span:
         said = sentences(text)[:MAX_SENTENCES]
     else:  # the first sentences and the last ones, as the windows read the start and the end
         tail = sentences(text[-WINDOW * TAIL_PIECES :])[1:][-TAIL_SENTENCES:]  # the first may be cut
         said = sentences(text[:span])[: MAX_SENTENCES - len(tail)] + tail
-    if len(said) < 2:
-        return windows
-    pairs = [f"{a} {b}" for a, b in zip(said, said[1:], strict=False)] if len(said) > 2 else []
-    seen = set(windows)
-    extra = [p for p in dict.fromkeys([*said, *pairs]) if p not in seen]
-    return windows + extra
+    extra: list[str] = []
+    if len(said) >= 2:
+        pairs = [f"{a} {b}" for a, b in zip(said, said[1:], strict=False)] if len(said) > 2 else []
+        extra = [p for p in dict.fromkeys([*said, *pairs]) if p not in set(windows)]
+    seen = {*windows, *extra}
+    return Reading(windows + extra, [c for c in dict.fromkeys(turns(said)) if c not in seen][:MAX_SENTENCES])
+
+
+def screen_pieces(text: str) -> list[str]:
+    """The pieces read for both scores (``reading``)."""
+    return reading(text).pieces
 
 
 def _noise(token: str) -> bool:
@@ -155,6 +202,10 @@ def without_noise(piece: str) -> str:
     if not any(_noise(t) for t in tokens):
         return piece
     return " ".join(t for t in tokens if not _noise(t))
+
+
+def _readable(texts: Sequence[str]) -> list[str]:
+    return [kept for kept in dict.fromkeys(without_noise(p) for p in texts) if kept]
 
 
 def piece_scores(p: Matrix) -> tuple[Matrix, Matrix]:
@@ -183,16 +234,18 @@ class ModelScreen:
         """Each text's scores, all their pieces read in one encoder call: much of the
         encoder's cost is paid once per call, so several messages together cost far less
         than a call each."""
-        parts = [[kept for kept in dict.fromkeys(without_noise(p) for p in screen_pieces(t)) if kept] for t in texts]
-        flat = [p for ps in parts for p in ps]
+        reads = [reading(t) for t in texts]
+        parts = [_readable(r.pieces) for r in reads]
+        turned = [[t for t in _readable(r.turns) if t not in set(ps)] for r, ps in zip(reads, parts, strict=True)]
+        flat = [p for ps, ts in zip(parts, turned, strict=True) for p in (*ps, *ts)]
         if not flat:
             return [None] * len(parts)
         crisis, flag = piece_scores(self.model.probabilities(np.asarray(self.encoder.encode(flat), dtype=np.float32)))
         out: list[Scores | None] = []
         start = 0
-        for ps in parts:
-            end = start + len(ps)
-            out.append(Scores(float(crisis[start:end].max()), float(flag[start:end].max())) if ps else None)
+        for ps, ts in zip(parts, turned, strict=True):
+            middle, end = start + len(ps), start + len(ps) + len(ts)
+            out.append(Scores(float(crisis[start:end].max()), float(flag[start:middle].max())) if ps else None)
             start = end
         return out
 

@@ -34,7 +34,7 @@ from ketacompanion.core.crisis.modelscreen import (
     level_of,
     piece_scores,
     pieces,
-    screen_pieces,
+    reading,
 )
 
 SEED = 20261201
@@ -64,32 +64,38 @@ def embed(encoder: Encoder, texts: Sequence[str], batch: int = 1,
 
 @dataclass(frozen=True, slots=True)
 class Pieces:
-    """Every piece the screen reads of each row (``screen_pieces``), embedded."""
+    """Every piece the screen reads of each row (``reading``), embedded."""
 
     x: Matrix  # (pieces, dim)
     owner: NDArray[np.int64]  # the row each piece belongs to
+    turn: NDArray[np.bool_] | None = None  # pieces read for the crisis score alone (none: no such piece)
 
 
 def embed_pieces(encoder: Encoder, texts: Sequence[str], batch: int = 1,
                  progress: Callable[[int], None] | None = None) -> Pieces:  # fmt: skip
     """The pieces of each row as the screen reads them, so the cross-validated figures
     score rows the way the bot does (the highest piece counts)."""
-    parts = [screen_pieces(t) or [""] for t in texts]
-    owner = np.array([i for i, p in enumerate(parts) for _ in p], dtype=np.int64)
-    flat = [piece for p in parts for piece in p]
+    reads = [reading(t) for t in texts]
+    parts = [(r.pieces or [""], r.turns) for r in reads]
+    owner = np.array([i for i, (p, t) in enumerate(parts) for _ in (*p, *t)], dtype=np.int64)
+    turn = np.array([kind for p, t in parts for kind in (*[False] * len(p), *[True] * len(t))], dtype=np.bool_)
+    flat = [piece for p, t in parts for piece in (*p, *t)]
     x = embed(encoder, flat, batch, None)
     if progress is not None:
         progress(len(texts))
-    return Pieces(x, owner)
+    return Pieces(x, owner, turn)
 
 
-def highest(probabilities: Matrix, owner: NDArray[np.int64], rows: int) -> list[Scores]:
-    """Each row's scores: the highest crisis and flag scores (``piece_scores``) over its pieces."""
+def highest(probabilities: Matrix, owner: NDArray[np.int64], rows: int,
+            turn: NDArray[np.bool_] | None = None) -> list[Scores]:  # fmt: skip
+    """Each row's scores: the highest crisis and flag scores (``piece_scores``) over its
+    pieces, the flag score leaving out the turns (``turn``), as the screen does."""
     crisis = np.full(rows, -1.0)
     flag = np.full(rows, -1.0)
     piece_crisis, piece_flag = piece_scores(probabilities)
+    both = np.ones(len(owner), dtype=np.bool_) if turn is None else ~turn
     np.maximum.at(crisis, owner, piece_crisis)
-    np.maximum.at(flag, owner, piece_flag)
+    np.maximum.at(flag, owner[both], piece_flag[both])
     return [Scores(float(c), float(f)) for c, f in zip(crisis, flag, strict=True)]
 
 
@@ -111,7 +117,7 @@ def out_of_fold(x: Matrix, labels: NDArray[np.int64], families: list[str], confi
         model = train(x[~held], labels[~held], config)
         mine = held[read.owner]
         oof[mine] = model.probabilities(read.x[mine])
-    return highest(oof, read.owner, len(labels))
+    return highest(oof, read.owner, len(labels), read.turn)
 
 
 def screenings(scores: Sequence[Scores | None], rules: Sequence[Screening], thresholds: Thresholds) -> list[Screening]:
