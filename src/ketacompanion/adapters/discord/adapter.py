@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
 import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
 
@@ -44,6 +45,9 @@ from ketacompanion.core.model import (
     Urgency,
 )
 from ketacompanion.fairqueue import FINISH_S, FairQueue
+
+if TYPE_CHECKING:
+    from ketacompanion.backlog import Backlog
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +72,15 @@ class _Turn:
     """One accepted interaction or message: ``run`` is its work; ``done`` resolves when it
     has run or was dropped, so the event that brought it can end."""
 
-    __slots__ = ("run", "done", "interaction", "where", "thinking", "card", "state", "watch", "deferring")
+    __slots__ = ("run", "done", "interaction", "message", "where", "thinking", "card", "state", "watch", "deferring")
 
     def __init__(
         self, run: Callable[[_Turn], Awaitable[None]], interaction: discord.Interaction[Any] | None = None,
         thinking: bool = False, card: bool = False, where: Inbound | None = None,
+        message: discord.Message | None = None,
     ) -> None:  # fmt: skip
         self.run, self.interaction, self.thinking, self.card = run, interaction, thinking, card
+        self.message = message  # a message turn's message: what a stop can keep
         # The interaction as the core sees it, built once: who, where, in which language.
         self.where = where
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -160,9 +166,12 @@ class DiscordAdapter:
         self, client: discord.Client, community: Community, setup: ServerSetup, sender: DiscordSender, *,
         flagged: Callable[[str], bool] | None = None, answer_within_s: float = ANSWER_WITHIN_S,
         workers: int = WORKERS, cap: int = QUEUE_CAP, clock: Callable[[], float] = time.monotonic,
+        backlog: Backlog | None = None,
     ) -> None:  # fmt: skip
-        """``flagged`` is the cheap rule screen, for sorting text at ingress."""
+        """``flagged`` is the cheap rule screen, for sorting text at ingress; ``backlog`` is
+        where a stop keeps the DMs it could not answer, for the next start."""
         self.client, self.community, self.setup, self.sender = client, community, setup, sender
+        self.backlog = backlog
         self.answer_within_s = answer_within_s
         self._flagged = flagged
         self.queue: FairQueue[int, _Turn] = FairQueue(
@@ -177,13 +186,41 @@ class DiscordAdapter:
 
     async def close(self, within_s: float = 0.0) -> None:
         """Finish what was accepted for at most ``within_s`` seconds (turns running in the
-        last ``FINISH_S`` of it end rather than being cut off); log what was left."""
+        last ``FINISH_S`` of it end rather than being cut off). Of what was left, DMs in text
+        are kept in the backlog for the next start; the rest is logged by count: an
+        interaction can only be answered through its token, and a server message's place
+        (the member's roles and permissions) is live server data."""
         left = await self.queue.drain(within_s, finish_s=FINISH_S)
         for turn in left:
             turn.release()
         self._deadlines.close()
-        if left:
-            log.warning("discord turns left unhandled at stop", extra={"count": len(left)})
+        kept = [_kept(t.message) for t in left if t.message is not None and _keepable(t.message)]
+        if kept and self.backlog is not None and await self.backlog.keep(kept):
+            lost = len(left) - len(kept)
+        else:
+            lost = len(left)
+        if lost:
+            log.warning("discord turns left unhandled at stop", extra={"count": lost})
+
+    async def resume(self) -> None:
+        """Hand back the DMs the last stop kept, oldest first, once each: queued as they
+        came, before anything newer from the same member."""
+        if self.backlog is None:
+            return
+        for payload in await self.backlog.take():
+            kept = _parse_kept(payload)
+            if kept is None:
+                log.warning("a kept discord message could not be read; dropped")
+                continue
+            author_id, channel_id, text = kept
+            inbound = Inbound.from_text(Address(PLATFORM, str(author_id)), str(author_id), text)
+            channel = self.client.get_partial_messageable(channel_id, type=discord.ChannelType.private)
+
+            async def run(turn: _Turn, inbound: Inbound = inbound, channel: Any = channel, author: int = author_id) -> None:
+                await self._direct(inbound, channel, author)
+
+            urgent = self.flagged(text) or _typed_command(text) == "crisis"
+            self._submit(author_id, _Turn(run), urgent)
 
     # --- translation -------------------------------------------------------------------
     def inbound(self, interaction: discord.Interaction[Any], kind: InboundKind, **values: Any) -> Inbound:
@@ -408,7 +445,7 @@ class DiscordAdapter:
 
         text = message.content
         urgent = self.flagged(text) or (message.guild is None and _typed_command(text) == "crisis")
-        turn = _Turn(run)
+        turn = _Turn(run, message=message)
         if self._submit(author.id, turn, urgent):
             await turn.done
             return
@@ -437,10 +474,7 @@ class DiscordAdapter:
                         await self.sender.post(message.channel, Reply(self.community.t(inbound)("common.not_understood")))
                         return
                     inbound = replace(inbound, attachment=attachment)
-                outcome = await self.community.private_message(inbound)
-                here = await self._alert(outcome) + outcome.here
-                for reply in here:
-                    await self.sender.post(message.channel, reply, author.id)
+                await self._direct(inbound, message.channel, author.id)
                 return
             place = _place(message.guild, author, str(message.channel.id), getattr(author, "guild_permissions", None))
             inbound = Inbound(
@@ -457,6 +491,18 @@ class DiscordAdapter:
             log.warning("message reply not delivered", extra={"error": str(exc)[:80]})
         except Exception:
             log.exception("discord message failed", extra={"kind": "dm" if message.guild is None else "channel"})
+
+    async def _direct(self, inbound: Inbound, channel: discord.abc.Messageable, author_id: int) -> None:
+        """A DM's answer, in the DM."""
+        try:
+            outcome = await self.community.private_message(inbound)
+            here = await self._alert(outcome) + outcome.here
+            for reply in here:
+                await self.sender.post(channel, reply, author_id)
+        except DeliveryError as exc:
+            log.warning("message reply not delivered", extra={"error": str(exc)[:80]})
+        except Exception:
+            log.exception("discord message failed", extra={"kind": "dm"})
 
     async def reping(self) -> None:
         """Alerts nobody took within five minutes: one more ping each."""
@@ -482,6 +528,28 @@ def _place(guild: discord.Guild, user: Any, channel_id: str, perms: discord.Perm
     manager = bool(perms and (perms.manage_guild or perms.administrator))
     roles = frozenset(str(r.id) for r in getattr(user, "roles", []))
     return Place(str(guild.id), channel_id, manager=manager, roles=roles)
+
+
+def _keepable(message: discord.Message) -> bool:
+    """A DM in text alone: what can be answered at the next start without discord.py's
+    objects (an attachment would have to be fetched again, through a link that expires)."""
+    return message.guild is None and not message.attachments and bool(message.content.strip())
+
+
+def _kept(message: discord.Message) -> tuple[str, str]:
+    payload = {"author": message.author.id, "channel": message.channel.id, "text": message.content}
+    return str(message.author.id), json.dumps(payload)
+
+
+def _parse_kept(payload: str) -> tuple[int, int, str] | None:
+    try:
+        data = json.loads(payload)
+        author, channel, text = data["author"], data["channel"], data["text"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    if not (isinstance(author, int) and isinstance(channel, int) and isinstance(text, str)) or not text.strip():
+        return None
+    return author, channel, text
 
 
 def _edit_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:

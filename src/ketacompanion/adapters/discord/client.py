@@ -49,6 +49,7 @@ class Bot(discord.Client):
         self._test_guild = test_guild
         self._gateway_from_api = gateway_from_api
         self.sync_commands = True
+        self._resumed = False  # the last stop's kept DMs are handed back at the first ready only
 
     async def connect(self, *, reconnect: bool = True) -> None:
         if self._gateway_from_api:
@@ -75,6 +76,13 @@ class Bot(discord.Client):
         except discord.HTTPException as exc:
             # Commands already registered keep working; the next start syncs again.
             log.warning("could not sync slash commands", extra={"error": type(exc).__name__})
+
+    async def on_ready(self) -> None:
+        # Ready fires again after a full reconnect; the backlog is read once a process.
+        if self._resumed or self.adapter is None:
+            return
+        self._resumed = True
+        await self.adapter.resume()
 
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
         # Persistent buttons: any custom_id of ours is answered, whenever it was sent.

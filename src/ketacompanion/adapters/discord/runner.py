@@ -14,8 +14,9 @@ import discord
 
 from ketacompanion.adapters.discord.adapter import DiscordAdapter
 from ketacompanion.adapters.discord.client import Bot, ShardedBot, use_api
-from ketacompanion.adapters.discord.delivery import DiscordSender
+from ketacompanion.adapters.discord.delivery import PLATFORM, DiscordSender
 from ketacompanion.app import App, build_community, texts
+from ketacompanion.backlog import Backlog
 from ketacompanion.services import PlatformConfigError, PlatformUnavailable, Service
 from ketacompanion.settings import Settings
 
@@ -75,6 +76,7 @@ def build_adapter(app: App, bot: Bot) -> DiscordAdapter:
     adapter = DiscordAdapter(
         bot, community, setup, sender, answer_within_s=settings.discord_answer_within_s,
         flagged=lambda text: content.current.detector.screen(text).level > 0,
+        backlog=Backlog(app.store, PLATFORM),
     )  # fmt: skip
     bot.attach(adapter)
     return adapter
