@@ -11,7 +11,7 @@ is not averaged away by the text around it. A sentence whose last clause turns o
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -113,27 +113,22 @@ def _tail_start(text: str) -> int:
 
 def sentences(text: str) -> list[str]:
     """The message's sentences, very short fragments joined to the one before."""
-    out: list[str] = []
-    for part in _SENTENCE_END.split(text.strip()):
-        part = " ".join(part.split())
-        if not part:
-            continue
-        if out and (len(part) < MIN_SENTENCE or len(out[-1]) < MIN_SENTENCE):
-            out[-1] = f"{out[-1]} {part}"
-        else:
-            out.append(part)
-    return out
+    return _joined((" ".join(part.split()) for part in _SENTENCE_END.split(text.strip())), MIN_SENTENCE)
 
 
 def clauses(sentence: str) -> list[str]:
     """The sentence cut at commas and before "but" and "and", clauses shorter than
     ``MIN_CLAUSE`` joined to the one before."""
+    return _joined((part.strip() for part in _CLAUSE_CUT.split(sentence)), MIN_CLAUSE)
+
+
+def _joined(parts: Iterable[str], shortest: int) -> list[str]:
+    """The non-empty parts, one shorter than ``shortest`` joined to its neighbour."""
     out: list[str] = []
-    for part in _CLAUSE_CUT.split(sentence):
-        part = part.strip()
+    for part in parts:
         if not part:
             continue
-        if out and (len(part) < MIN_CLAUSE or len(out[-1]) < MIN_CLAUSE):
+        if out and (len(part) < shortest or len(out[-1]) < shortest):
             out[-1] = f"{out[-1]} {part}"
         else:
             out.append(part)

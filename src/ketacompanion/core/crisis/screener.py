@@ -125,8 +125,10 @@ class LayeredScreener:
             return None
         try:
             found: list[Screening | None] = list(self._model.screen_many(texts))
-        except Exception:
-            return None  # retried one by one, which logs
+        except Exception as exc:
+            # Retried one by one, so only a bad text falls back to the rules (and is logged loudly).
+            log.info("batched crisis model call failed; retried one by one", extra={"error": type(exc).__name__})
+            return None
         if len(found) != len(texts):
             return None
         self._recovered()
