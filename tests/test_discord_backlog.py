@@ -446,3 +446,31 @@ async def test_an_interaction_arriving_after_the_stop_drained_is_told_and_a_mess
     await bot.say("/help", dm, bot.bo)
     assert bot.sent_messages() == []
     assert [json.loads(p)["text"] for p in await Backlog(bot.app.store, "discord").take()] == ["/help"]
+
+
+async def test_a_stop_whose_notices_hang_still_ends_within_its_budget_and_counts_them_lost(
+    discord_bot: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = discord_bot
+    async_context.set(bot.recorder)
+    adapter = _new_adapter(bot, sleep=instant, answer_within_s=3600.0)
+    gate, started = asyncio.Event(), []
+    hold(bot, "command", gate, lambda i: not started, started)
+    fire(bot, command(bot, "help", bot.bo))
+    await until(lambda: len(started) == 1)
+    fire(bot, command(bot, "learn", bot.bo))
+    await until(lambda: adapter.queue.pending() == 2)
+    never = asyncio.Event()
+    real = bot.recorder.request
+
+    async def hangs(route: Any, *args: Any, **kwargs: Any) -> Any:
+        if route.path.endswith("/callback"):
+            await never.wait()  # Discord does not answer
+        return await real(route, *args, **kwargs)
+
+    monkeypatch.setattr(bot.recorder, "request", hangs)
+    caplog.set_level(logging.INFO)
+    async with asyncio.timeout(10):  # the budget is 0.4 s: a hang here fails, it does not wait
+        await adapter.close(0.4)
+    lost = [r for r in caplog.records if r.getMessage() == "discord turns left unhandled at stop"]
+    assert [getattr(r, "count", None) for r in lost] == [2]  # the one cut off and the one never run

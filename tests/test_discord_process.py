@@ -1,7 +1,8 @@
 """``ketacompanion run`` as a process against a fake Discord on loopback (HTTP API and
 gateway): the real discord.py client logs in, syncs its commands, answers a slash command
 and a button through the gateway, runs beside Telegram, sends scheduled check-ins as DMs
-through the outbox, and closes cleanly on SIGTERM and SIGINT."""
+through the outbox, and closes cleanly on SIGTERM and SIGINT, keeping what a stop left for
+the next start."""
 
 from __future__ import annotations
 

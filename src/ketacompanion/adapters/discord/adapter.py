@@ -265,7 +265,7 @@ class DiscordAdapter:
                 if turn.deferring is not None:
                     await turn.deferring
                 await interaction.followup.send(line, ephemeral=True)
-        except discord.HTTPException as exc:
+        except Exception as exc:  # whatever fails, the stop goes on (network errors included)
             log.warning("could not tell an interaction to try again", extra={"error": type(exc).__name__})
             return False
         return True
