@@ -1,13 +1,15 @@
 """``ketacompanion run`` as a process against a fake Discord on loopback (HTTP API and
 gateway): the real discord.py client logs in, syncs its commands, answers a slash command
 and a button through the gateway, runs beside Telegram, sends scheduled check-ins as DMs
-through the outbox, and closes cleanly on SIGTERM and SIGINT."""
+through the outbox, and closes cleanly on SIGTERM and SIGINT, keeping what a stop left for
+the next start."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -183,21 +185,26 @@ async def test_closed_dms_mark_the_member_unreachable_not_the_checkin_missed(tmp
     assert await checkin_status(tmp_path) != "missed"
 
 
-async def test_crisis_text_in_a_screened_channel_gets_the_card_by_dm_and_nothing_in_public(tmp_path: Path) -> None:
+async def screen(fake: FakeDiscord, channel: str) -> None:
+    """/setup by a manager: ``channel`` is screened."""
     manage = str(1 << 5)  # Manage Server
+    option, resolved = fake.channel_option(channel)
+    mark = since(fake)
+    await fake.command("setup", fake.mod, channel="general", permissions=manage, resolved=resolved,
+                       options=[{"name": "channel", "type": 1, "options": [
+                           option, {"name": "mode", "type": 3, "value": "screened"}]}])  # fmt: skip
+    sent = await answered(fake, mark)
+    assert "Saved." in " ".join(c.content for c in sent)
+    assert all(c.ephemeral for c in sent if c.route in ("callback", "followup"))
+
+
+async def test_crisis_text_in_a_screened_channel_gets_the_card_by_dm_and_nothing_in_public(tmp_path: Path) -> None:
     async with FakeDiscord() as fake:
         env = environment(tmp_path, fake) | {"KETACOMPANION_DISCORD_MESSAGE_CONTENT": "true"}
         async with process(tmp_path, env) as proc:
             await fake.wait_identified()
             assert fake.identified[0]["intents"] == INTENTS | (1 << 15)  # and message content
-            option, resolved = fake.channel_option("support")
-            mark = since(fake)
-            await fake.command("setup", fake.mod, channel="general", permissions=manage, resolved=resolved,
-                               options=[{"name": "channel", "type": 1, "options": [
-                                   option, {"name": "mode", "type": 3, "value": "screened"}]}])  # fmt: skip
-            sent = await answered(fake, mark)
-            assert "Saved." in " ".join(c.content for c in sent)
-            assert all(c.ephemeral for c in sent if c.route in ("callback", "followup"))
+            await screen(fake, "support")
 
             mark = since(fake)
             await fake.say("I want to kill myself tonight", fake.ann, channel="general")  # not screened: silence
@@ -207,6 +214,62 @@ async def test_crisis_text_in_a_screened_channel_gets_the_card_by_dm_and_nothing
             await stop(proc, signal.SIGTERM)
     public = {f"/channels/{cid}/messages" for cid in fake.guild.channels.values()}
     assert not [c for c in fake.calls[mark:] if c.path in public]  # nothing said in any channel
+
+
+def _database_bytes(directory: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in directory.glob("bot.db*"))
+
+
+def _help(call: Call, dm: str) -> bool:
+    return call.route == "message" and call.path == f"/channels/{dm}/messages" and "Here is what I can do" in call.content
+
+
+async def test_what_is_queued_at_sigterm_is_kept_sealed_and_handled_once_after_a_restart_and_interactions_are_told(
+    tmp_path: Path,
+) -> None:
+    canary = "canary-discord-sigterm-5d1a"
+    async with FakeDiscord() as fake:
+        env = environment(tmp_path, fake) | {"KETACOMPANION_DISCORD_MESSAGE_CONTENT": "true",
+                                             "KETACOMPANION_LOG_LEVEL": "INFO"}  # fmt: skip
+        dm = fake.dm_channel(fake.ann)
+        async with process(tmp_path, env) as proc:
+            await fake.wait_identified()
+            await screen(fake, "support")
+            # ann's first DM is answered, and that answer hangs: her next turns queue behind it.
+            fake.hold(dm)
+            mark = since(fake)
+            await fake.say("/help", fake.ann)
+            await fake.wait_for(lambda c: _help(c, dm), after=mark)
+            for n in range(3):
+                await fake.say(f"/help {canary} {n}", fake.ann)
+            await fake.say(f"I want to kill myself tonight {canary}", fake.ann, channel="support")
+            asked = await fake.command("learn", fake.ann, channel="general")
+            # Deferred when its time is up: accepted, and so was everything sent before it.
+            await fake.wait_for(lambda c: c.route == "callback" and c.path.split("/")[2] == asked["id"], after=mark)
+            stderr = await stop(proc, signal.SIGTERM)
+        assert "kept for the next start" in stderr and "told to try again" in stderr
+        assert canary not in stderr and "kill" not in stderr
+        told = [c for c in fake.calls[mark:] if asked["token"] in c.path and "restarting" in c.content]
+        assert len(told) == 1 and told[0].ephemeral
+        with sqlite3.connect(tmp_path / "bot.db") as conn:
+            assert conn.execute("SELECT count(*) FROM pending_updates").fetchone()[0] == 4  # 3 DMs, 1 server message
+        assert canary.encode() not in _database_bytes(tmp_path)
+
+        fake.stop_holding()
+        mark = since(fake)
+        async with process(tmp_path, env) as proc:
+            await fake.wait_identified(2)
+            await fake.wait_count(lambda c: _help(c, dm), 3, timeout=30, after=mark)
+            await fake.wait_for(lambda c: c.route == "message" and "988" in c.content, timeout=30, after=mark)
+            await stop(proc, signal.SIGTERM)
+    # Each kept message handled exactly once; the crisis one privately, nothing in public.
+    assert sum(_help(c, dm) for c in fake.calls[mark:]) == 3
+    cards = [c for c in fake.calls[mark:] if c.route == "message" and "988" in c.content]
+    assert len(cards) == 1 and cards[0].path == f"/channels/{dm}/messages"
+    public = {f"/channels/{cid}/messages" for cid in fake.guild.channels.values()}
+    assert not [c for c in fake.calls[mark:] if c.path in public]
+    with sqlite3.connect(tmp_path / "bot.db") as conn:
+        assert conn.execute("SELECT count(*) FROM pending_updates").fetchone()[0] == 0
 
 
 async def test_a_refused_token_prints_one_line_and_exits_1(tmp_path: Path) -> None:

@@ -89,6 +89,8 @@ class FakeDiscord:
         self.calls: list[Call] = []
         self.identified: list[JSONDict] = []
         self.closed_dms: set[str] = set()
+        self.held: set[str] = set()  # channels whose posted messages take effect, then hang
+        self._release = asyncio.Event()
         self.heartbeats = 0
         self.login_delay = 0.0  # seconds before GET /users/@me answers
         self.closes: list[int] = []  # close codes the client sent
@@ -238,6 +240,12 @@ class FakeDiscord:
         assert result is not None
         return result
 
+    async def wait_count(self, predicate: Callable[[Call], bool], count: int, timeout: float = 10.0,  # noqa: ASYNC109
+                         after: int = 0) -> None:  # fmt: skip
+        """Until ``count`` calls from index ``after`` on match."""
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: sum(1 for c in self.calls[after:] if predicate(c)) >= count)
+
     async def wait_identified(self, count: int = 1, timeout: float = 30.0) -> None:  # noqa: ASYNC109
         async with asyncio.timeout(timeout), self._changed:
             await self._changed.wait_for(lambda: len(self.identified) >= count)
@@ -318,6 +326,8 @@ class FakeDiscord:
         call.status = status
         self.calls.append(call)
         await self._notify()
+        if call.route == "message" and call.path.split("/")[2] in self.held:
+            await self._release.wait()
         if status == 204:
             return web.Response(status=204)
         # Exactly "application/json", as Discord sends it: discord.py reads nothing else as JSON.
@@ -399,6 +409,16 @@ class FakeDiscord:
         cid = self.guild.channels[name]
         return ({"name": "channel", "type": 7, "value": cid},
                 {"channels": {cid: {"id": cid, "type": 0, "name": name, "permissions": "0", "guild_id": self.guild.id}}})
+
+    def hold(self, channel_id: str) -> None:
+        """Messages posted to ``channel_id`` take effect, but their answer never comes until
+        ``stop_holding``: the turn that sent one hangs, and that member's next turns queue."""
+        self.held.add(channel_id)
+        self._release.clear()
+
+    def stop_holding(self) -> None:
+        self.held.clear()
+        self._release.set()
 
     def dm_channel(self, user_id: str) -> str:
         return self._dm_of(user_id)

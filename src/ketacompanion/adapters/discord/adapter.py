@@ -12,13 +12,18 @@ member gets one "slow down" notice a flood, and a dropped interaction is still a
 An interaction is answered in one response when its answer is ready within
 ``answer_within_s`` of its arrival; otherwise it is deferred then (inside Discord's 3
 seconds) and answered by follow-ups. A failure is logged by kind, never with the text.
+
+A stop (``close``) finishes what it can within its budget. Messages left are kept in the
+backlog (``kept``) and handled at the next start (``resume``) through the same path as live
+ones. An interaction left can only be answered through its token, so before the stop ends
+it is told, to the member alone, that the bot is restarting and to try again in a minute;
+a crisis interaction left (it waited for the member's own turn) is answered instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
-import json
 import logging
 import time
 from collections import deque
@@ -30,7 +35,8 @@ import discord
 
 from ketacompanion.adapters.discord.alerts import edit_alert, post_alert, retract_alerts
 from ketacompanion.adapters.discord.delivery import PLATFORM, DiscordSender
-from ketacompanion.adapters.discord.files import fetch, wanted
+from ketacompanion.adapters.discord.files import again, described, fetch, wanted
+from ketacompanion.adapters.discord.kept import Kept, dump, parse
 from ketacompanion.adapters.discord.render import Part, render
 from ketacompanion.adapters.discord.views import TextBox
 from ketacompanion.core.community import Community, Outcome, to_member_alone
@@ -55,6 +61,7 @@ ANSWER_WITHIN_S = 2.0  # Discord allows 3 s for the first response; the rest is 
 WORKERS = 16
 QUEUE_CAP = 50  # queued turns a member; more are dropped and counted
 URGENT_FLOWS = ("crisis", "alert")  # crisis-card buttons, and a member's or moderator's alert buttons
+NOTICE_S = 2.0  # the end of a stop's budget, kept for telling interactions left to try again
 
 
 def urgent_choice(choice: str) -> bool:
@@ -72,21 +79,25 @@ class _Turn:
     """One accepted interaction or message: ``run`` is its work; ``done`` resolves when it
     has run or was dropped, so the event that brought it can end."""
 
-    __slots__ = ("run", "done", "interaction", "message", "where", "thinking", "card", "state", "watch", "deferring")
+    __slots__ = ("run", "done", "interaction", "message", "kept", "where", "thinking", "card", "state", "watch",
+                 "deferring", "urgent", "replied")  # fmt: skip
 
     def __init__(
         self, run: Callable[[_Turn], Awaitable[None]], interaction: discord.Interaction[Any] | None = None,
         thinking: bool = False, card: bool = False, where: Inbound | None = None,
-        message: discord.Message | None = None,
+        message: discord.Message | None = None, kept: Kept | None = None,
     ) -> None:  # fmt: skip
         self.run, self.interaction, self.thinking, self.card = run, interaction, thinking, card
-        self.message = message  # a message turn's message: what a stop can keep
+        # What a stop can keep of a message turn: the live message, or what the last stop kept.
+        self.message, self.kept = message, kept
         # The interaction as the core sees it, built once: who, where, in which language.
         self.where = where
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.state = _State.WAITING
         self.watch: _Watch | None = None  # its place on the deferral clock, while it waits
         self.deferring: asyncio.Task[None] | None = None
+        self.urgent = False
+        self.replied = False  # its answer started going out: a stop cutting it off says nothing more
 
     def unwatch(self) -> None:
         if self.watch is not None:
@@ -166,61 +177,124 @@ class DiscordAdapter:
         self, client: discord.Client, community: Community, setup: ServerSetup, sender: DiscordSender, *,
         flagged: Callable[[str], bool] | None = None, answer_within_s: float = ANSWER_WITHIN_S,
         workers: int = WORKERS, cap: int = QUEUE_CAP, clock: Callable[[], float] = time.monotonic,
-        backlog: Backlog | None = None,
+        backlog: Backlog | None = None, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:  # fmt: skip
         """``flagged`` is the cheap rule screen, for sorting text at ingress; ``backlog`` is
-        where a stop keeps the DMs it could not answer, for the next start."""
+        where a stop keeps the messages it could not handle, for the next start."""
         self.client, self.community, self.setup, self.sender = client, community, setup, sender
         self.backlog = backlog
         self.answer_within_s = answer_within_s
         self._flagged = flagged
         self.queue: FairQueue[int, _Turn] = FairQueue(
-            _run, workers, cap, on_overflow=self._overflow, on_drop=_Turn.release, clock=clock
+            self._run, workers, cap, on_overflow=self._overflow, on_drop=_Turn.release, clock=clock, sleep=sleep
         )
         self._flooded: int | None = None  # the member whose drop just earned the flood notice
         self._tasks: set[asyncio.Task[None]] = set()
         self._deadlines = _Deadlines(self._defer_late)
+        self._stopped = False  # set once a stop has drained the queue
+        self._cut: list[_Turn] = []  # interactions a stop cut off before their answer started
 
     async def send(self, address: Address, reply: Reply) -> None:
         await self.sender.send(address, reply)
 
     async def close(self, within_s: float = 0.0) -> None:
-        """Finish what was accepted for at most ``within_s`` seconds (turns running in the
-        last ``FINISH_S`` of it end rather than being cut off). Of what was left, DMs in text
-        are kept in the backlog for the next start; the rest is logged by count: an
-        interaction can only be answered through its token, and a server message's place
-        (the member's roles and permissions) is live server data."""
-        left = await self.queue.drain(within_s, finish_s=FINISH_S)
+        """Finish what was accepted for at most ``within_s`` seconds (turns running near the
+        end of it end rather than being cut off), keeping the last ``NOTICE_S`` (a quarter,
+        at most) for what is left. Of that: messages are kept in the backlog for the next
+        start; each interaction is told to try again in a minute (through its token, the only
+        way to answer it), or answered when it is a crisis one. An interaction cut off before
+        its answer started is told too."""
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + within_s
+        left = await self.queue.drain(within_s - min(NOTICE_S, within_s / 4), finish_s=FINISH_S)
+        self._stopped = True  # what arrives from now on is kept or told at once
+        crisis = [t for t in left if t.interaction is not None and t.urgent]
+        told = [t for t in left if t.interaction is not None and not t.urgent]
+        told += [t for t in self._cut if not t.replied]
+        self._cut = []
         for turn in left:
-            turn.release()
+            if turn not in crisis:
+                turn.release()
+        work = [asyncio.ensure_future(self._run(t)) for t in crisis]
+        notices = [asyncio.ensure_future(self._restarting(t)) for t in told]
+        kept = await self._keep([t for t in left if t.interaction is None])  # while the others go out
+        late: set[asyncio.Future[Any]] = set()
+        if work or notices:
+            _, late = await asyncio.wait([*work, *notices], timeout=max(ends - loop.time(), 0.0))
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         self._deadlines.close()
-        kept = [_kept(t.message) for t in left if t.message is not None and _keepable(t.message)]
-        if kept and self.backlog is not None and await self.backlog.keep(kept):
-            lost = len(left) - len(kept)
-        else:
-            lost = len(left)
+        answered = sum(1 for t in notices if not t.cancelled() and t.result())
+        if answered:
+            log.info("discord interactions left at stop told to try again", extra={"count": answered})
+        messages = sum(1 for t in left if t.interaction is None)
+        lost = (messages - kept) + (len(notices) - answered) + sum(1 for t in work if t in late)
         if lost:
             log.warning("discord turns left unhandled at stop", extra={"count": lost})
 
+    async def _keep(self, turns: list[_Turn]) -> int:
+        """Keep these message turns for the next start; how many were kept."""
+        items = [(str(k.author), dump(k)) for k in (self._kept(t) for t in turns) if k is not None]
+        if not items or self.backlog is None or not await self.backlog.keep(items):
+            return 0
+        return len(items)
+
+    def _kept(self, turn: _Turn) -> Kept | None:
+        message = turn.message
+        if message is None:
+            return turn.kept  # handed back by the last stop, and not handled yet either
+        author = message.author
+        if message.guild is None:
+            file = wanted(message.attachments)
+            return Kept(author.id, message.channel.id, message.content, file=described(file) if file else None)
+        return Kept(author.id, message.channel.id, message.content, place=_message_place(message))
+
+    async def _restarting(self, turn: _Turn) -> bool:
+        """Tell an interaction that will not run that the bot is restarting, to the member
+        alone: as its response, or as a follow-up when it was deferred."""
+        interaction, where = turn.interaction, turn.where
+        assert interaction is not None and where is not None
+        line = self._t(where)("community.restarting")
+        try:
+            if turn.state is _State.WAITING:
+                turn.state = _State.ANSWERING
+                turn.unwatch()
+                await interaction.response.send_message(line, ephemeral=True)
+            else:
+                if turn.deferring is not None:
+                    await turn.deferring
+                await interaction.followup.send(line, ephemeral=True)
+        except Exception as exc:  # whatever fails, the stop goes on (network errors included)
+            log.warning("could not tell an interaction to try again", extra={"error": type(exc).__name__})
+            return False
+        return True
+
     async def resume(self) -> None:
-        """Hand back the DMs the last stop kept, oldest first, once each: queued as they
-        came, before anything newer from the same member."""
+        """Hand back the messages the last stop kept, oldest first, once each: queued as they
+        came, before anything newer from the same member, and handled as live ones."""
         if self.backlog is None:
             return
         for payload in await self.backlog.take():
-            kept = _parse_kept(payload)
+            kept = parse(payload)
             if kept is None:
                 log.warning("a kept discord message could not be read; dropped")
                 continue
-            author_id, channel_id, text = kept
-            inbound = Inbound.from_text(Address(PLATFORM, str(author_id)), str(author_id), text)
-            channel = self.client.get_partial_messageable(channel_id, type=discord.ChannelType.private)
+            self._submit(kept.author, _Turn(self._handle_kept, kept=kept), self._urgent_text(kept.text, kept.place is None))
 
-            async def run(turn: _Turn, inbound: Inbound = inbound, channel: Any = channel, author: int = author_id) -> None:
-                await self._direct(inbound, channel, author)
-
-            urgent = self.flagged(text) or _typed_command(text) == "crisis"
-            self._submit(author_id, _Turn(run), urgent)
+    async def _handle_kept(self, turn: _Turn) -> None:
+        kept = turn.kept
+        assert kept is not None
+        if kept.place is None:
+            channel = self.client.get_partial_messageable(kept.channel, type=discord.ChannelType.private)
+            file = again(self.client, kept.file) if kept.file is not None else None
+            await self._dm(kept.text, channel, kept.author, file)
+            return
+        inbound = _channel_inbound(kept.author, kept.channel, kept.text, kept.place)
+        where = self.client.get_channel(kept.channel) or self.client.get_partial_messageable(
+            kept.channel, guild_id=kept.guild, type=discord.ChannelType.text
+        )
+        await self._channel(inbound, where, kept.author)  # type: ignore[arg-type]
 
     # --- translation -------------------------------------------------------------------
     def inbound(self, interaction: discord.Interaction[Any], kind: InboundKind, **values: Any) -> Inbound:
@@ -286,14 +360,30 @@ class DiscordAdapter:
         turn = _Turn(run, interaction, thinking, card, where)
         # Discord's clock runs from the interaction's arrival, queueing included.
         self._deadlines.watch(turn, self.answer_within_s)
+        if self._stopped:  # after a stop's drain, nothing is queued: crisis runs, the rest is told
+            turn.urgent = urgent
+            await (self._run(turn) if urgent else self._restarting(turn))
+            turn.release()
+            return
         if self._submit(interaction.user.id, turn, urgent):
             await turn.done
             return
         await self._refuse(interaction, where, noticed=self._noticed(interaction.user.id))
 
     def _submit(self, member: int, turn: _Turn, urgent: bool) -> bool:
+        turn.urgent = urgent
         self.queue.start()  # workers start on first use, in the running loop
         return self.queue.submit(member, turn, urgent=urgent)
+
+    async def _run(self, turn: _Turn) -> None:
+        try:
+            await turn.run(turn)
+        except asyncio.CancelledError:
+            if turn.interaction is not None and not turn.replied:
+                self._cut.append(turn)  # cut off by a stop: told to try again before it ends
+            raise
+        finally:
+            turn.release()
 
     def _overflow(self, member: int) -> None:
         self._flooded = member
@@ -339,6 +429,7 @@ class DiscordAdapter:
             # Still answered: nobody is left with "interaction failed".
             log.exception("discord interaction failed", extra={"kind": str(interaction.type)})
             here = [Reply(self._t(where)("common.error"))]
+        turn.replied = True
         if turn.state is _State.WAITING:
             turn.state = _State.ANSWERING
             turn.unwatch()
@@ -444,53 +535,75 @@ class DiscordAdapter:
             await self._message(message)
 
         text = message.content
-        urgent = self.flagged(text) or (message.guild is None and _typed_command(text) == "crisis")
         turn = _Turn(run, message=message)
-        if self._submit(author.id, turn, urgent):
+        if self._stopped:  # after a stop's drain: straight to the backlog
+            if not await self._keep([turn]):
+                log.warning("discord turns left unhandled at stop", extra={"count": 1})
+            return
+        if self._submit(author.id, turn, self._urgent_text(text, message.guild is None)):
             await turn.done
             return
         # A flood in a server channel is dropped silently (logged by count): the member was
         # not talking to the bot, and nothing is said in public. In a DM, one notice.
         if self._noticed(author.id) and message.guild is None:
-            notice = Reply(self.community.t(self._dm_inbound(message))("community.slow_down"))
+            notice = Reply(self.community.t(self._dm_inbound(author.id, text))("community.slow_down"))
             try:
                 await self.sender.post(message.channel, notice, author.id)
             except DeliveryError as exc:
                 log.warning("slow-down notice not delivered", extra={"error": type(exc).__name__})
 
-    def _dm_inbound(self, message: discord.Message) -> Inbound:
-        author = str(message.author.id)
-        return Inbound.from_text(Address(PLATFORM, author), author, message.content)
+    def _urgent_text(self, text: str, direct: bool) -> bool:
+        """Text that skips every queue: flagged by the rule screen, or a typed /crisis in a DM."""
+        return self.flagged(text) or (direct and _typed_command(text) == "crisis")
+
+    def _dm_inbound(self, author_id: int, text: str) -> Inbound:
+        author = str(author_id)
+        return Inbound.from_text(Address(PLATFORM, author), author, text)
 
     async def _message(self, message: discord.Message) -> None:
-        author = message.author
+        author, channel = message.author, message.channel
+        if message.guild is None:
+            await self._dm(message.content, channel, author.id, wanted(message.attachments))
+            return
+        place = _message_place(message)
+        await self._channel(_channel_inbound(author.id, channel.id, message.content, place), channel, author.id)
+
+    async def _dm(
+        self, text: str, channel: discord.abc.Messageable, author_id: int, sent_file: discord.Attachment | None
+    ) -> None:
+        """A DM, with the lesson or content file it carries, if any: live, or kept by a stop
+        (whose file link may have expired since: answered as any failed download)."""
+        inbound = self._dm_inbound(author_id, text)
         try:
-            if message.guild is None:
-                inbound = self._dm_inbound(message)
-                sent_file = wanted(message.attachments)
-                if sent_file is not None:
-                    attachment = await fetch(sent_file)
-                    if attachment is None and not message.content.strip():  # too big, or the download failed
-                        await self.sender.post(message.channel, Reply(self.community.t(inbound)("common.not_understood")))
-                        return
-                    inbound = replace(inbound, attachment=attachment)
-                await self._direct(inbound, message.channel, author.id)
-                return
-            place = _place(message.guild, author, str(message.channel.id), getattr(author, "guild_permissions", None))
-            inbound = Inbound(
-                Address(PLATFORM, f"channel:{message.channel.id}"), str(author.id), InboundKind.TEXT,
-                text=message.content, in_group=True, place=place,
-            )  # fmt: skip
+            if sent_file is not None:
+                attachment = await fetch(sent_file)
+                if attachment is None and not text.strip():  # too big, or the download failed
+                    await self.sender.post(channel, Reply(self.community.t(inbound)("common.not_understood")))
+                    return
+                inbound = replace(inbound, attachment=attachment)
+        except DeliveryError as exc:
+            log.warning("message reply not delivered", extra={"error": str(exc)[:80]})
+            return
+        except Exception:
+            log.exception("discord message failed", extra={"kind": "dm"})
+            return
+        await self._direct(inbound, channel, author_id)
+
+    async def _channel(self, inbound: Inbound, channel: discord.abc.Messageable, author_id: int) -> None:
+        """A server message: screened (where the server chose) by the core; what follows goes
+        to the member privately, and only a line that reveals nothing to the channel, when
+        their DMs are closed."""
+        try:
             outcome = await self.community.channel_message(inbound)
             if not outcome.private:
                 return
-            here = await self._private(author.id, outcome)
-            for reply in here:  # only the line that reveals nothing, when DMs are closed
-                await self.sender.post(message.channel, reply)
+            here = await self._private(author_id, outcome)
+            for reply in here:
+                await self.sender.post(channel, reply)
         except DeliveryError as exc:
             log.warning("message reply not delivered", extra={"error": str(exc)[:80]})
         except Exception:
-            log.exception("discord message failed", extra={"kind": "dm" if message.guild is None else "channel"})
+            log.exception("discord message failed", extra={"kind": "channel"})
 
     async def _direct(self, inbound: Inbound, channel: discord.abc.Messageable, author_id: int) -> None:
         """A DM's answer, in the DM."""
@@ -530,26 +643,19 @@ def _place(guild: discord.Guild, user: Any, channel_id: str, perms: discord.Perm
     return Place(str(guild.id), channel_id, manager=manager, roles=roles)
 
 
-def _keepable(message: discord.Message) -> bool:
-    """A DM in text alone: what can be answered at the next start without discord.py's
-    objects (an attachment would have to be fetched again, through a link that expires)."""
-    return message.guild is None and not message.attachments and bool(message.content.strip())
+def _message_place(message: discord.Message) -> Place:
+    """Where a server message was written, and the member as the message carried them (their
+    roles then): what the live path uses, and what a stop keeps for the next start."""
+    assert message.guild is not None
+    author = message.author
+    return _place(message.guild, author, str(message.channel.id), getattr(author, "guild_permissions", None))
 
 
-def _kept(message: discord.Message) -> tuple[str, str]:
-    payload = {"author": message.author.id, "channel": message.channel.id, "text": message.content}
-    return str(message.author.id), json.dumps(payload)
-
-
-def _parse_kept(payload: str) -> tuple[int, int, str] | None:
-    try:
-        data = json.loads(payload)
-        author, channel, text = data["author"], data["channel"], data["text"]
-    except (ValueError, TypeError, KeyError):
-        return None
-    if not (isinstance(author, int) and isinstance(channel, int) and isinstance(text, str)) or not text.strip():
-        return None
-    return author, channel, text
+def _channel_inbound(author_id: int, channel_id: int, text: str, place: Place) -> Inbound:
+    return Inbound(
+        Address(PLATFORM, f"channel:{channel_id}"), str(author_id), InboundKind.TEXT, text=text, in_group=True,
+        place=place,
+    )  # fmt: skip
 
 
 def _edit_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -571,11 +677,3 @@ def _typed_command(text: str) -> str:
     if not stripped.startswith("/"):
         return ""
     return stripped[1:].partition(" ")[0].split("@", 1)[0].lower()
-
-
-async def _run(turn: _Turn) -> None:
-    try:
-        await turn.run(turn)
-    finally:
-        turn.release()
-
