@@ -23,8 +23,9 @@ large flood (``crisis_p50_ms_flood``, ``crisis_p99_ms_flood``) and for the small
 how many samples were answered while the flooding chat still had updates queued, the
 floods' drop counts and peak queue, and ``large_flood_read``: how many full getUpdates
 batches the large flood took, the median time from one to the next reaching this process,
-and the median time this process spent on one (the first batch, which builds the flooding
-chat's first 50 updates, apart). Telegram hands a backlog out in order, 100 at a time, so
+the median time this process spent on one (the first batch, which builds the flooding
+chat's first 50 updates, apart), and the median time from asking for a batch (before the
+one before it is triaged) to having its answer decoded. Telegram hands a backlog out in order, 100 at a time, so
 the first ``/crisis`` behind the flood waits for every batch before it.
 """
 
@@ -87,9 +88,25 @@ class Triage:
                     self.spent.append(time.perf_counter() - start)
 
         IngressBot.read_batch = timed  # type: ignore[method-assign]
+        # How long each read-ahead (the next batch, asked for before this one is triaged)
+        # took from being asked for to its answer decoded: the round trip and the server.
+        self.asked: list[float] = []
+        read_ahead = IngressBot._read_ahead
+
+        def asked(bot: IngressBot, result: list, data: dict, options: dict) -> None:  # type: ignore[type-arg]
+            read_ahead(bot, result, data, options)
+            if bot._ahead is not None:
+                start = time.perf_counter()
+                bot._ahead[1].add_done_callback(lambda task: self._answered(task, start))
+
+        IngressBot._read_ahead = asked  # type: ignore[method-assign]
+
+    def _answered(self, task: asyncio.Task, start: float) -> None:  # type: ignore[type-arg]
+        if not task.cancelled() and task.exception() is None and len(task.result()) >= 100:
+            self.asked.append(time.perf_counter() - start)
 
     def reset(self) -> None:
-        self.arrived, self.spent = [], []
+        self.arrived, self.spent, self.asked = [], [], []
 
     def figures(self) -> dict[str, object]:
         """Medians, so one slow moment of a shared machine does not stand for every batch;
@@ -100,6 +117,7 @@ class Triage:
             "ms_between_batches_median": round(statistics.median(gaps), 2) if gaps else None,
             "bot_ms_per_batch_median": round(statistics.median(self.spent[1:]) * 1000, 2) if gaps else None,
             "bot_ms_first_batch": round(self.spent[0] * 1000, 2) if self.spent else None,
+            "read_ahead_ms_median": round(statistics.median(self.asked) * 1000, 2) if self.asked else None,
         }
 
 
