@@ -339,13 +339,14 @@ def test_batch_triage_answers_as_one_by_one_triage_does() -> None:
 
 def test_a_failing_batch_urgency_check_falls_back_to_one_by_one() -> None:
     state = BotApiState()
-    processor, bot, _ = _batch_processor(cap=1)
 
     def broken(seen: object) -> list[bool]:
         raise RuntimeError("odd update")
 
-    processor.urgent_each = broken
-    batch = [state.message_update(7, "hi"), state.message_update(7, "i want to kill myself")]
-    updates = bot.read_batch(batch)
-    assert [u.message.text for u in updates if u.message is not None] == ["hi", "i want to kill myself"]
-    assert processor._admitted[batch[1]["update_id"]] == (7, True)
+    for odd in (broken, lambda seen: []):  # it raises; it answers for too few updates
+        processor, bot, _ = _batch_processor(cap=1)
+        processor.urgent_each = odd
+        batch = [state.message_update(7, "hi"), state.message_update(7, "i want to kill myself")]
+        updates = bot.read_batch(batch)
+        assert [u.message.text for u in updates if u.message is not None] == ["hi", "i want to kill myself"]
+        assert processor._admitted[batch[1]["update_id"]] == (7, True)

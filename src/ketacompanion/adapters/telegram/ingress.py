@@ -4,9 +4,10 @@ python-telegram-bot parses a whole ``getUpdates`` batch at once: one update it c
 parse fails the batch, is logged in full at CRITICAL (health text in the logs) and is
 fetched again forever. ``IngressBot`` builds each update itself, once, and replaces one
 it cannot parse with a bare one carrying only its ``update_id``, so the offset moves on
-and nothing is logged. Before building it triages the raw JSON (``FairProcessor.admit``):
-a flooding chat's excess is dropped undecoded, so a flood costs little more than reading
-its JSON and another person's ``/crisis`` behind it is reached quickly.
+and nothing is logged. Before building it triages the raw JSON, a whole batch at once
+(``FairProcessor.admit_each``): a flooding chat's excess is dropped undecoded, so a flood
+costs little more than reading its JSON and another person's ``/crisis`` behind it is
+reached quickly.
 """
 
 from __future__ import annotations
@@ -343,7 +344,10 @@ class FairProcessor(BaseUpdateProcessor):
         failing batch check falls back to one by one, so one odd update fails only itself."""
         if self.urgent_each is not None:
             try:
-                return self.urgent_each(seen)
+                found = self.urgent_each(seen)
+                if len(found) == len(seen):
+                    return found
+                raise ValueError("one answer per update expected")
             except Exception as exc:
                 log.warning("crisis check at ingress failed", extra={"error": type(exc).__name__})
         return [self._urgent_one(one, data) for one, data in zip(seen, raw, strict=True)]
