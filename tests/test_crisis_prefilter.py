@@ -122,3 +122,62 @@ def test_anything_the_prefilter_cannot_read_gets_the_full_screen(detector: Detec
     off = Prefilter([("kil", False)], ["sewer-slide"])  # a key it cannot read: off
     assert not off.usable and off.could_match("hello")
     assert not Prefilter([("kil", False)], [], complete=False).usable
+
+
+def _assert_batch_safe(detector: Detector, texts: list[str]) -> None:
+    """The batch test passes every text the one-by-one test passes, and screening the batch
+    at once gives exactly what screening each text gives."""
+    each = detector._prefilter.could_match_each(texts)
+    assert len(each) == len(texts)
+    for text, could in zip(texts, each, strict=True):
+        if detector._prefilter.could_match(text):
+            assert could, text
+    assert detector.screen_each(texts) == [detector.screen(t) for t in texts]
+
+
+def test_the_batch_test_passes_every_row_the_one_by_one_test_passes(detector: Detector) -> None:
+    texts = [t for row in ROWS for t in _disguised(row)]
+    flood = [f"message {n}" for n in range(100)]
+    for start in range(0, len(texts), 37):  # rows among flood texts, in batches of 100
+        _assert_batch_safe(detector, flood[:63] + texts[start : start + 37])
+    assert sum(detector._prefilter.could_match_each(flood)) == 0  # a flood is cleared at once
+
+
+def test_crisis_text_at_any_place_of_a_batch_is_screened(detector: Detector) -> None:
+    for crisis in ["i want to kill myself", "k1ll mys3lf", "k i l l myself", "I can't go on, I'm going to end it"]:
+        assert detector.screen(crisis).level > RiskLevel.NONE
+        for at in range(100):
+            texts = [f"message {n}" for n in range(99)]
+            texts.insert(at, crisis)
+            found = detector.screen_each(texts)
+            assert [n for n, s in enumerate(found) if s.level > RiskLevel.NONE] == [at], (crisis, at)
+
+
+def test_a_match_across_two_texts_marks_both_and_hides_neither(detector: Detector) -> None:
+    key = sorted(k for k in detector._misspellings if " " in k)[0]
+    first, _, rest = key.partition(" ")
+    texts = ["hello " + first, rest + " then kill myself", "fine"]
+    each = detector._prefilter.could_match_each(texts)
+    assert each[0] and each[1] and not each[2]
+    _assert_batch_safe(detector, texts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_generated_batches_are_as_safe_as_their_texts(detector: Detector, data: st.DataObject) -> None:
+    words = _anchor_words(detector) + ["my", "self", "want", "to", "message", "ok", "lol", "x"]
+    piece = st.one_of(
+        st.sampled_from(words),
+        st.sampled_from(words).map(lambda w: w.translate(LEET)),
+        st.text(alphabet="abcdeiklmnostuy013457$@!|'`-_.* \n", max_size=6),
+        st.sampled_from(["café", "k i l l", "💊"]),
+    )
+    glue = st.sampled_from([" ", "!", "'", "-", "_", ".", "", "\n"])
+    text = st.lists(st.tuples(piece, glue), max_size=4).map(lambda ps: "".join(p + g for p, g in ps))
+    _assert_batch_safe(detector, data.draw(st.lists(text, min_size=1, max_size=12)))
+
+
+def test_a_prefilter_that_is_off_passes_every_text_of_a_batch() -> None:
+    off = Prefilter([("kil", False)], ["sewer-slide"])
+    assert off.could_match_each(["hello", "there"]) == [True, True]
+    assert Prefilter([("kil", False)], []).could_match_each([]) == []

@@ -202,6 +202,29 @@ async def test_items_refused_before_submission_count_as_that_chats_drops(
     assert [r.count for r in flood_over] == [2]  # type: ignore[attr-defined]
 
 
+async def test_a_batch_of_refusals_counts_as_that_many_single_ones(caplog: pytest.LogCaptureFixture) -> None:
+    notices: list[str] = []
+
+    async def handle(item: str) -> None:
+        pass
+
+    queue: FairQueue[str, str] = FairQueue(handle, workers=1, cap=3, on_overflow=notices.append)
+    assert queue.room("a") == 3 and queue.room("a", coming=2) == 1 and queue.room("a", coming=5) == -2
+    with caplog.at_level(logging.WARNING):
+        queue.drop("a", count=4)  # before the chat had anything queued
+        queue.submit("a", "a1")
+        assert queue.room("a", coming=1) == 1
+        queue.submit("a", "a2")
+        queue.submit("a", "a3")
+        queue.drop("a", count=3)  # and once it has
+        queue.start()
+        assert await queue.drain(5) == []
+    assert queue.dropped_total == 7 and notices == ["a"]
+    assert caplog.text.count("chat over its queue cap") == 1
+    flood_over = [r for r in caplog.records if r.getMessage() == "flood over; updates dropped"]
+    assert [r.count for r in flood_over] == [7]  # type: ignore[attr-defined]
+
+
 async def test_a_paused_queue_starts_urgent_items_only_until_resumed() -> None:
     done: list[str] = []
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -240,3 +243,110 @@ async def test_a_stop_drops_the_read_ahead_unconfirmed() -> None:
     async with fresh:
         rest = await fresh.get_updates(timeout=0)
     assert [u.update_id for u in rest][:20] == [first[-1].update_id + 1 + n for n in range(20)]
+
+
+@functools.cache
+def _adapter() -> Any:
+    """The real adapter's urgency test over the shipped crisis rules (built once: loading
+    the rules is the slow part)."""
+    from ketacompanion.adapters.telegram.adapter import TelegramAdapter
+    from ketacompanion.adapters.telegram.delivery import TelegramSender
+    from ketacompanion.adapters.telegram.runner import build_application
+    from ketacompanion.core.crisis.detector import Detector
+
+    detector = Detector.from_file(Path(__file__).resolve().parents[1] / "content" / "crisis" / "phrases.yaml")
+    state = BotApiState()
+    application = build_application(state.token, request=RecordingRequest(state), updates_request=RecordingRequest(state))
+
+    async def never(inbound: object) -> list:
+        raise AssertionError("ingress must not run a turn")
+
+    return TelegramAdapter(
+        application, never, TelegramSender(application.bot, None), lambda lang: lambda key, **v: key,
+        screen=never, flagged=lambda text: detector.screen(text).level > 0,
+        flagged_each=lambda texts: [s.level > 0 for s in detector.screen_each(texts)],
+    )  # fmt: skip
+
+
+def _batch_processor(cap: int = 3) -> tuple[FairProcessor, IngressBot, list[str | None]]:
+    adapter = _adapter()
+    processor = FairProcessor(2, cap=cap)
+    processor.urgent_seen, processor.urgent_each = adapter.is_urgent_seen, adapter.is_urgent_each
+    refused: list[str | None] = []
+    processor.on_refused = lambda seen: refused.append(seen.query_id)
+    state = BotApiState()  # its requests never go out; they only spare building httpx clients
+    bot = IngressBot(
+        state.token, request=RecordingRequest(state), get_updates_request=RecordingRequest(state),
+        admit=processor.admit, admit_each=processor.admit_each,
+    )  # fmt: skip
+    return processor, bot, refused
+
+
+CRISIS_IN_A_FLOOD = ["/crisis", "i want to kill myself", "k1ll mys3lf", "k i l l myself", "I can't go on"]
+
+
+@pytest.mark.parametrize("crisis", CRISIS_IN_A_FLOOD)
+def test_crisis_text_at_any_place_of_a_full_batch_from_a_flooding_chat_is_admitted_and_urgent(crisis: str) -> None:
+    state = BotApiState()
+    for at in range(100):
+        processor, bot, _ = _batch_processor(cap=3)
+        batch = [state.message_update(7, f"message {n}") for n in range(99)]
+        batch.insert(at, state.message_update(7, crisis))
+        updates = bot.read_batch(batch)
+        texts = [u.message.text for u in updates if u.message is not None]
+        # The chat's three places go to its first three messages; the crisis is never dropped.
+        assert crisis in texts, (crisis, at)
+        crisis_id = batch[at]["update_id"]
+        assert processor._admitted[crisis_id] == (7, True), at
+        ordinary = [k for k, (_, urgent) in processor._admitted.items() if not urgent]
+        assert len(ordinary) == 3 - (at < 3)  # the crisis took a place if it came that early
+        assert processor.queue.dropped_total == 100 - 1 - len(ordinary), at
+
+
+def test_a_flooding_chats_excess_is_dropped_and_counted_once_per_batch_and_buttons_refused() -> None:
+    state = BotApiState()
+    processor, bot, refused = _batch_processor(cap=3)
+    batch = [state.message_update(7, f"hi {n}") for n in range(5)]
+    batch += [state.callback_update(7, "start:agree", 1), state.callback_update(7, "crisis:danger", 1)]
+    batch += [state.message_update(8, "other person"), state.message_update(7, "still me")]
+    updates = bot.read_batch(batch)
+    texts = [u.message.text for u in updates if u.message is not None]
+    assert texts == ["hi 0", "hi 1", "hi 2", "other person"]
+    buttons = [u.callback_query.data for u in updates if u.callback_query is not None]
+    assert buttons == ["crisis:danger"]  # the crisis button jumped the full queue
+    assert processor.queue.dropped_total == 4 and len(refused) == 1 and refused[0]
+    assert updates[-1].update_id == batch[-1]["update_id"] and updates[-1].message is None  # bare last
+
+
+def test_batch_triage_answers_as_one_by_one_triage_does() -> None:
+    state = BotApiState()
+    batch: list = []
+    for n in range(60):
+        chat = 7 if n % 3 else 9
+        text = ["hello", "kill myself", "/crisis", "café", "help me", "k i l l"][n % 6]
+        batch.append(state.message_update(chat, f"{text} {n}"))
+    edit = state.message_update(7, "now I want to kill myself")
+    edit["edited_message"] = edit.pop("message")
+    batch += [edit, state.callback_update(9, "go:crisis", 1), "junk", {"update_id": "x"}]
+    batch.append(dict(batch[0]))  # the same update twice in one batch
+    one, _, _ = _batch_processor(cap=4)
+    each, _, _ = _batch_processor(cap=4)
+    singly = [one.admit(item) if isinstance(item, dict) else True for item in batch]
+    assert each.admit_each(batch) == singly
+    assert each._admitted == one._admitted and each._coming == one._coming
+    assert each.queue.dropped_total == one.queue.dropped_total > 0
+
+
+def test_a_failing_batch_urgency_check_falls_back_to_one_by_one() -> None:
+    state = BotApiState()
+
+    def broken(seen: object) -> list[bool]:
+        raise RuntimeError("odd update")
+
+    for odd in (broken, lambda seen: []):  # it raises; it answers for too few updates
+        processor, bot, _ = _batch_processor(cap=1)
+        processor.urgent_each = odd
+        batch = [state.message_update(7, "hi"), state.message_update(7, "i want to kill myself")]
+        updates = bot.read_batch(batch)
+        assert [u.message.text for u in updates if u.message is not None] == ["hi", "i want to kill myself"]
+        assert processor._admitted[batch[1]["update_id"]] == (7, True)

@@ -124,24 +124,30 @@ class FairQueue(Generic[K, T]):
     def has_room(self, key: K, coming: int = 0) -> bool:
         """Whether an ordinary item for ``key`` would be queued now, with ``coming`` more
         already accepted for that chat but not yet submitted."""
+        return self.room(key, coming) > 0
+
+    def room(self, key: K, coming: int = 0) -> int:
+        """How many more ordinary items for ``key`` would be queued now, with ``coming``
+        already accepted for that chat but not yet submitted (a batch's triage asks once)."""
         chat = self._chats.get(key)
         if chat is None:
-            return coming < self.cap and len(self._chats) < self.max_chats
-        return len(chat.items) + coming < self.cap
+            return self.cap - coming if len(self._chats) < self.max_chats else 0
+        return self.cap - len(chat.items) - coming
 
-    def drop(self, key: K, item: T | None = None) -> None:
-        """Count an item refused before it was submitted, as ``submit`` counts its own drops
-        (``on_overflow`` included)."""
+    def drop(self, key: K, item: T | None = None, count: int = 1) -> None:
+        """Count ``count`` items refused before they were submitted, as ``submit`` counts its
+        own drops (``on_overflow`` included)."""
         chat = self._chats.get(key)
         if chat is None and len(self._chats) < self.max_chats:
-            self._early[key] = self._early.pop(key, 0) + 1
+            before = self._early.pop(key, 0)
+            self._early[key] = before + count
             while len(self._early) > self.max_chats:
                 self._early.popitem(last=False)
-            if self._early[key] == 1:
+            if not before:
                 log.warning("chat over its queue cap; dropping", extra={"count": self.cap})
-            self._count_drop(key, item)
+            self._count_drop(key, item, count)
             return
-        self._drop(key, chat, item)
+        self._drop(key, chat, item, count)
 
     def queued(self, key: K) -> int:
         chat = self._chats.get(key)
@@ -284,17 +290,17 @@ class FairQueue(Generic[K, T]):
             if not self._chats:
                 self._idle.set()
 
-    def _drop(self, key: K, chat: _Chat[T] | None, item: T | None) -> None:
+    def _drop(self, key: K, chat: _Chat[T] | None, item: T | None, count: int = 1) -> None:
         if chat is not None:
-            chat.dropped += 1
-            if chat.dropped == 1:
+            chat.dropped += count
+            if chat.dropped == count:
                 log.warning("chat over its queue cap; dropping", extra={"count": self.cap})
         else:
             log.warning("too many chats queued; update dropped", extra={"count": self.max_chats})
-        self._count_drop(key, item)
+        self._count_drop(key, item, count)
 
-    def _count_drop(self, key: K, item: T | None) -> None:
-        self.dropped_total += 1
+    def _count_drop(self, key: K, item: T | None, count: int = 1) -> None:
+        self.dropped_total += count
         if item is not None and self._on_drop is not None:
             self._on_drop(item)
         now = self._clock()

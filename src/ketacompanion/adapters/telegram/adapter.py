@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -79,13 +79,16 @@ class TelegramAdapter:
         *,
         screen: Handle,
         flagged: Callable[[str], bool] | None = None,
+        flagged_each: Callable[[Sequence[str]], list[bool]] | None = None,
     ) -> None:
         """``handle`` is the companion's whole turn; ``screen`` its crisis screen alone
-        (``Companion.screen_only``), for text that must not feed a flow."""
+        (``Companion.screen_only``), for text that must not feed a flow. ``flagged`` is the
+        cheap rule screen for one text, ``flagged_each`` the same for a batch's texts at once."""
         self.application, self.sender = application, sender
         self._handle, self._screen = handle, screen
         self._texts, self._default_language = texts, default_language
         self._flagged = flagged  # the cheap rule screen, for sorting updates at ingress
+        self._flagged_each = flagged_each
         self._notices: set[asyncio.Task[None]] = set()
         self._refused: deque[str] = deque(maxlen=REFUSED_BUTTONS)
         self._answering: asyncio.Task[None] | None = None
@@ -144,6 +147,36 @@ class TelegramAdapter:
         if seen.kind == "message" and is_crisis_command(text):
             return True
         return self._flagged is not None and self._flagged(text)
+
+    def is_urgent_each(self, seen: Sequence[Peek]) -> list[bool]:
+        """``is_urgent_seen`` for a whole getUpdates batch: the texts that are neither a
+        command nor a button go through the rule screen together (one cheap regex pass
+        over them all; only texts it cannot clear are screened one by one)."""
+        urgent = [False] * len(seen)
+        texts: list[str] = []
+        where: list[int] = []
+        for i, one in enumerate(seen):
+            text = one.text
+            if one.choice is not None:
+                urgent[i] = is_crisis_choice(one.choice)
+            elif text is None or one.kind not in ("message", "edited") or not text.strip():
+                continue
+            elif one.kind == "message" and is_crisis_command(text):
+                urgent[i] = True
+            else:
+                texts.append(text)
+                where.append(i)
+        if not texts:
+            return urgent
+        if self._flagged_each is not None:
+            flags = self._flagged_each(texts)
+        elif self._flagged is not None:
+            flags = [self._flagged(text) for text in texts]
+        else:
+            return urgent
+        for i, flag in zip(where, flags, strict=True):
+            urgent[i] = flag
+        return urgent
 
     def flood_notice(self, chat_id: int) -> None:
         """Tell a flooding chat, once, that some of its messages were skipped."""

@@ -4,9 +4,10 @@ python-telegram-bot parses a whole ``getUpdates`` batch at once: one update it c
 parse fails the batch, is logged in full at CRITICAL (health text in the logs) and is
 fetched again forever. ``IngressBot`` builds each update itself, once, and replaces one
 it cannot parse with a bare one carrying only its ``update_id``, so the offset moves on
-and nothing is logged. Before building it triages the raw JSON (``FairProcessor.admit``):
-a flooding chat's excess is dropped undecoded, so a flood costs little more than reading
-its JSON and another person's ``/crisis`` behind it is reached quickly.
+and nothing is logged. Before building it triages the raw JSON, a whole batch at once
+(``FairProcessor.admit_each``): a flooding chat's excess is dropped undecoded, so a flood
+costs little more than reading its JSON and another person's ``/crisis`` behind it is
+reached quickly.
 """
 
 from __future__ import annotations
@@ -89,18 +90,22 @@ class IngressBot(ExtBot[None]):
     read-ahead nobody asks for (a stop, other arguments) is dropped unconfirmed, and
     Telegram sends it again."""
 
-    __slots__ = ("admit", "on_batch", "_ahead")
+    __slots__ = ("admit", "admit_each", "on_batch", "_ahead")
 
     def __init__(
         self,
         *args: Any,
         admit: Callable[[JSONDict], bool] | None = None,
+        admit_each: Callable[[list[Any]], list[bool]] | None = None,
         on_batch: Callable[[bool], None] | None = None,
         **kwargs: Any,
     ) -> None:
+        """``admit_each``, when given, triages a whole batch at once (``admit`` then goes
+        unused here): one list of raw items in, whether to build each one out."""
         super().__init__(*args, **kwargs)
         with self._unfrozen():  # python-telegram-bot freezes its objects after __init__
             self.admit: Callable[[JSONDict], bool] = admit or (lambda data: True)
+            self.admit_each: Callable[[list[Any]], list[bool]] | None = admit_each
             self.on_batch: Callable[[bool], None] = on_batch or (lambda full: None)
             self._ahead: tuple[tuple[object, ...], asyncio.Task[Any]] | None = None
 
@@ -173,11 +178,12 @@ class IngressBot(ExtBot[None]):
             return ()
         updates: list[Update] = []
         last = len(result) - 1
+        admitted = self.admit_each(result) if self.admit_each is not None else None
         for i, item in enumerate(result):
             if not isinstance(item, dict) or not _is_int(item.get("update_id")):
                 log.warning("malformed update skipped", extra={"kind": "malformed"})
                 continue
-            if not self.admit(item):
+            if not (admitted[i] if admitted is not None else self.admit(item)):
                 if i == last:
                     updates.append(Update(item["update_id"]))
                 continue
@@ -233,6 +239,8 @@ class FairProcessor(BaseUpdateProcessor):
         self.urgent_raw: Callable[[JSONDict], bool] | None = None
         # The same question for what ``admit`` already peeked at: each update is read once.
         self.urgent_seen: Callable[[Peek], bool] | None = None
+        # And for a whole batch at once (``admit_each``), one answer per peek.
+        self.urgent_each: Callable[[Sequence[Peek]], list[bool]] | None = None
         self.on_flood: Callable[[int], None] | None = None
         self.on_refused: Callable[[Peek], None] | None = None
         self.queue: FairQueue[int, _Item] = FairQueue(
@@ -284,6 +292,75 @@ class FairProcessor(BaseUpdateProcessor):
         self._coming[seen.chat_id] += 1
         self._admitted[update_id] = (seen.chat_id, urgent)
         return True
+
+    def admit_each(self, items: Sequence[object]) -> list[bool]:
+        """``admit`` for each update of a getUpdates batch, in order, with the same answers
+        and the same bookkeeping, done once a batch where it can be: the crisis rule screen's
+        cheap test runs over all the batch's texts in one pass (``urgent_each``), a chat's
+        room is looked up once, and its drops are counted together. Items that are not
+        updates come back True (the caller decides what they are)."""
+        keep = [True] * len(items)
+        seen: list[Peek] = []
+        where: list[int] = []
+        for i, data in enumerate(items):
+            if not isinstance(data, dict):
+                continue
+            update_id = data.get("update_id")
+            if not _is_int(update_id) or update_id in self._admitted:
+                continue
+            one = peek(data)
+            if one.chat_id is not None:
+                seen.append(one)
+                where.append(i)
+        if not seen:
+            return keep
+        urgent = self._urgent_each(seen, [items[i] for i in where])  # type: ignore[misc]
+        room: dict[int, int] = {}
+        dropped: Counter[int] = Counter()
+        for one, i, hot in zip(seen, where, urgent, strict=True):
+            chat, update_id = one.chat_id, items[i]["update_id"]  # type: ignore[index]
+            assert chat is not None
+            if update_id in self._admitted:  # the same update twice in one batch
+                continue
+            left = room.get(chat)
+            if left is None:
+                left = self.queue.room(chat, self._coming[chat])
+            if not hot and left <= 0:
+                keep[i] = False
+                dropped[chat] += 1
+                if one.query_id is not None and self.on_refused is not None:
+                    self.on_refused(one)
+                room[chat] = left
+                continue
+            room[chat] = left - 1
+            self._coming[chat] += 1
+            self._admitted[update_id] = (chat, hot)
+        for chat, count in dropped.items():
+            self.queue.drop(chat, count=count)
+        return keep
+
+    def _urgent_each(self, seen: list[Peek], raw: list[JSONDict]) -> list[bool]:
+        """Urgency for each peek: at once when ``urgent_each`` is set, else one by one; a
+        failing batch check falls back to one by one, so one odd update fails only itself."""
+        if self.urgent_each is not None:
+            try:
+                found = self.urgent_each(seen)
+                if len(found) == len(seen):
+                    return found
+                raise ValueError("one answer per update expected")
+            except Exception as exc:
+                log.warning("crisis check at ingress failed", extra={"error": type(exc).__name__})
+        return [self._urgent_one(one, data) for one, data in zip(seen, raw, strict=True)]
+
+    def _urgent_one(self, seen: Peek, data: JSONDict) -> bool:
+        try:
+            if self.urgent_seen is not None:
+                return self.urgent_seen(seen)
+            if self.urgent_raw is not None:
+                return self.urgent_raw(data)
+        except Exception as exc:
+            log.warning("crisis check at ingress failed", extra={"error": type(exc).__name__})
+        return False
 
     def forget(self, data: JSONDict) -> None:
         """Undo ``admit`` for an update that will not reach the queue (it did not parse)."""

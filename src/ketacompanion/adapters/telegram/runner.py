@@ -78,6 +78,7 @@ def build_application(
         token, base_url, base_file_url, request=GatedRequest(request),
         get_updates_request=updates_request,
         admit=processor.admit,  # a full chat's updates are dropped before they are built
+        admit_each=processor.admit_each,  # the same for a whole batch at once
         on_batch=processor.on_batch,
     )  # fmt: skip
     return (
@@ -106,11 +107,12 @@ def build_adapter(
         application, app.companion.handle, sender, texts(content),
         app.settings.default_language, screen=app.companion.screen_only,
         flagged=lambda text: content.current.detector.screen(text).level > 0,
+        flagged_each=lambda texts: [s.level > 0 for s in content.current.detector.screen_each(texts)],
     )  # fmt: skip
     processor = application.update_processor
     if isinstance(processor, FairProcessor):
         processor.urgent, processor.urgent_raw = adapter.is_urgent, adapter.is_urgent_raw
-        processor.urgent_seen = adapter.is_urgent_seen
+        processor.urgent_seen, processor.urgent_each = adapter.is_urgent_seen, adapter.is_urgent_each
         processor.on_flood, processor.on_refused = adapter.flood_notice, adapter.refused_button
         processor.keeper = Backlog(app.store, PLATFORM)
     return adapter

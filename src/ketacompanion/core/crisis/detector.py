@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -172,6 +173,15 @@ class Detector:
     def could_match(self, text: str) -> bool:
         """False only when ``screen(text)`` is certain to find nothing (a cheap test)."""
         return len(text) > WINDOW or self._prefilter.could_match(text)
+
+    def screen_each(self, texts: Sequence[str]) -> list[Screening]:
+        """``screen`` for each of ``texts``, the cheap test run once over them all: a batch
+        of updates read at once costs one regex pass, and only texts that pass are screened."""
+        maybe = self._prefilter.could_match_each(texts)
+        return [
+            self.screen(text) if could or len(text) > WINDOW else NOTHING
+            for text, could in zip(texts, maybe, strict=True)
+        ]
 
     def screen(self, text: str) -> Screening:
         if len(text) <= WINDOW:
