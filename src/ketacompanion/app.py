@@ -164,7 +164,9 @@ def build_companion(
     checkins = CheckinFlow(content, crisis)
     schedule, sessions = ScheduleFlow(), SessionsFlow()
     history = HistoryFlow(content, charts or MatplotlibCharts())
-    journal, free_text = JournalFlow(), FreeText(content, ContentFinder(content))
+    finder = ContentFinder(content)
+    finder.warm(default_language)
+    journal, free_text = JournalFlow(), FreeText(content, finder)
     corrections = HistoryEditFlow(content, crisis)
     commands = {
         "start": Command(onboarding.start),
