@@ -56,6 +56,40 @@ def positive(kind: type = int, upper: float | None = None) -> Any:
     return parse
 
 
+# Threads by what they do, from their names: the event loop, the crisis model's worker,
+# the SQLite writer (waits for the lock, commits); the rest (warm-ups, executors) as other.
+_THREAD_ROLES = (("MainThread", "event_loop"), ("crisis-model", "crisis_model"), ("sqlite-writer", "sqlite_writer"))
+
+
+def thread_cpu() -> dict[str, float] | None:
+    """CPU seconds so far of each of this process's live threads by role, from
+    ``/proc`` (Linux); None where there is no ``/proc``."""
+    tasks = Path("/proc/self/task")
+    if not tasks.is_dir():
+        return None
+    import threading
+
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for task in tasks.iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        name = names.get(int(task.name), "")
+        role = next((r for prefix, r in _THREAD_ROLES if name.startswith(prefix)), "other")
+        out[role] = out.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    return out
+
+
+def thread_cpu_since(before: dict[str, float] | None) -> dict[str, float] | None:
+    after = thread_cpu()
+    if before is None or after is None:
+        return None
+    return {role: after[role] - before.get(role, 0.0) for role in after}
+
+
 def fail(message: str) -> None:
     """Stop with one line and a non-zero exit: no figure is better than a wrong one."""
     print(f"{Path(sys.argv[0]).name}: {message}", file=sys.stderr)

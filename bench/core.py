@@ -15,7 +15,8 @@ PostgreSQL costs.
 
 Prints one JSON line per crowd size (16 and 64 people by default): messages/s of both,
 ``ratio_min`` / ``ratio_median`` / ``ratio_max`` (project over anchor, higher is better),
-CPU per message, and p50/p99 latency for one person alone, beside the anchor's own p50/p99
+CPU per message (and its split by thread: event loop, crisis model, SQLite writer, where
+``/proc`` shows it), and p50/p99 latency for one person alone, beside the anchor's own p50/p99
 for the same transactions at ``synchronous=FULL`` and ``NORMAL`` (the difference is the fsync).
 
     .venv/bin/python bench/core.py [--users 16 64] [--rounds 2] [--repeats 5]
@@ -48,6 +49,8 @@ from _common import (
     ratios,
     scratch_postgres,
     spread,
+    thread_cpu,
+    thread_cpu_since,
     truncate_postgres,
     warmed_up,
 )
@@ -138,6 +141,7 @@ class Run:
     timings: list[float]
     recording: Recording | None
     snapshot: Path | None
+    cpu_by_thread: dict[str, float] | None = None  # CPU seconds by thread role (Linux)
 
 
 async def project_run(
@@ -169,14 +173,15 @@ async def project_run(
                 await person.lesson()
                 await person.checkin()
 
-        cpu, started = time.process_time(), time.perf_counter()
+        threads, cpu, started = thread_cpu(), time.process_time(), time.perf_counter()
         await asyncio.gather(*(journey(p) for p in people))
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        by_thread = thread_cpu_since(threads)
         if recording is not None:
             recording.active = False
     finally:
         await app.close()
-    return Run(len(timings), elapsed, cpu, timings, recording, snapshot)
+    return Run(len(timings), elapsed, cpu, timings, recording, snapshot, by_thread)
 
 
 def anchor_replay(run: Run, synchronous: str = "FULL", times: list[float] | None = None) -> float:
@@ -190,6 +195,7 @@ def anchor_replay(run: Run, synchronous: str = "FULL", times: list[float] | None
 
 async def crowd(args: argparse.Namespace, users: int, content: Content, pg_url: str | None) -> dict[str, object]:
     project_rate, anchor_rate, ratio, cpu_us, statements, normal = [], [], [], [], [], []
+    by_thread: dict[str, list[float]] = {}
     for _ in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
@@ -210,6 +216,8 @@ async def crowd(args: argparse.Namespace, users: int, content: Content, pg_url: 
         anchor_rate.append(run.messages / anchor_s)
         ratio.append(project_rate[-1] / anchor_rate[-1])
         cpu_us.append(run.cpu_seconds / run.messages * 1e6)
+        for role, seconds in (run.cpu_by_thread or {}).items():
+            by_thread.setdefault(role, []).append(seconds / run.messages * 1e6)
     line: dict[str, object] = {
         "bench": "core",
         "users": users,
@@ -221,6 +229,10 @@ async def crowd(args: argparse.Namespace, users: int, content: Content, pg_url: 
         "anchor_messages_per_s": spread(anchor_rate, 1),
         **ratios("ratio", ratio),
         "cpu_us_per_message": spread(cpu_us, 1),
+        # Medians, by thread: the event loop (flows, storage glue, SQLite statements), the
+        # crisis model's worker, the SQLite writer (commits). Clock ticks of 10 ms, so ±2%.
+        **({"cpu_us_per_message_by_thread": {r: round(statistics.median(v)) for r, v in sorted(by_thread.items())}}
+           if by_thread else {}),
         "mix": "free text, commands, a lesson with its quiz, a daily check-in by buttons",
     }
     if statements:

@@ -159,3 +159,13 @@ def test_noise_beside_words_leaves_the_words_judged(real_screen: object) -> None
 )
 def test_the_shipped_screen_flags_what_the_rules_alone_miss_or_bury(real_screen: object, text: str) -> None:
     assert real_screen.screen(text).level >= CONCERN  # type: ignore[attr-defined]
+
+
+async def test_the_started_app_runs_numpy_on_one_blas_thread(app: object) -> None:
+    """Not only the encoder: the classifier's products too. Idle OpenBLAS threads spin
+    after each product, burning the CPU that messages need."""
+    from threadpoolctl import threadpool_info
+
+    pools = [p for p in threadpool_info() if p["user_api"] == "blas"]
+    assert pools, "numpy should be linked to a BLAS"
+    assert {p["num_threads"] for p in pools} == {1}

@@ -164,7 +164,9 @@ def build_companion(
     checkins = CheckinFlow(content, crisis)
     schedule, sessions = ScheduleFlow(), SessionsFlow()
     history = HistoryFlow(content, charts or MatplotlibCharts())
-    journal, free_text = JournalFlow(), FreeText(content, ContentFinder(content))
+    finder = ContentFinder(content)
+    finder.warm(default_language)
+    journal, free_text = JournalFlow(), FreeText(content, finder)
     corrections = HistoryEditFlow(content, crisis)
     commands = {
         "start": Command(onboarding.start),
@@ -228,6 +230,7 @@ async def build_app(
     """Everything wired; ``content_set`` skips loading the content again (tests, reloads);
     ``encoder`` replaces the crisis model's sentence encoder (tests)."""
     clock = clock or SystemClock()
+    _one_blas_thread()
     content = ContentHolder(content_set or load_all_content(settings, clock))
     detector = crisis_screener(settings, content, encoder)
     engine = create_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
@@ -268,6 +271,17 @@ async def build_app(
     _freeze_startup_heap()
     _freeze_when_warm(places, warm_charts_in_background())
     return App(settings, clock, engine, store, content, companion, delivery, senders, events, live=live, screener=detector)
+
+
+@cache
+def _one_blas_thread() -> None:
+    """Once per process: every numpy product on one BLAS thread, not only the encoder's.
+    The encoder limits itself per call, but the classifier after it ran at the default
+    (one thread a core), and OpenBLAS threads spin for a while after each product: on a
+    shared 2-core machine that burned about a third more CPU per message for nothing."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")  # not as a context: for good
 
 
 @cache

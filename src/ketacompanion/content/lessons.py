@@ -121,6 +121,9 @@ class Shelf:
     # A shelf never changes once loaded (a reload builds a new one): each topic's lessons
     # are sorted once, not on every /learn for every topic.
     _in_topic: dict[str, tuple[Lesson, ...]] = field(default_factory=dict, repr=False, compare=False)
+    # What other modules build from the shelf once (the search index), kept with it so
+    # that it lives exactly as long as this set of lessons.
+    derived: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
 
     def in_topic(self, topic_id: str) -> list[Lesson]:
         found = self._in_topic.get(topic_id)

@@ -53,6 +53,13 @@ class UserRecord:
         return self.consent_at is not None
 
 
+# ``json.dumps(..., sort_keys=True)`` builds a new encoder on every call; this one is
+# built once (twice a message: before and after the turn).
+_SORTED_JSON = json.JSONEncoder(sort_keys=True).encode
+# Values whose equality is their JSON's: not float (-0.0 == 0.0, NaN != NaN).
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+
 @dataclass(slots=True)
 class DialogueState:
     """Which flow is open and at which step. Holds ids and positions, never health text."""
@@ -67,9 +74,17 @@ class DialogueState:
     def open(self, flow: str, step: str, **data: Any) -> None:
         self.flow, self.step, self.data = flow, step, dict(data)
 
-    def snapshot(self) -> tuple[str | None, str | None, str]:
-        # Serialised, so a change nested inside ``data`` shows; no data, nothing to serialise.
-        return self.flow, self.step, json.dumps(self.data, sort_keys=True) if self.data else ""
+    def snapshot(self) -> tuple[str | None, str | None, object]:
+        """What tells whether the turn changed the state: equal snapshots, same state."""
+        data = self.data
+        if not data:
+            return self.flow, self.step, ""
+        # Usually a few ids and positions: compared by key, type and value, which is what
+        # comparing their JSON would say (True is not 1), without serialising.
+        if all(type(k) is str and type(v) in _SCALARS for k, v in data.items()):
+            return self.flow, self.step, tuple(sorted((k, type(v), v) for k, v in data.items()))
+        # Anything nested: serialised, so a change deep inside shows.
+        return self.flow, self.step, _SORTED_JSON(data)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from ketacompanion.content.instruments import Instrument, Item, ItemKind
 from ketacompanion.core.model import Choice, Reply
 from ketacompanion.core.scoring import Answer
-from ketacompanion.core.turn import Text, button
+from ketacompanion.core.turn import Text, button, choice_id
 
 CHECK = "✓"
 
@@ -25,15 +25,26 @@ def _answer_buttons(ins: Instrument, index: int, checkin_id: int, answer: Answer
     chosen = set(answer.options) if answer else set()
     if item.kind is ItemKind.SCALE and item.min is not None and item.max is not None:
         value = answer.value if answer else None
-        return [
-            button(_mark(str(n), n == value), "checkin", "a", checkin_id, index, n)
-            for n in range(item.min, item.max + 1)
-        ]
+        numbers = range(item.min, item.max + 1)
+        ids = _ids(checkin_id, index, numbers)
+        return [Choice(i, _mark(str(n), n == value)) for i, n in zip(ids, numbers, strict=True)]
     # Numbered from 1, as typed numbers are read (see scoring.parse_answer).
+    ids = _ids(checkin_id, index, range(len(item.options)))
     return [
-        button(_mark(f"{n}. {opt.label}", opt.id in chosen), "checkin", "a", checkin_id, index, n - 1)
-        for n, opt in enumerate(item.options, start=1)
+        Choice(i, _mark(f"{n}. {opt.label}", opt.id in chosen))
+        for i, (n, opt) in zip(ids, enumerate(item.options, start=1), strict=True)
     ]
+
+
+def _ids(checkin_id: int, index: int, numbers: range) -> list[str]:
+    """``checkin:a:<checkin>:<index>:<n>`` for each n: up to a dozen a question, so the
+    prefix is built once, and only the longest id is checked against the size limit
+    (they differ only in the last number)."""
+    prefix = f"checkin:a:{checkin_id}:{index}:"
+    ids = [f"{prefix}{n}" for n in numbers]
+    if ids:
+        choice_id(max(ids, key=len))
+    return ids
 
 
 def question(t: Text, ins: Instrument, index: int, checkin_id: int, answers: Mapping[str, Answer]) -> Reply:

@@ -11,6 +11,7 @@ one body and the database decides only how its statements are executed."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy.engine import Dialect
@@ -46,6 +47,12 @@ class _Compiled:
                 sql = sql.replace(f"__[POSTCOMPILE_{name}]", ", ".join("?" * len(values)))
             self.binds.extend(("", None, convert(v) if convert else v) for v in values)
         self.sql = sql
+        # The common case, every parameter named and none converted: one itemgetter.
+        names = [name for name, _, _ in self.binds]
+        self._plain: Callable[[Mapping[str, Any]], tuple[Any, ...]] | None = None
+        if names and all(name and convert is None for name, convert, _ in self.binds):
+            get = itemgetter(*names)
+            self._plain = get if len(names) > 1 else (lambda params: (get(params),))
         # (index, converter) of the result columns whose driver value needs converting;
         # every converter maps NULL to None, so NULLs skip it.
         converters = [
@@ -55,6 +62,8 @@ class _Compiled:
         self.results = [(i, c) for i, c in enumerate(converters) if c is not None]
 
     def args(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        if self._plain is not None:
+            return self._plain(params)
         out = []
         for name, convert, fixed in self.binds:
             if not name:
@@ -65,14 +74,16 @@ class _Compiled:
         return tuple(out)
 
     def rows(self, raw: list[tuple[Any, ...]]) -> list[Row]:
-        if not self.results or not raw:
+        results = self.results
+        if not results or not raw:
             return raw
         out: list[Row] = []
         for row in raw:
             values = list(row)
-            for i, convert in self.results:
-                if values[i] is not None:
-                    values[i] = convert(values[i])
+            for i, convert in results:
+                value = values[i]
+                if value is not None:
+                    values[i] = convert(value)
             out.append(tuple(values))
         return out
 
