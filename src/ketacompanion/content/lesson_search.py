@@ -6,6 +6,7 @@ Words are stemmed (Snowball) so "driving" meets "drive"; English stop words are 
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -16,6 +17,10 @@ from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 from ketacompanion.content.catalog import ContentHolder
 from ketacompanion.content.lessons import Lesson
+
+# bm25s sets its logger to DEBUG on import, so its index-building lines would pass any
+# level the operator chose; it follows the root logger like every other library.
+logging.getLogger("bm25s").setLevel(logging.NOTSET)
 
 # Below this a match rests on one common word: say there is no lesson rather than guess.
 MIN_SCORE = 1.5
