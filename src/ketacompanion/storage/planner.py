@@ -401,8 +401,9 @@ def _among(column: Any, ids: list[int], pg: bool) -> Any:
     return column.in_(select(listed.c.value))
 
 
-async def due_reminders(conn: AsyncConnection, now: datetime, delay: timedelta, limit: int = 5000) -> list[Due]:
-    """Sent check-ins still unanswered after ``delay``: flip to reminded, once."""
+def due_reminders(conn: Connection, now: datetime, delay: timedelta, limit: int = 5000) -> list[Due]:
+    """Sent check-ins still unanswered after ``delay``: flip to reminded, once. Sync, so
+    that with its outbox rows it is one unit of work (storage/batches.py)."""
     c, u = t.checkins, t.users
     pick = (
         select(c.c.id).where(c.c.status == "sent", c.c.instrument.is_not(None), c.c.sent_at <= now - delay,
@@ -411,18 +412,16 @@ async def due_reminders(conn: AsyncConnection, now: datetime, delay: timedelta, 
     )
     if _pg(conn):
         pick = pick.with_for_update(skip_locked=True)
-    rows = (
-        await conn.execute(
-            update(c).where(c.c.id.in_(pick.scalar_subquery())).values(status="reminded", reminded_at=now)
-            .returning(c.c.id, c.c.user_id, c.c.kind, c.c.instrument, c.c.due_at, c.c.content_version)
-        )
+    rows = conn.execute(
+        update(c).where(c.c.id.in_(pick.scalar_subquery())).values(status="reminded", reminded_at=now)
+        .returning(c.c.id, c.c.user_id, c.c.kind, c.c.instrument, c.c.due_at, c.c.content_version)
     ).all()
     if not rows:
         return []
     people = {
         r.id: r
         for chunk in _chunks(sorted({r.user_id for r in rows}), 5000)
-        for r in await conn.execute(select(u.c.id, u.c.platform, u.c.chat_id, u.c.language).where(u.c.id.in_(chunk)))
+        for r in conn.execute(select(u.c.id, u.c.platform, u.c.chat_id, u.c.language).where(u.c.id.in_(chunk)))
     }
     return [
         Due(r.id, r.user_id, r.kind, r.instrument, _aware(r.due_at), people[r.user_id].platform,  # type: ignore[arg-type]
@@ -431,14 +430,15 @@ async def due_reminders(conn: AsyncConnection, now: datetime, delay: timedelta, 
     ]
 
 
-async def expire(conn: AsyncConnection, now: datetime) -> int:
+def expire(conn: Connection, now: datetime) -> int:
+    """Open check-ins past their window end missed (sync: one unit of work, storage/batches.py)."""
     c = t.checkins
-    result = await conn.execute(
+    result = conn.execute(
         update(c).where(c.c.status.in_(("sent", "reminded", "open")), c.c.expires_at <= now)
         .values(status="missed", closed_at=now)
     )
     # A prompt that may have arrived keeps saying so: closed, never "missed" as if unsent.
-    await conn.execute(
+    conn.execute(
         update(c).where(c.c.status == UNCONFIRMED, c.c.closed_at.is_(None), c.c.expires_at <= now)
         .values(closed_at=now)
     )
