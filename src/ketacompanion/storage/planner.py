@@ -65,7 +65,7 @@ class Due(NamedTuple):
     content_version: int | None = None  # the version that words its prompt and reminder
 
 
-def _pg(conn: AsyncConnection) -> bool:
+def _pg(conn: Connection | AsyncConnection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
@@ -394,11 +394,9 @@ _SQLITE_PLAN = (
 def _among(column: Any, ids: list[int], pg: bool) -> Any:
     """``column IN ids`` as one parameter, so a batch of thousands of ids is one small
     statement, compiled once, rather than thousands of parameters to name and bind: an
-    array with ``= ANY`` on PostgreSQL, a JSON list read by ``json_each`` on SQLite."""
-    if pg:
-        return column == any_(bindparam(None, ids, type_=ARRAY(column.type)))
-    listed = func.json_each(bindparam(None, json.dumps(ids), type_=String)).table_valued("value")
-    return column.in_(select(listed.c.value))
+    array with ``= ANY`` on PostgreSQL (SQLite's statements above take a JSON list)."""
+    assert pg, "SQLite claims use the compiled statements above"
+    return column == any_(bindparam(None, ids, type_=ARRAY(column.type)))
 
 
 def due_reminders(conn: Connection, now: datetime, delay: timedelta, limit: int = 5000) -> list[Due]:
