@@ -5,6 +5,8 @@ both sides of a clock change, and on a SQLite file a batch is one hand-off to it
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -15,10 +17,12 @@ import pytest
 from sqlalchemy import Engine, event, func, insert, select
 
 from ketacompanion.app import App, build_app
+from ketacompanion.content.messages import Messages
 from ketacompanion.core.clock import FakeClock
 from ketacompanion.storage import planner
 from ketacompanion.storage import tables as t
 from ketacompanion.storage.bulk import Deferred
+from ketacompanion.storage.fields import enc_context
 
 from conftest import PG_URL, make_settings, reset_postgres
 
@@ -127,13 +131,15 @@ async def test_a_batch_on_a_sqlite_file_is_one_hand_off(sqlite_url: str, tmp_pat
         finally:
             event.remove(Engine, "before_cursor_execute", seen)
         assert stats.claimed == 8
-        assert runs == 4  # three batches of at most three, then one that finds nothing
+        # Three batches of at most three, one that finds nothing, then the reminders and
+        # the expiry, each one unit of work as well.
+        assert runs == 6
         claims = [name for name, sql in statements if "FROM checkins LEFT OUTER JOIN users" in sql]
         inserts = [name for name, sql in statements if sql.startswith("INSERT INTO outbox")]
         begins = [name for name, sql in statements if sql == "BEGIN IMMEDIATE"]
         assert len(claims) == 4 and len(inserts) == 3
         # Each batch ran whole in the batch thread, its BEGIN IMMEDIATE included.
-        assert {*claims, *inserts} == {"sqlite-batch_0"} and begins.count("sqlite-batch_0") == 4
+        assert {*claims, *inserts} == {"sqlite-batch_0"} and begins == ["sqlite-batch_0"] * 6
     finally:
         await app.close()
 
@@ -230,3 +236,39 @@ async def test_a_new_prompt_closes_the_older_ones_of_its_kind(app: App, clock: F
     assert stats.queued == 2
     assert [(u, s) for u, s, _ in older] == [(1, "missed"), (2, planner.UNCONFIRMED)]
     assert all(aware(closed) == DUE for _, _, closed in older)
+
+
+async def test_prompts_of_a_pass_are_worded_from_the_set_it_began_on(app: App, clock: FakeClock) -> None:
+    """A publish between two batches of one pass changes nothing in the pass: each batch
+    runs in another thread, which still sees the set the pass pinned (the row records
+    that version, so its prompt must come from it too)."""
+    clock.set(DUE - timedelta(hours=1))
+    await seed_due(app, clock.now(), 1)
+    async with app.engine.begin() as conn:  # a second kind, first worded in the second batch
+        await conn.execute(insert(t.checkins).values(
+            user_id=1, kind="followup_hour", instrument=None, due_at=DUE, expires_at=DUE + app.delivery.window,
+            status="pending", created_at=clock.now(),
+        ))  # fmt: skip
+    clock.set(DUE)
+    old = app.content.current
+    catalogues = {lang: dict(old.messages._catalogues[lang]) for lang in old.messages.languages}
+    catalogues["en"]["delivery.followup_hour"] = "[v2] followup"
+    newer = dataclasses.replace(old, messages=Messages(catalogues))
+    app.delivery.claim_batch = 1
+    run = app.delivery.batches.run
+
+    async def publish_after_the_first(work: Any) -> Any:
+        result = await run(work)
+        if app.content.current is old:
+            app.content.swap(newer, 99)  # what a publish does to the live set
+        return result
+
+    app.delivery.batches.run = publish_after_the_first  # type: ignore[method-assign]
+    stats = await app.delivery.enqueue_due()
+    assert stats.queued == 2 and app.content._current is newer
+    async with app.engine.connect() as conn:
+        rows = (await conn.execute(select(t.outbox.c.user_id, t.outbox.c.payload_enc).order_by(t.outbox.c.id))).all()
+    texts = [
+        app.delivery.outbox.cipher.decrypt(payload, enc_context("outbox", "payload_enc", user_id)) for user_id, payload in rows
+    ]
+    assert "[v2]" not in texts[1] and old.messages.text("delivery.followup_hour") in json.loads(texts[1])["text"]

@@ -6,7 +6,7 @@ import base64
 import logging
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,13 +47,24 @@ class FieldCipher:
         """``encrypt`` for each (plaintext, context), with every nonce cut from one
         random read: 96 random bits each, so a repeat is as unlikely as with one read
         per value; no two slices of one read overlap."""
-        pool = secrets.token_bytes(_NONCE * len(items))
+        seal = self.sealer(len(items))
+        return [seal(plaintext, context) for plaintext, context in items]
+
+    def sealer(self, count: int) -> Callable[[str, str], bytes]:
+        """``encrypt`` for up to ``count`` values, one at a time, with the nonces of
+        ``encrypt_many`` (cut from one random read): a fan-out seals each payload as it
+        builds its row, with no list of pairs in between. A call past ``count`` fails."""
+        pool = secrets.token_bytes(_NONCE * count)
+        nonces = iter([pool[k : k + _NONCE] for k in range(0, len(pool), _NONCE)])
         seal = self._aead.encrypt
-        out: list[bytes] = []
-        for k, (plaintext, context) in enumerate(items):
-            nonce = pool[k * _NONCE : (k + 1) * _NONCE]
-            out.append(_VERSION + nonce + seal(nonce, plaintext.encode("utf-8"), context.encode()))
-        return out
+
+        def one(plaintext: str, context: str) -> bytes:
+            nonce = next(nonces, None)
+            if nonce is None:
+                raise ValueError(f"this sealer was made for {count} values")
+            return _VERSION + nonce + seal(nonce, plaintext.encode("utf-8"), context.encode())
+
+        return one
 
     def decrypt(self, token: bytes, context: str) -> str:
         if not token or token[:1] != _VERSION:

@@ -102,16 +102,19 @@ class Delivery:
                         break
 
             await asyncio.gather(*(claimer() for _ in range(self.claimers)))
+
+        def remind(conn: Connection) -> tuple[int, int]:
+            dues = planner.due_reminders(conn, now, self.reminder_delay, self.claim_batch)
+            return len(dues), self.outbox.queue(conn, [(d, "reminder", self._reminder(words, d)) for d in dues])
+
+        # Like the claims, each a unit of work handed over once (on a SQLite file, to the
+        # batch thread), not a hand-off a statement.
         while True:
-            async with self.engine.begin() as conn:
-                dues = await planner.due_reminders(conn, now, self.reminder_delay, self.claim_batch)
-                stats.reminded += await self.outbox.enqueue(
-                    conn, ((d, "reminder", self._reminder(words, d)) for d in dues)
-                )
-            if len(dues) < self.claim_batch:
+            found, reminded = await self.batches.run(remind)
+            stats.reminded += reminded
+            if found < self.claim_batch:
                 break
-        async with self.engine.begin() as conn:
-            stats.expired = await planner.expire(conn, now)
+        stats.expired = await self.batches.run(lambda conn: planner.expire(conn, now))
         return stats
 
     def _reminder(self, words: Templates, due: planner.Due) -> str:

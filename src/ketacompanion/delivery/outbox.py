@@ -142,20 +142,20 @@ class Outbox:
         return await conn.run_sync(self.queue, list(items))
 
     def queue(self, conn: Connection, items: Sequence[tuple[Due, str, str]], writes: Deferred | None = None) -> int:
-        """``enqueue`` on a sync connection: every payload sealed in one call (one random
-        read for all the nonces), every row in one ``executemany`` (on PostgreSQL, one
-        insert of arrays, with ``writes``: joined to the batch's other writes)."""
+        """``enqueue`` on a sync connection: each payload sealed as its row is built (the
+        nonces of all of them from one random read), every row in one ``executemany``
+        (on PostgreSQL, one insert of arrays, with ``writes``: joined to the batch's
+        other writes)."""
         now = self.clock.now()
-        sealed = self.cipher.encrypt_many(
-            [(encoded, enc_context("outbox", "payload_enc", due.user_id)) for due, _, encoded in items]
-        )
         value = driver_values(conn)
         at = value(now)
+        seal = self.cipher.sealer(len(items))
         rows = [
-            (due.user_id, due.checkin_id, purpose, due.platform, due.chat_id, payload, "queued", 0, 0,
+            (due.user_id, due.checkin_id, purpose, due.platform, due.chat_id,
+             seal(encoded, enc_context("outbox", "payload_enc", due.user_id)), "queued", 0, 0,
              value(due.not_before) if due.not_before > now else at, at)
-            for (due, purpose, _), payload in zip(items, sealed, strict=True)
-        ]
+            for due, purpose, encoded in items
+        ]  # fmt: skip
         insert_rows(conn, t.outbox, _QUEUE_COLUMNS, rows, ready=True, writes=writes)
         return len(rows)
 

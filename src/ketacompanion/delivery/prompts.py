@@ -50,17 +50,18 @@ _ID = "{checkin}"
 
 class Templates:
     """Encoded prompts, worded once per kind and language: a fan-out of thousands of
-    the same prompt differs only in the check-in id inside its buttons."""
+    the same prompt differs only in the check-in id inside its buttons, so each is kept
+    cut at the id and joined around it."""
 
     def __init__(self, text_for: Callable[[str], Text]) -> None:
         self._text_for = text_for
-        self._cache: dict[tuple[str, str, str, bool, int | None], str] = {}
+        self._cache: dict[tuple[str, str, str, bool, int | None], list[str]] = {}
 
     def encoded(self, due: Due, purpose: str) -> str:
         key = (purpose, due.kind, due.language or "en", due.instrument is not None, due.content_version)
-        template = self._cache.get(key)
-        if template is None:
+        parts = self._cache.get(key)
+        if parts is None:
             stand_in = due._replace(checkin_id=_ID)  # type: ignore[arg-type]
             build = reminder if purpose == "reminder" else prompt
-            template = self._cache[key] = encode_reply(build(stand_in, self._text_for))
-        return template.replace(_ID, str(due.checkin_id))
+            parts = self._cache[key] = encode_reply(build(stand_in, self._text_for)).split(_ID)
+        return str(due.checkin_id).join(parts)

@@ -10,6 +10,7 @@ in-memory database) the same function runs through ``run_sync`` on the async eng
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +40,12 @@ class BatchRunner:
                 return await conn.run_sync(work)
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-batch")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._in_transaction, work)
+        # In the caller's context, as ``asyncio.to_thread`` runs things: what the caller
+        # pinned (the content set a pass words its prompts from) holds in the thread too.
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, context.run, self._in_transaction, work
+        )
 
     def _in_transaction(self, work: Callable[[Connection], T]) -> T:
         if self._sync is None:

@@ -42,6 +42,7 @@ from ketacompanion.core.schedule import (
 from ketacompanion.storage import tables as t
 from ketacompanion.storage.bulk import Deferred, bulk_insert, driver_values, insert_rows
 from ketacompanion.storage.fields import aware as _aware
+from ketacompanion.storage.prepared import Prepared, driver_rows, run_prepared
 
 OPEN_STATES = ("queued", "sent", "reminded", "open")
 UNCONFIRMED = "sent_unconfirmed"  # the send's outcome could not be known; see delivery/outbox.py
@@ -64,7 +65,7 @@ class Due(NamedTuple):
     content_version: int | None = None  # the version that words its prompt and reminder
 
 
-def _pg(conn: AsyncConnection) -> bool:
+def _pg(conn: Connection | AsyncConnection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
@@ -194,7 +195,9 @@ def claim_batch(
         )
         claimed = sorted(conn.execute(claim).all(), key=lambda r: (r[4], r[0]))
     else:
-        claimed = conn.execute(_pick(now, limit, pg)).all()
+        # The driver's own tuples, moments still as text: SQLAlchemy's row objects and
+        # per-value parsing cost more than the read, and most rows share their moments.
+        claimed = driver_rows(conn, _SQLITE_PICK, {"now": now, "limit": limit})
     if not claimed:
         return [], 0
     ds = t.dosing_sessions
@@ -207,10 +210,11 @@ def claim_batch(
 
     queued: list[Due] = []
     final: dict[str, list[int]] = {"queued": [], "missed": [], "unreachable": [], "cancelled": []}
-    next_rows: list[tuple[Any, ...]] = []
-    next_of: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
+    # Next slots, grouped by the slot (kind, moments): the people each one is planned for.
+    planned: dict[tuple[Any, ...], list[int]] = {}
+    next_of: dict[tuple[Any, ...], list[list[int]]] = {}
     superseded: dict[str, list[int]] = {}
-    aware = _memo(_aware)  # most rows in a fan-out share their due moment
+    moment = _moments(conn)  # driver value -> aware datetime, once per distinct value
     value = driver_values(conn)
     for (checkin_id, user_id, kind, instrument, due_raw, outcome, platform, chat_id, language, scheduled, zone,
          daily, weekday, weekly, quiet_start, quiet_end, paused_until) in claimed:
@@ -221,55 +225,50 @@ def claim_batch(
             key = (kind, zone, daily, weekday, weekly, quiet_start, quiet_end, paused_until, due_raw)
             following = next_of.get(key)
             if following is None:
-                row = ScheduleRow(0, zone or "UTC", daily, weekday, weekly, quiet_start, quiet_end, _aware(paused_until))
+                row = ScheduleRow(0, zone or "UTC", daily, weekday, weekly, quiet_start, quiet_end, moment(paused_until))
                 following = next_of[key] = [
-                    (s.kind, s.instrument, None, value(s.due_at), value(s.due_at + window), "pending", value(now))
-                    for s in recurring_slots(row, aware(due_raw)) if s.kind == kind
+                    planned.setdefault(
+                        (s.kind, s.instrument, value(s.due_at), value(s.due_at + window), value(now)), []
+                    )
+                    for s in recurring_slots(row, moment(due_raw)) if s.kind == kind
                 ]
-            for slot in following:
-                next_rows.append((user_id, *slot))
+            for people in following:
+                people.append(user_id)
         final[outcome].append(checkin_id)
         if outcome == "queued":
             superseded.setdefault(kind, []).append(user_id)
             started = sessions.get(user_id)
             not_before = (during_session(now, started) or now) if started else now
             queued.append(Due(
-                checkin_id, user_id, kind, instrument, aware(due_raw), platform, chat_id, language, not_before,
+                checkin_id, user_id, kind, instrument, moment(due_raw), platform, chat_id, language, not_before,
                 content_version,
             ))
-    for status, ids in final.items() if not pg else ():  # on PostgreSQL the claim wrote them
-        for chunk in _chunks(ids, 5000):
-            values: dict[str, Any] = {"status": status, "content_version": content_version}
-            if status != "queued":
-                values["closed_at"] = now
-            conn.execute(update(c).where(_among(c.c.id, chunk, pg)).values(**values))
-    first_due = claimed[0][4]  # claims go in due order
+    first_due = moment(claimed[0][4])  # claims go in due order
     if pg:
         _supersede_pg(conn, writes, superseded, final["queued"], first_due, now)
+        next_rows = [(user_id, kind, instrument, None, due, expires, "pending", created)
+                     for (kind, instrument, due, expires, created), people in planned.items() for user_id in people]
         insert_rows(conn, c, _SLOT_COLUMNS, next_rows, skip_conflicts_on=_SLOT_KEY, ready=True, writes=writes)
         return queued, len(claimed)
+    for status, ids in final.items():
+        for chunk in _chunks(ids, 5000):
+            run_prepared(conn, _SQLITE_MARK[status], {"ids": json.dumps(chunk), "version": content_version, "now": now})
     queued_ids = set(final["queued"])
     for kind, users in superseded.items():
         # Never two open prompts of the same kind: the older one is recorded as missed.
         for chunk in _chunks(sorted(users), 5000):
             # An older prompt still waiting to be sent is due before anything in this
             # batch; the batch's own rows are left out in SQL.
-            older = conn.execute(
-                select(c.c.id).where(
-                    c.c.kind == kind, _among(c.c.user_id, chunk, pg),
-                    or_(c.c.status.in_(("sent", "reminded", "open")),
-                        and_(c.c.status == "queued", c.c.due_at < first_due)),
-                )
-            )
+            people = {"kind": kind, "users": json.dumps(chunk), "first_due": first_due, "now": now}
+            older = driver_rows(conn, _SQLITE_OLDER, people)
             stale = [i for (i,) in older if i not in queued_ids]
             if stale:
-                conn.execute(update(c).where(_among(c.c.id, stale, pg)).values(status="missed", closed_at=now))
-            conn.execute(
-                update(c).where(c.c.kind == kind, _among(c.c.user_id, chunk, pg), c.c.status == UNCONFIRMED,
-                                c.c.closed_at.is_(None), c.c.due_at < first_due)
-                .values(closed_at=now)
-            )
-    insert_rows(conn, c, _SLOT_COLUMNS, next_rows, skip_conflicts_on=_SLOT_KEY, ready=True)
+                run_prepared(conn, _SQLITE_STALE, {"ids": json.dumps(stale), "now": now})
+            run_prepared(conn, _SQLITE_UNCONFIRMED, people)
+    for (kind, instrument, due, expires, created), people in planned.items():
+        # One INSERT ... SELECT a slot: the people come as one JSON list, not a row each.
+        for chunk in _chunks(people, 5000):
+            conn.exec_driver_sql(_SQLITE_PLAN, (kind, instrument, due, expires, created, json.dumps(chunk)))
     return queued, len(claimed)
 
 
@@ -302,6 +301,51 @@ def _supersede_pg(
 
 _SLOT_COLUMNS = ("user_id", "kind", "instrument", "session_id", "due_at", "expires_at", "status", "created_at")
 _SLOT_KEY = ("user_id", "kind", "due_at")
+
+
+def _json_list(name: str) -> Any:
+    """The values of a JSON list parameter, as a one-column table (SQLite's ``json_each``)."""
+    return select(func.json_each(bindparam(name, type_=String)).table_valued("value").c.value)
+
+
+def _sqlite_statements() -> tuple[Prepared, dict[str, Prepared], Prepared, Prepared, Prepared]:
+    """A SQLite claim batch's statements, compiled once; id lists go as one JSON text."""
+    c = t.checkins
+    now = bindparam("now", type_=c.c.closed_at.type)
+    first_due = bindparam("first_due", type_=c.c.due_at.type)
+    ids, users, kind = c.c.id.in_(_json_list("ids")), c.c.user_id.in_(_json_list("users")), c.c.kind == bindparam("kind")
+    pick = Prepared(_pick(bindparam("now", type_=c.c.due_at.type), bindparam("limit"), False))
+    mark = {
+        status: Prepared(update(c).where(ids).values(
+            status=status, content_version=bindparam("version", type_=c.c.content_version.type),
+            **({} if status == "queued" else {"closed_at": now}),
+        ))
+        for status in ("queued", "missed", "unreachable", "cancelled")
+    }  # fmt: skip
+    older = Prepared(select(c.c.id).where(
+        kind, users,
+        or_(c.c.status.in_(("sent", "reminded", "open")), and_(c.c.status == "queued", c.c.due_at < first_due)),
+    ))  # fmt: skip
+    stale = Prepared(update(c).where(ids).values(status="missed", closed_at=now))
+    unconfirmed = Prepared(
+        update(c).where(kind, users, c.c.status == UNCONFIRMED, c.c.closed_at.is_(None), c.c.due_at < first_due)
+        .values(closed_at=now)
+    )
+    return pick, mark, older, stale, unconfirmed
+
+
+def _moments(conn: Connection) -> Any:
+    """Driver value -> aware UTC datetime, memoised: most rows of a batch share their moments.
+    SQLite hands back text (parsed as SQLAlchemy would), PostgreSQL datetimes."""
+    if conn.dialect.name != "sqlite":
+        return _memo(_aware)
+    parse = t.checkins.c.due_at.type.dialect_impl(conn.dialect).result_processor(conn.dialect, None)
+    assert parse is not None
+
+    def moment(raw: Any) -> datetime | None:
+        return None if raw is None else _aware(parse(raw))
+
+    return _memo(moment)
 
 
 def _pick(now: datetime, limit: int, pg: bool) -> Any:
@@ -338,18 +382,26 @@ def _pick(now: datetime, limit: int, pg: bool) -> Any:
     return pick.where(*due).order_by(c.c.due_at, c.c.id).limit(limit)
 
 
+_SQLITE_PICK, _SQLITE_MARK, _SQLITE_OLDER, _SQLITE_STALE, _SQLITE_UNCONFIRMED = _sqlite_statements()
+# A next slot for many people at once; the values come driver-ready (bulk.driver_values),
+# the people as one JSON list, in the order they were claimed.
+_SQLITE_PLAN = (
+    f"INSERT OR IGNORE INTO checkins ({', '.join(_SLOT_COLUMNS)}) "
+    "SELECT value, ?, ?, NULL, ?, ?, 'pending', ? FROM json_each(?)"
+)
+
+
 def _among(column: Any, ids: list[int], pg: bool) -> Any:
     """``column IN ids`` as one parameter, so a batch of thousands of ids is one small
     statement, compiled once, rather than thousands of parameters to name and bind: an
-    array with ``= ANY`` on PostgreSQL, a JSON list read by ``json_each`` on SQLite."""
-    if pg:
-        return column == any_(bindparam(None, ids, type_=ARRAY(column.type)))
-    listed = func.json_each(bindparam(None, json.dumps(ids), type_=String)).table_valued("value")
-    return column.in_(select(listed.c.value))
+    array with ``= ANY`` on PostgreSQL (SQLite's statements above take a JSON list)."""
+    assert pg, "SQLite claims use the compiled statements above"
+    return column == any_(bindparam(None, ids, type_=ARRAY(column.type)))
 
 
-async def due_reminders(conn: AsyncConnection, now: datetime, delay: timedelta, limit: int = 5000) -> list[Due]:
-    """Sent check-ins still unanswered after ``delay``: flip to reminded, once."""
+def due_reminders(conn: Connection, now: datetime, delay: timedelta, limit: int = 5000) -> list[Due]:
+    """Sent check-ins still unanswered after ``delay``: flip to reminded, once. Sync, so
+    that with its outbox rows it is one unit of work (storage/batches.py)."""
     c, u = t.checkins, t.users
     pick = (
         select(c.c.id).where(c.c.status == "sent", c.c.instrument.is_not(None), c.c.sent_at <= now - delay,
@@ -358,18 +410,16 @@ async def due_reminders(conn: AsyncConnection, now: datetime, delay: timedelta, 
     )
     if _pg(conn):
         pick = pick.with_for_update(skip_locked=True)
-    rows = (
-        await conn.execute(
-            update(c).where(c.c.id.in_(pick.scalar_subquery())).values(status="reminded", reminded_at=now)
-            .returning(c.c.id, c.c.user_id, c.c.kind, c.c.instrument, c.c.due_at, c.c.content_version)
-        )
+    rows = conn.execute(
+        update(c).where(c.c.id.in_(pick.scalar_subquery())).values(status="reminded", reminded_at=now)
+        .returning(c.c.id, c.c.user_id, c.c.kind, c.c.instrument, c.c.due_at, c.c.content_version)
     ).all()
     if not rows:
         return []
     people = {
         r.id: r
         for chunk in _chunks(sorted({r.user_id for r in rows}), 5000)
-        for r in await conn.execute(select(u.c.id, u.c.platform, u.c.chat_id, u.c.language).where(u.c.id.in_(chunk)))
+        for r in conn.execute(select(u.c.id, u.c.platform, u.c.chat_id, u.c.language).where(u.c.id.in_(chunk)))
     }
     return [
         Due(r.id, r.user_id, r.kind, r.instrument, _aware(r.due_at), people[r.user_id].platform,  # type: ignore[arg-type]
@@ -378,14 +428,15 @@ async def due_reminders(conn: AsyncConnection, now: datetime, delay: timedelta, 
     ]
 
 
-async def expire(conn: AsyncConnection, now: datetime) -> int:
+def expire(conn: Connection, now: datetime) -> int:
+    """Open check-ins past their window end missed (sync: one unit of work, storage/batches.py)."""
     c = t.checkins
-    result = await conn.execute(
+    result = conn.execute(
         update(c).where(c.c.status.in_(("sent", "reminded", "open")), c.c.expires_at <= now)
         .values(status="missed", closed_at=now)
     )
     # A prompt that may have arrived keeps saying so: closed, never "missed" as if unsent.
-    await conn.execute(
+    conn.execute(
         update(c).where(c.c.status == UNCONFIRMED, c.c.closed_at.is_(None), c.c.expires_at <= now)
         .values(closed_at=now)
     )
