@@ -276,6 +276,13 @@ class Companion:
             return notice + await self._run_command(turn)
         if inbound.kind is InboundKind.CHOICE:
             return await self._run_choice(turn)
+        if not inbound.in_group and inbound.attachment is None:
+            # "yes" typed just after "are you thinking of ending your life?" answers that,
+            # whatever flow is open (the flow stays open for the next message).
+            typed = getattr(self._crisis, "answer_typed", None)
+            answered = await typed(turn) if typed is not None else None
+            if answered is not None:
+                return notice + answered
         flow = self._flows.get(turn.state.flow or "")
         if flow is not None:
             return notice + await flow.on_text(turn)
