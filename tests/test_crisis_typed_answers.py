@@ -78,3 +78,13 @@ async def test_long_after_the_card_yes_is_ordinary_text(chat: Chat, clock: FakeC
     clock.advance(timedelta(hours=3))
     replies = await chat.say("yes")
     assert all(r.urgency is Urgency.NORMAL for r in replies)
+
+
+async def test_a_softer_message_soon_after_the_card_keeps_the_lines_in_view(chat: Chat, clock: FakeClock) -> None:
+    # The card was shown minutes ago: a softer message must not be met as if new, with
+    # the soft question and an offer to check in, but with the lines again.
+    await _card(chat)
+    clock.advance(timedelta(minutes=5))
+    replies = await chat.say(SOFT)
+    assert replies[0].urgency is Urgency.CRISIS and "988" in replies[0].text
+    assert "check-in" not in chat.text().lower()

@@ -134,7 +134,10 @@ class Companion:
                 before = turn.state.snapshot()
                 if screening is not None and screening.level > 0:
                     crisis = await self._crisis.respond(turn, screening)
-                if not _is_crisis(screening):
+                # A concern the policy answered at crisis urgency (a method question after
+                # distress, a softer message soon after the card) is handled as a crisis.
+                escalated = _is_crisis(screening) or any(r.urgency is Urgency.CRISIS for r in crisis)
+                if not escalated:
                     replies = await self._route(turn, concerned=screening is not None and screening.level > 0)
                 elif await self._keeps_flagged_text(turn):
                     # The open step takes free text (a note, a safety plan entry): keep

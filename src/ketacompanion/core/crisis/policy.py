@@ -135,8 +135,13 @@ class CrisisPolicy:
     async def _escalate(self, turn: Turn, level: int, category: str | None, source: str, words: str | None) -> list[Reply]:
         name = _LEVEL_NAMES.get(level, "crisis")
         repeat = await self._within_cooldown(turn, level)
+        after_card = repeat and level < CRISIS and await self._last_level(turn) == "crisis"
         if category == "third_person" and level < CRISIS:
             reply = self._third_person(turn)
+        elif after_card:
+            # The card was shown minutes ago: a softer message gets the lines again, not
+            # the soft question as if nothing had been said.
+            reply = self._again(turn)
         elif level >= CRISIS:
             reply = self._again(turn) if repeat else self._card(turn.t, turn.user, turn.inbound.language, "crisis.card")
         else:
@@ -154,6 +159,12 @@ class CrisisPolicy:
             return False
         last = await turn.tx.escalations.last(turn.user.id)  # type: ignore[attr-defined]
         return last is not None and _age(turn.now, last.created_at) < RECENT_DISTRESS
+
+    async def _last_level(self, turn: Turn) -> str | None:
+        if turn.user is None:
+            return None
+        last = await turn.tx.escalations.last(turn.user.id)  # type: ignore[attr-defined]
+        return None if last is None else str(last.level)
 
     async def _within_cooldown(self, turn: Turn, level: int) -> bool:
         if turn.user is None or self._cooldown <= timedelta(0):
