@@ -179,6 +179,10 @@ class Onboarding:
     async def reprompt(self, turn: Turn) -> list[Reply]:
         if turn.user is None or not turn.user.consented:
             return await self.consent_prompt(turn)
+        if turn.state.flow != self.name and turn.user.country and turn.user.timezone:
+            # Set up already (an old button from the country or timezone list): the menu,
+            # not the country question, which would move their crisis lines and clocks.
+            return home(turn)
         if turn.state.step == "timezone":
             return self._ask_timezone(turn, turn.user.country)
         return self._ask_country(turn)
