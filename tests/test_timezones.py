@@ -13,6 +13,8 @@ from ketacompanion.app import App
 from ketacompanion.core import placenames
 from ketacompanion.core.timezones import Kind, country_choices, find, valid_zone
 
+from conftest import Chat
+
 NOW = datetime(2026, 11, 23, 9, tzinfo=UTC)
 
 
