@@ -123,3 +123,18 @@ def test_a_dangerous_archive_is_refused_named_audited_and_changes_nothing(
     code, out, _ = run(db, "admin", "audit", "--action", "publish_refused", "--json")
     (entry,) = [json.loads(line) for line in out.splitlines()]
     assert expected in entry["detail"]["reason"] and entry["ok"] is False
+
+
+def test_export_onto_a_file_fails_with_one_line(db: Path, tmp_path: Path) -> None:
+    target = tmp_path / "a-file"
+    target.write_text("keep me", encoding="utf-8")
+    code, _, err = run(db, "content", "export", "1", str(target))
+    assert code == 1
+    assert err.count("\n") == 1 and err.startswith("ketacompanion: ") and "Traceback" not in err
+    assert target.read_text(encoding="utf-8") == "keep me"
+
+
+def test_stats_chart_into_a_missing_folder_fails_with_one_line(db: Path, tmp_path: Path) -> None:
+    code, _, err = run(db, "admin", "stats", "--chart", str(tmp_path / "no" / "such" / "chart.png"))
+    assert code == 1
+    assert err.count("\n") == 1 and err.startswith("ketacompanion: ") and "chart" in err

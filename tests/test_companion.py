@@ -132,3 +132,17 @@ async def test_a_crisis_buried_at_the_end_of_a_long_message_is_still_found(chat:
     await chat.onboard()
     replies = await chat.say("ordinary words " * 400 + " and honestly I want to kill myself")
     assert replies[0].urgency.value == "crisis"
+
+
+async def test_agreeing_from_a_health_command_before_start_is_taken_at_once(chat: Chat) -> None:
+    # A new person (or one who just deleted everything) sends /safetyplan, is asked for
+    # their OK, and taps "I agree": that tap counts, not a second intro and a second ask.
+    replies = await chat.say("/safetyplan")
+    assert any(c.id == "start:agree" for r in replies for c in r.choices)
+    assert "not an emergency service" in chat.text()  # what it is not, before the OK
+    await chat.tap("start:agree")
+    assert not any(c.id == "start:agree" for c in chat.choices())
+    assert any(c.id.startswith("start:country:") for c in chat.choices())
+    async with chat.app.store.transaction() as tx:
+        found = await tx.users.find("console", chat.user)
+    assert found is not None and found[0].consent_at is not None

@@ -223,3 +223,17 @@ async def test_after_concern_someone_who_keeps_notes_is_offered_the_journal(app:
     await chat.tap(chat.choice("journal:keep:"))
     await chat.say("/journal")
     assert "everything feels pointless lately" in chat.text()
+
+
+@pytest.mark.parametrize("typed", ["9", "7/10", "12:30", "3."])
+async def test_a_number_alone_is_not_called_emoji(chat: Chat, typed: str) -> None:
+    await chat.onboard()
+    await chat.say(typed)
+    assert "emoji" not in chat.text().lower()
+    assert "/checkin" in chat.text()
+
+
+async def test_emoji_alone_still_get_the_emoji_offer(chat: Chat) -> None:
+    await chat.onboard()
+    await chat.say("😢😢")
+    assert "emoji" in chat.text().lower()

@@ -320,3 +320,31 @@ async def test_crisis_text_mid_lesson_gets_the_crisis_reply_not_the_lesson(chat:
     await chat.say("I want to kill myself")
     assert any(r.urgency is Urgency.CRISIS for r in chat.last)
     assert not any(i.startswith("learn:") for i in ids(chat))
+
+
+async def test_a_question_typed_while_a_lesson_is_open_searches_the_lessons(chat: Chat) -> None:
+    # The lesson stays the open flow long after it was read: a typed question must find
+    # lessons, not "You are reading a lesson: use the buttons".
+    await chat.onboard()
+    await chat.say("/learn")
+    replies = await chat.say("Can I drive after a session?")
+    assert "use the buttons" not in chat.text()
+    assert any(c.id.startswith("learn:open:") for r in replies for c in r.choices)
+
+
+async def test_other_text_while_a_lesson_is_open_still_points_to_the_buttons(chat: Chat) -> None:
+    await chat.onboard()
+    await chat.say("/learn")
+    await chat.say("blah")
+    assert "use the buttons" in chat.text()
+
+
+async def test_a_question_typed_after_finishing_a_lesson_searches_the_lessons(chat: Chat, app: App) -> None:
+    lesson = first_lesson(app)
+    await read_through(chat, lesson)
+    if any(c.id.startswith("learn:ans:") for c in chat.choices()):
+        await chat.tap(next(c.id for c in chat.choices() if c.id.startswith("learn:ans:")))
+    if any(c.id.startswith("learn:end:") for c in chat.choices()):
+        await chat.tap(next(c.id for c in chat.choices() if c.id.startswith("learn:end:")))
+    await chat.say("Can I drive after a session?")
+    assert "use the buttons" not in chat.text()

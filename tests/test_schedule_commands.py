@@ -218,3 +218,20 @@ def test_parse_clock(typed: str, expected: time | None) -> None:
 )
 def test_parse_moment(typed: str, expected: datetime | None) -> None:
     assert parse_moment(typed, date(2026, 11, 23)) == expected
+
+
+@pytest.mark.parametrize(("typed", "shown"), [("2028-01-05 10:00", "Jan 05 2028, 10:00"),
+                                              ("2025-01-01 10:00", "Jan 01 2025, 10:00")])
+async def test_a_session_in_another_year_shows_its_year(app: App, chat: Chat, typed: str, shown: str) -> None:
+    # "Sat Jan 01, 10:00 is more than a year away": which year did it understand?
+    await chat.onboard()
+    await chat.say(f"/sessions {typed}")
+    assert shown in chat.text()
+    await chat.tap(chat.choice("sess:ok:"))
+    assert shown in chat.text()
+
+
+async def test_a_session_this_year_is_shown_without_the_year(app: App, chat: Chat) -> None:
+    await chat.onboard()
+    await chat.say("/sessions 2026-12-03 14:00")
+    assert "Dec 03, 14:00" in chat.text() and "2026" not in chat.text().split("\n")[0]

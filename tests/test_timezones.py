@@ -13,6 +13,8 @@ from ketacompanion.app import App
 from ketacompanion.core import placenames
 from ketacompanion.core.timezones import Kind, country_choices, find, valid_zone
 
+from conftest import Chat
+
 NOW = datetime(2026, 11, 23, 9, tzinfo=UTC)
 
 
@@ -146,3 +148,15 @@ async def test_a_city_typed_after_a_refused_checkin_sets_the_timezone(app: App, 
     assert "Timezone: Europe/Berlin" in _texts(replies) and "number from 0 to 10" not in _texts(replies)
     replies = await _send(console, text="/checkin")
     assert any(i.startswith("checkin:") for i in _ids(replies))
+
+
+async def test_an_old_timezone_button_after_set_up_does_not_reopen_the_country_question(chat: Chat) -> None:
+    # Set up already: a stale button from the timezone list must not ask the country
+    # again (answering it would move the person's crisis lines and clocks).
+    await chat.onboard("US", "America/New_York")
+    replies = await chat.tap("start:tz:America|Chicago")
+    assert not any(c.id.startswith("start:country:") for r in replies for c in r.choices)
+    async with chat.app.store.transaction() as tx:
+        found = await tx.users.find("console", chat.user)
+    assert found is not None and found[0].timezone == "America/New_York"
+    assert found[1].flow is None

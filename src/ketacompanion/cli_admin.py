@@ -124,6 +124,9 @@ def stats(
         weekly_adherence,
     )
 
+    if chart and not Path(chart).expanduser().parent.is_dir():
+        fail(f"cannot write the chart to {chart}: its folder does not exist")
+
     async def work(repo: ContentRepo, _p: Publisher, admin: AdminRepo) -> tuple[dict[str, object], bytes | None]:
         now = datetime.now(UTC)
         activity = await read_activity(repo.engine, now - timedelta(weeks=8))
@@ -134,7 +137,10 @@ def stats(
 
     found, png = with_repos(db, work)
     if chart and png is not None:
-        Path(chart).write_bytes(png)
+        try:
+            Path(chart).expanduser().write_bytes(png)
+        except OSError as exc:
+            fail(f"cannot write the chart to {chart}: {exc.strerror or exc}")
     if as_json:
         typer.echo(json.dumps(found))
         return

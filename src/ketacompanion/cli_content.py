@@ -200,6 +200,8 @@ def export(
     db: Db = None,
 ) -> None:
     """Write a version's exact files into a folder."""
+    if directory.exists() and not directory.is_dir():
+        fail(f"{directory} is a file; export into a new folder")
     if directory.exists() and any(directory.iterdir()):
         fail(f"{directory} is not empty; export into a new folder")
 
@@ -212,7 +214,10 @@ def export(
     files = with_repos(db, work)
     if files is None:
         fail(f"there is no version {version}")
-    write_files(files, directory)  # type: ignore[arg-type]
+    try:
+        write_files(files, directory)  # type: ignore[arg-type]
+    except OSError as exc:
+        fail(f"cannot write into {directory}: {exc.strerror or exc}")
     typer.echo(f"wrote {len(files)} files of version {version} to {directory}")  # type: ignore[arg-type]
 
 

@@ -134,7 +134,10 @@ class Companion:
                 before = turn.state.snapshot()
                 if screening is not None and screening.level > 0:
                     crisis = await self._crisis.respond(turn, screening)
-                if not _is_crisis(screening):
+                # A concern the policy answered at crisis urgency (a method question after
+                # distress, a softer message soon after the card) is handled as a crisis.
+                escalated = _is_crisis(screening) or any(r.urgency is Urgency.CRISIS for r in crisis)
+                if not escalated:
                     replies = await self._route(turn, concerned=screening is not None and screening.level > 0)
                 elif await self._keeps_flagged_text(turn):
                     # The open step takes free text (a note, a safety plan entry): keep
@@ -276,6 +279,13 @@ class Companion:
             return notice + await self._run_command(turn)
         if inbound.kind is InboundKind.CHOICE:
             return await self._run_choice(turn)
+        if not inbound.in_group and inbound.attachment is None:
+            # "yes" typed just after "are you thinking of ending your life?" answers that,
+            # whatever flow is open (the flow stays open for the next message).
+            typed = getattr(self._crisis, "answer_typed", None)
+            answered = await typed(turn) if typed is not None else None
+            if answered is not None:
+                return notice + answered
         flow = self._flows.get(turn.state.flow or "")
         if flow is not None:
             return notice + await flow.on_text(turn)

@@ -28,6 +28,8 @@ _FEELING = re.compile(
     re.IGNORECASE,
 )
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
+# Emoji and other pictographs: a message of these alone is offered to the journal.
+_SYMBOL = re.compile(r"[^\w\s!-/:-@\[-`{-~\u00a0-\u00bf\u2000-\u206f]")
 SHOWN_CARD_CHARS = 700
 
 
@@ -66,6 +68,10 @@ class FreeText:
         if not text:
             # Nothing to keep or to answer (a blank line in the terminal, an empty caption).
             return [Reply(turn.t("answers.empty"), choices=self._menu(turn))]
+        if not _LETTER.search(text) and not _SYMBOL.search(text):
+            # Digits and punctuation only ("7", "12:30"): most likely an answer to a
+            # question that has closed, not emoji to keep.
+            return [Reply(turn.t("answers.number"), choices=self._menu(turn))]
         if not _LETTER.search(text):
             return await self._feeling(turn, text, gentle=False, emoji=True)
         if not self._finder.is_english(turn.lang, text):

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from ketacompanion.content.catalog import ContentHolder
 from ketacompanion.content.lessons import Lesson, Shelf
+from ketacompanion.core.free_text import is_feeling, is_question
 from ketacompanion.core.model import Choice, Reply
 from ketacompanion.core.ports import LessonProgress, UserRecord
 from ketacompanion.core.turn import Turn, button
@@ -67,7 +68,13 @@ class LessonFlow:
         return [Reply(turn.t("lessons.closed")), *await self.reprompt(turn)]
 
     async def on_text(self, turn: Turn) -> list[Reply]:
-        # Text reaching here has passed the crisis screen; the lesson just waits for buttons.
+        # Text reaching here has passed the crisis screen. Mid-card or at the quiz the
+        # lesson waits for its buttons; at the menu or after the end (a state that stays
+        # open for days) a question is searched as with "/learn words". A feeling or other
+        # text gets the pointer to the buttons, never a lesson picked by its words.
+        text = turn.inbound.text.strip()
+        if turn.state.step in ("topics", "end") and is_question(text) and not is_feeling(text):
+            return await self._search(turn, text[:200])
         return [Reply(turn.t("lessons.typed")), *await self.reprompt(turn)]
 
     async def reprompt(self, turn: Turn) -> list[Reply]:

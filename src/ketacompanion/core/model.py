@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -69,8 +70,8 @@ class Inbound:
         """Build from typed text, recognising ``/command args``."""
         stripped = text.strip()
         if stripped.startswith("/") and len(stripped) > 1 and not stripped[1].isspace():
-            head, _, rest = stripped[1:].partition(" ")
-            name = head.split("@", 1)[0].lower()
+            head, rest = split_command(stripped)
+            name = command_name(head)
             return cls(address, user_id, InboundKind.COMMAND, text=rest.strip(), command=name, **kw)  # type: ignore[arg-type]
         return cls(address, user_id, InboundKind.TEXT, text=text, **kw)  # type: ignore[arg-type]
 
@@ -135,3 +136,19 @@ class OutcomeUnknown(DeliveryError):
 
 class Unreachable(DeliveryError):
     """The person blocked the bot or closed their messages: stop sending to them."""
+
+
+def split_command(stripped: str) -> tuple[str, str]:
+    """``/name rest`` into the head and the rest, split at the first whitespace of any kind."""
+    for i, ch in enumerate(stripped[1:], start=1):
+        if ch.isspace():
+            return stripped[1:i], stripped[i + 1:]
+    return stripped[1:], ""
+
+
+def command_name(head: str) -> str:
+    """The command as meant: no ``@bot``, no invisible or control characters (pasted
+    text carries zero-width spaces), no trailing punctuation ("/crisis!"), any case."""
+    name = head.split("@", 1)[0]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    return name.rstrip(".,!?;:").lower()

@@ -117,6 +117,9 @@ class Onboarding:
         return [Reply(turn.t("start.timezone_still_needed")), *await self._next_question(turn)]
 
     async def consent_prompt(self, turn: Turn, intro: bool = False) -> list[Reply]:
+        # Someone unknown has not seen what the bot is and is not: the whole intro, so
+        # that their "I agree" can count at once.
+        intro = intro or turn.user is None
         text = turn.t("start.intro") if intro else turn.t("start.consent_needed")
         return [
             Reply(
@@ -179,14 +182,23 @@ class Onboarding:
     async def reprompt(self, turn: Turn) -> list[Reply]:
         if turn.user is None or not turn.user.consented:
             return await self.consent_prompt(turn)
+        if turn.state.flow != self.name and turn.user.country and turn.user.timezone:
+            # Set up already (an old button from the country or timezone list): the menu,
+            # not the country question, which would move their crisis lines and clocks.
+            return home(turn)
         if turn.state.step == "timezone":
             return self._ask_timezone(turn, turn.user.country)
         return self._ask_country(turn)
 
     async def _agree(self, turn: Turn) -> list[Reply]:
+        if turn.user is None:
+            # "I agree" under the intro shown to someone unknown (a health command before
+            # /start, or after /delete): the record is made and the OK counts.
+            inbound = turn.inbound
+            turn.user = await turn.tx.users.create(
+                inbound.address.platform, inbound.user_id, inbound.address.chat_id, turn.lang
+            )
         user = turn.user
-        if user is None:
-            return await self.start(turn)
         if not user.consented:
             user.consent_at = turn.now
             await turn.tx.users.update(user.id, consent_at=turn.now)

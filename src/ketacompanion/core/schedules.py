@@ -39,8 +39,13 @@ def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0, 0), tzinfo=zone).astimezone(UTC)
 
 
-def local_text(moment: datetime, zone: str) -> str:
-    return moment.astimezone(ZoneInfo(zone)).strftime("%a %b %d, %H:%M")
+def local_text(moment: datetime, zone: str, now: datetime | None = None) -> str:
+    """"Thu Dec 03, 14:00"; with ``now``, the year too when it is not this one ("Sat
+    Jan 01 2028, 10:00"), so a date typed far ahead or behind shows how it was read."""
+    local = moment.astimezone(ZoneInfo(zone))
+    if now is not None and local.year != now.astimezone(ZoneInfo(zone)).year:
+        return local.strftime("%a %b %d %Y, %H:%M")
+    return local.strftime("%a %b %d, %H:%M")
 
 
 def _inside(at: str, start: str | None, end: str | None) -> bool:

@@ -71,7 +71,7 @@ class SessionsFlow:
         if starts_at <= turn.now or starts_at > turn.now + CONFIRM_AFTER:
             turn.state.clear()
             key = "checkins.sessions.confirm_past" if starts_at <= turn.now else "checkins.sessions.confirm_far"
-            shown = local_text(starts_at, str(zone))
+            shown = local_text(starts_at, str(zone), turn.now)
             return [
                 Reply(
                     turn.t(key, when=shown),
@@ -87,14 +87,14 @@ class SessionsFlow:
         user = turn.require_user()
         zone = user.timezone or "UTC"
         await turn.tx.schedules.add_session(user.id, starts_at, zone, turn.now)
-        when = local_text(starts_at, zone)
+        when = local_text(starts_at, zone, turn.now)
         # The same timeline the planner stores, so the times said are the times sent.
         planned = [s for s in session_timeline(starts_at, zone) if s.due_at > turn.now]
         if starts_at <= turn.now and not planned:
             said = turn.t("checkins.sessions.added_past", when=when)
         else:
             lines = [
-                f"- {local_text(s.due_at, zone)}: {turn.t(f'checkins.sessions.plan_{s.kind}')}" for s in planned
+                f"- {local_text(s.due_at, zone, turn.now)}: {turn.t(f'checkins.sessions.plan_{s.kind}')}" for s in planned
             ]
             said = "\n".join([turn.t("checkins.sessions.added_plan", when=when, zone=zone), *lines])
         return await self._list(turn, [Reply(said)])
@@ -109,13 +109,13 @@ class SessionsFlow:
         mark = turn.t("checkins.sessions.past_mark")
         if sessions:
             text = "\n".join([turn.t("checkins.sessions.list")] + [
-                f"- {local_text(s.starts_at, zone)}" + (f" {mark}" if s.starts_at <= turn.now else "") for s in sessions
+                f"- {local_text(s.starts_at, zone, turn.now)}" + (f" {mark}" if s.starts_at <= turn.now else "") for s in sessions
             ])
         else:
             text = turn.t("checkins.sessions.none")
         choices = [button(turn.t("checkins.sessions.add_button"), "sess", "add")]
         choices += [
-            button(turn.t("checkins.sessions.remove_button", when=local_text(s.starts_at, zone)), "sess", "rm", s.id)
+            button(turn.t("checkins.sessions.remove_button", when=local_text(s.starts_at, zone, turn.now)), "sess", "rm", s.id)
             for s in sessions
         ]
         return [*(head or []), Reply(text, choices=tuple(choices))]

@@ -49,6 +49,8 @@ from ketacompanion.core.model import (
     Place,
     Reply,
     Urgency,
+    command_name,
+    split_command,
 )
 from ketacompanion.fairqueue import FINISH_S, FairQueue
 
@@ -674,6 +676,6 @@ def _card_at(replies: list[Reply]) -> int | None:
 
 def _typed_command(text: str) -> str:
     stripped = text.strip()
-    if not stripped.startswith("/"):
+    if not stripped.startswith("/") or len(stripped) < 2 or stripped[1].isspace():
         return ""
-    return stripped[1:].partition(" ")[0].split("@", 1)[0].lower()
+    return command_name(split_command(stripped)[0])  # as Inbound.from_text reads it

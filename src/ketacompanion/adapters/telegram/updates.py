@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 from telegram import Chat, ChatMember, Message, Update, User
 
-from ketacompanion.core.model import Address, Inbound, InboundKind
+from ketacompanion.core.model import Address, Inbound, InboundKind, command_name, split_command
 
 PLATFORM = "telegram"
 GROUP_COMMANDS = frozenset({"learn", "crisis", "help", "privacy"})
@@ -115,8 +115,9 @@ def is_crisis_command(text: str) -> bool:
     stripped = text.strip()
     if not stripped.startswith("/"):
         return False
-    head = stripped[1:].partition(" ")[0]
-    return head.split("@", 1)[0].lower() == "crisis"
+    if len(stripped) < 2 or stripped[1].isspace():
+        return False
+    return command_name(split_command(stripped)[0]) == "crisis"
 
 
 def is_crisis_choice(choice: str) -> bool:

@@ -17,6 +17,7 @@ from ketacompanion.content.catalog import ContentHolder
 from ketacompanion.content.helplines import CountryLines
 from ketacompanion.core.crisis.fallback import FALLBACK_CRISIS_TEXT, FALLBACK_LINKS
 from ketacompanion.core.crisis.lines import contact_links, lines_text, resolve_country
+from ketacompanion.core.crisis.typed_answer import typed_answer
 from ketacompanion.core.events import EscalationEvent, Events
 from ketacompanion.core.model import Choice, Inbound, Reply, Urgency
 from ketacompanion.core.ports import Store, UserRecord
@@ -32,6 +33,8 @@ THOUGHTS_ANSWERS = ("yes", "no")  # the soft check's direct question
 # The detector sees one message at a time: a method question on its own is only a soft
 # check, but asked within this long of a recorded escalation it gets the full card.
 RECENT_DISTRESS = timedelta(hours=6)
+# A bare "yes" or "no" typed this soon after the card or the soft check answers its question.
+TYPED_ANSWER_WINDOW = timedelta(minutes=30)
 METHOD_CATEGORY = "means"
 
 
@@ -132,8 +135,13 @@ class CrisisPolicy:
     async def _escalate(self, turn: Turn, level: int, category: str | None, source: str, words: str | None) -> list[Reply]:
         name = _LEVEL_NAMES.get(level, "crisis")
         repeat = await self._within_cooldown(turn, level)
+        after_card = repeat and level < CRISIS and await self._last_level(turn) == "crisis"
         if category == "third_person" and level < CRISIS:
             reply = self._third_person(turn)
+        elif after_card:
+            # The card was shown minutes ago: a softer message gets the lines again, not
+            # the soft question as if nothing had been said.
+            reply = self._again(turn)
         elif level >= CRISIS:
             reply = self._again(turn) if repeat else self._card(turn.t, turn.user, turn.inbound.language, "crisis.card")
         else:
@@ -152,6 +160,12 @@ class CrisisPolicy:
         last = await turn.tx.escalations.last(turn.user.id)  # type: ignore[attr-defined]
         return last is not None and _age(turn.now, last.created_at) < RECENT_DISTRESS
 
+    async def _last_level(self, turn: Turn) -> str | None:
+        if turn.user is None:
+            return None
+        last = await turn.tx.escalations.last(turn.user.id)  # type: ignore[attr-defined]
+        return None if last is None else str(last.level)
+
     async def _within_cooldown(self, turn: Turn, level: int) -> bool:
         if turn.user is None or self._cooldown <= timedelta(0):
             return False
@@ -160,6 +174,36 @@ class CrisisPolicy:
             return False
         recent: bool = _age(turn.now, last.created_at) < self._cooldown
         return recent and level <= _RANK.get(last.level, CRISIS)
+
+    async def answer_typed(self, turn: Turn) -> list[Reply] | None:
+        """A typed "yes" or "no" soon after the card or the soft check asked whether the
+        person is thinking of ending their life: the answer to that question, never a
+        lesson search. None when the text is not such an answer."""
+        answer = typed_answer(turn.inbound.text)
+        if answer is None or turn.user is None:
+            return None
+        last = await turn.tx.escalations.last(turn.user.id)  # type: ignore[attr-defined]
+        if last is None or not timedelta(0) <= _age(turn.now, last.created_at) < TYPED_ANSWER_WINDOW:
+            return None
+        t, entry = turn.t, self._entry(turn.user, turn.inbound.language)[0]
+        lines = lines_text(entry)
+        if last.level == "crisis":
+            if answer == "yes":
+                # Nothing new is recorded: the card's escalation stands, its follow-ups planned.
+                text = t("crisis.typed_yes", emergency=_first(entry), lines=lines)
+                choices = (
+                    button(t("crisis.danger_button"), "crisis", "danger"),
+                    button(t("crisis.struggling_button"), "crisis", "struggling"),
+                    *self._links(entry),
+                )
+                return [Reply(text, choices=choices, urgency=Urgency.CRISIS)]
+            return [Reply(t("crisis.ok", lines=lines), choices=self._links(entry), urgency=Urgency.CONCERN)]
+        if answer == "yes":
+            # The soft check is followed by an offer to check in, so a typed "yes" may
+            # answer either: ask once more, with the buttons, rather than guess.
+            question = self._concern(turn)
+            return [Reply(t("crisis.typed_confirm"), choices=question.choices, urgency=Urgency.CONCERN)]
+        return [Reply(t("crisis.thoughts_no"), choices=self._links(entry), urgency=Urgency.CONCERN)]
 
     def _again(self, turn: Turn) -> Reply:
         entry, _ = self._entry(turn.user, turn.inbound.language)
