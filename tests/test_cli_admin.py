@@ -138,3 +138,20 @@ def test_stats_chart_into_a_missing_folder_fails_with_one_line(db: Path, tmp_pat
     code, _, err = run(db, "admin", "stats", "--chart", str(tmp_path / "no" / "such" / "chart.png"))
     assert code == 1
     assert err.count("\n") == 1 and err.startswith("ketacompanion: ") and "chart" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("", "--audience", "all"), "an announcement is 1 to"),
+        (("   ", "--audience", "all"), "an announcement is 1 to"),
+        (("Closed on Friday.", "--audience", "mars"), "audience must be all, a platform"),
+    ],
+)
+def test_announce_refuses_empty_text_and_unknown_audiences_before_any_preview(
+    db: Path, args: tuple[str, ...], says: str
+) -> None:
+    code, out, err = run(db, "admin", "announce", *args, "--yes")
+    assert code == 2
+    assert err.count("\n") == 1 and says in err
+    assert "To " not in out and "queued" not in out  # no preview, nothing sent

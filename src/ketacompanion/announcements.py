@@ -39,13 +39,26 @@ class Report:
     failed: int
 
 
+# The platforms people can be on. Any other name would preview 0 people, which reads like
+# an empty audience rather than a typo.
+PLATFORMS = ("telegram", "discord", "console")
+
+
+def checked_text(text: str) -> str:
+    """The announcement's text, trimmed, or ``AudienceError`` when it is empty or too long."""
+    text = text.strip()
+    if not text or len(text) > MAX_TEXT:
+        raise AudienceError(f"an announcement is 1 to {MAX_TEXT} characters")
+    return text
+
+
 def _audience_filter(audience: str) -> object:
     u = t.users
     if audience == "all":
         return u.c.id.is_not(None)
     if audience.startswith("code:") and len(audience) > 5:
         return u.c.enrolment == audience[5:]
-    if audience.isalpha() and len(audience) <= 16:
+    if audience in PLATFORMS:
         return u.c.platform == audience
     raise AudienceError(f"audience must be all, a platform (telegram, discord, console) or code:ENROLMENT, not {audience!r}")
 
@@ -72,9 +85,7 @@ class Announcements:
             return list((await conn.execute(query)).all())
 
     async def send(self, text: str, audience: str, by: str) -> Report:
-        text = text.strip()
-        if not text or len(text) > MAX_TEXT:
-            raise AudienceError(f"an announcement is 1 to {MAX_TEXT} characters")
+        text = checked_text(text)
         rows = await self._recipients(audience)
         now = self._clock.now()
         encoded = encode_reply(Reply(text))

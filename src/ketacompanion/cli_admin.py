@@ -158,7 +158,12 @@ def announce(
     by: By = None,
 ) -> None:
     """Preview, confirm and queue an announcement; it goes out through the outbox."""
-    from ketacompanion.announcements import AudienceError
+    from ketacompanion.announcements import AudienceError, checked_text
+
+    try:
+        text = checked_text(text)  # before the preview: nothing empty is offered for sending
+    except AudienceError as exc:
+        fail(str(exc), code=2)
 
     def run_with(make: object) -> object:
         async def work(repo: ContentRepo, _p: Publisher, _a: AdminRepo) -> object:
