@@ -54,6 +54,18 @@ async def test_typed_city_and_suggestions(chat: Chat) -> None:
 async def test_unknown_command_gets_a_hint(chat: Chat) -> None:
     await chat.say("/frobnicate now")
     assert "/frobnicate" in chat.text() and "/help" in chat.text()
+    assert "Did you mean" not in chat.text()
+
+
+async def test_a_slip_in_a_command_name_is_answered_with_the_near_command(chat: Chat) -> None:
+    await chat.say("/session tomorrow 10:00")
+    assert "I don't know /session." in chat.text() and "Did you mean /sessions?" in chat.text()
+    await chat.say("/hlep")
+    assert "Did you mean /help?" in chat.text()
+    await chat.say("/crisis")
+    card = chat.text()
+    await chat.say("/crsis")
+    assert chat.text() == card and "Did you mean" not in card  # the lines themselves
 
 
 async def test_privacy_answers_before_consent_and_creates_no_row(chat: Chat) -> None:

@@ -5,6 +5,7 @@ is touched, so that a database failure can never stop crisis information."""
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
@@ -17,6 +18,8 @@ from ketacompanion.core.ports import Clock, DialogueState, Store, StoreBusy, Sto
 from ketacompanion.core.turn import Flow, Text, Turn
 
 log = logging.getLogger(__name__)
+# How alike a mistyped command must be to a real one to be taken for it ("hlep", "sesion").
+NEAR = 0.75
 
 MAX_TEXT = 4000  # longer messages are screened whole but handled truncated
 # How long a flagged message waits for a busy database before its crisis reply goes out
@@ -122,7 +125,7 @@ class Companion:
 
     async def _handle(self, inbound: Inbound) -> list[Reply]:
         screening = await self._screen(inbound)
-        if (inbound.kind is InboundKind.COMMAND and inbound.command == "crisis") or (
+        if (inbound.kind is InboundKind.COMMAND and self._is_crisis_command(inbound.command)) or (
             inbound.kind is InboundKind.CHOICE and inbound.choice == "go:crisis"
         ):
             return await self._crisis_command(inbound)
@@ -293,6 +296,19 @@ class Companion:
             return notice + await self._free_text(turn, concerned)
         return notice + [Reply(turn.t("common.not_understood"))]
 
+    def _is_crisis_command(self, name: str) -> bool:
+        """``/crisis``, or a slip for it ("/crsis", "/crisi"): the lines, not a question back."""
+        if name == "crisis":
+            return True
+        return name not in self._commands and difflib.SequenceMatcher(None, name[:32], "crisis").ratio() >= NEAR
+
+    def _near(self, name: str) -> str | None:
+        """A command everyone can see that ``name`` is probably a slip for ("session" for
+        "sessions"); hidden commands are never offered."""
+        shown = [n for n, c in self._commands.items() if c.visible is None]
+        found = difflib.get_close_matches(name[:32], shown, n=1, cutoff=NEAR)
+        return found[0] if found else None
+
     async def _run_command(self, turn: Turn) -> list[Reply]:
         name = turn.inbound.command
         command = self._commands.get(name)
@@ -301,6 +317,9 @@ class Companion:
         ):
             command = None  # hidden commands exist only in private chats, and only for some
         if command is None:
+            near = self._near(name)
+            if near is not None:
+                return [Reply(turn.t("common.unknown_command_near", command=name[:32], near=near))]
             return [Reply(turn.t("common.unknown_command", command=name[:32]))]
         if command.private_only and turn.inbound.in_group:
             return [Reply(turn.t("common.group_only_dm"))]
