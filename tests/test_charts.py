@@ -122,3 +122,12 @@ async def test_drawing_a_chart_holds_no_lock_on_other_peoples_messages(app) -> N
     release.set()
     charts = await drawing
     assert charts and charts[0].image is not None and charts[0].image.data.startswith(b"\x89PNG")
+
+
+async def test_an_empty_panel_on_the_clinician_summary_speaks_to_the_clinician(app: App) -> None:
+    t = texts(app.content)("en")
+    page = clinician_summary(t, app.content.current.instruments, [], [], START, END, "America/New_York")
+    assert page.chart.labels["empty"] == t("checkins.history.summary_empty")
+    assert "/checkin" not in page.chart.labels["empty"]
+    png, pdf = render_summary(page)  # still draws, empty panels and all
+    assert png.startswith(b"\x89PNG") and pdf.startswith(b"%PDF")

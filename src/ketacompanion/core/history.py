@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -124,6 +124,8 @@ def clinician_summary(
     journal: Sequence[JournalEntry] = (),
 ) -> ClinicianSummary:
     chart = mood_history(t, instruments, past, sessions, start, end, zone)
+    # The clinician reads this page, not the patient: no "send /checkin" on an empty panel.
+    chart = replace(chart, labels={**chart.labels, "empty": t("checkins.history.summary_empty")})
     head = [t("checkins.history.period", start=_day(start, zone), end=_day(end, zone), zone=zone),
             t("checkins.history.made", date=end.astimezone(ZoneInfo(zone)).strftime("%b %d, %Y"))]
     if name:
