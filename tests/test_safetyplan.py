@@ -318,6 +318,11 @@ def test_parsing_splits_lines_and_commas_and_drops_list_markers() -> None:
     assert parse_entries(" \n , ") == ((), False)
 
 
+def test_pasted_invisible_characters_at_an_entrys_ends_are_dropped_and_inner_ones_kept() -> None:
+    entries, _ = parse_entries("\u200bcall Mum\u200b\n\ufeffwalk the dog \u200c\n\u200b\nfamily 👨\u200d👩\u200d👧")
+    assert entries == ("call Mum", "walk the dog", "family 👨\u200d👩\u200d👧")
+
+
 def test_a_comma_inside_a_sentence_does_not_split_it() -> None:
     assert parse_entries("When I'm tired, I withdraw")[0] == ("When I'm tired, I withdraw",)
     assert parse_entries("Sleeping badly, I snap at people")[0] == ("Sleeping badly, I snap at people",)

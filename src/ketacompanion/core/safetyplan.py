@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 
@@ -79,6 +80,17 @@ def _pieces(line: str) -> list[str]:
     return parts
 
 
+def _trimmed(piece: str) -> str:
+    """``piece`` without spaces or invisible format characters at either end: pasted text
+    often ends in a zero-width space, which ``str.strip`` keeps and nobody typed."""
+    start, end = 0, len(piece)
+    while start < end and (piece[start].isspace() or unicodedata.category(piece[start]) == "Cf"):
+        start += 1
+    while end > start and (piece[end - 1].isspace() or unicodedata.category(piece[end - 1]) == "Cf"):
+        end -= 1
+    return piece[start:end]
+
+
 def parse_entries(text: str) -> tuple[tuple[str, ...], bool]:
     """Typed text as entries: one per line or comma-separated item, blanks dropped.
 
@@ -89,7 +101,7 @@ def parse_entries(text: str) -> tuple[tuple[str, ...], bool]:
     items: list[str] = []
     for line in text.splitlines():
         for piece in _pieces(_BULLET.sub("", line)):
-            item = piece.strip()
+            item = _trimmed(piece)
             if item:
                 items.append(item)
     trimmed = len(items) > MAX_ENTRIES or any(len(item) > MAX_CHARS for item in items)
