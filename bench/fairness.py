@@ -39,7 +39,6 @@ import logging
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -63,7 +62,8 @@ from ketacompanion.app import App, build_app  # noqa: E402
 from ketacompanion.settings import load_settings  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
-from _common import fail, pct, positive, warmed_up  # noqa: E402
+from _common import pct, positive, warmed_up  # noqa: E402
+from _telegram_process import ServerProcess  # noqa: E402
 
 TOKEN = "123:ABC"  # the fake server's
 TIMEOUTS = Timeouts(poll=1.0)
@@ -121,45 +121,12 @@ class Triage:
         }
 
 
-class Server:
-    """The fake Bot API in its own process, driven through its control routes."""
-
-    def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "bench" / "_telegram_server.py")],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline().split()
-        if len(line) != 2:
-            fail("the fake Bot API server did not start")
-        self.origin, self.control = line
-        self.http: aiohttp.ClientSession | None = None
-
-    async def call(self, verb: str, route: str, body: dict | None = None, **query: object) -> dict:
-        assert self.http is not None
-        params = {k: str(v) for k, v in query.items()}
-        async with self.http.request(verb, f"{self.control}/control/{route}", json=body, params=params) as r:
-            found = await r.json()
-            if r.status != 200:
-                fail(f"server: {route}: {found.get('error', r.status)}")
-            return found  # type: ignore[no-any-return]
-
-    async def wait_polling(self) -> None:
-        for _ in range(1000):
-            if (await self.call("GET", "sent", since=0))["polling"]:
-                return
-            await asyncio.sleep(0.01)
-        fail("the bot never polled the fake server")
+class Server(ServerProcess):
+    """The fake Bot API in its own process, with the reply route this benchmark reads."""
 
     async def reply_ms(self, chat: int, within_s: float = 30.0) -> float:
         found = await self.call("GET", "reply", chat=chat, within=within_s)
         return float(found["ms"])
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        self.process.wait(timeout=10)
 
 
 async def phase(server: Server, processor: FairProcessor, flood: int, samples: int,

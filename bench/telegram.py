@@ -25,7 +25,6 @@ import base64
 import json
 import logging
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -55,49 +54,22 @@ from ketacompanion.settings import load_settings  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))  # for _common; PTB is imported already, so no shadowing
 from _common import positive, ratios, spread, warmed_up  # noqa: E402
+from _telegram_process import ServerProcess  # noqa: E402
 
 TOKEN = "123:ABC"  # the fake server's
 POLL = timedelta(seconds=1)
 Side = Callable[[], Awaitable[tuple[float, float]]]
 
 
-class Server:
-    """The fake Bot API in its own process, driven through its control routes."""
-
-    def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "bench" / "_telegram_server.py")],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline().split()
-        if len(line) != 2:
-            raise SystemExit("telegram.py: the fake Bot API server did not start")
-        self.origin, self.control = line
-        self.http: aiohttp.ClientSession | None = None
+class Server(ServerProcess):
+    """The fake Bot API in its own process, with this benchmark's two routes."""
 
     async def get(self, route: str, **query: object) -> dict[str, object]:
-        assert self.http is not None
-        async with self.http.get(f"{self.control}/control/{route}", params={k: str(v) for k, v in query.items()}) as r:
-            return await r.json()  # type: ignore[no-any-return]
+        return await self.call("GET", route, **query)
 
     async def inject(self, updates: int, users: int, first_chat: int) -> dict[str, object]:
-        assert self.http is not None
         body = {"updates": updates, "users": users, "first_chat": first_chat, "text": "/help"}
-        async with self.http.post(f"{self.control}/control/inject", json=body) as r:
-            return await r.json()  # type: ignore[no-any-return]
-
-    async def wait_polling(self) -> None:
-        for _ in range(500):
-            if (await self.get("sent", since=0))["polling"]:
-                return
-            await asyncio.sleep(0.01)
-        raise SystemExit("telegram.py: the bot never polled the fake server")
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        self.process.wait(timeout=10)
+        return await self.call("POST", "inject", body)
 
 
 async def measure(server: Server, updates: int, users: int, first_chat: int) -> tuple[float, float, dict]:
