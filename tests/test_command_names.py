@@ -36,3 +36,23 @@ def test_the_discord_fast_lane_reads_it_the_same_way(text: str) -> None:
     from ketacompanion.adapters.discord.adapter import _typed_command
 
     assert _typed_command(text) == "crisis"
+
+
+SLIPS = ["/crsis", "/cris", "/crisi", "/crisiss", "/Crsis!", "/crissi now"]
+NOT_CRISIS = ["/start", "/help", "/mood", "/checkin", "/chris", "/cross", "/sessions"]
+
+
+@pytest.mark.parametrize("text", SLIPS)
+async def test_a_slip_for_crisis_gets_the_lines_first_on_every_lane(chat: Chat, text: str) -> None:
+    from ketacompanion.adapters.discord.adapter import _typed_command
+    from ketacompanion.core.model import means_crisis
+
+    assert is_crisis_command(text)  # Telegram's fast lane
+    assert means_crisis(_typed_command(text))  # Discord's
+    replies = await chat.say(text)
+    assert replies[0].urgency is Urgency.CRISIS and "Did you mean" not in replies[0].text
+
+
+@pytest.mark.parametrize("text", NOT_CRISIS)
+def test_other_commands_are_not_taken_for_crisis(text: str) -> None:
+    assert not is_crisis_command(text)

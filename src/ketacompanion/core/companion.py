@@ -13,13 +13,11 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from ketacompanion.core.crisis.pending import PendingEscalations, UnrecordedTx
-from ketacompanion.core.model import Inbound, InboundKind, Reply, Urgency
+from ketacompanion.core.model import NEAR, Inbound, InboundKind, Reply, Urgency, means_crisis
 from ketacompanion.core.ports import Clock, DialogueState, Store, StoreBusy, StoreUnavailable
 from ketacompanion.core.turn import Flow, Text, Turn
 
 log = logging.getLogger(__name__)
-# How alike a mistyped command must be to a real one to be taken for it ("hlep", "sesion").
-NEAR = 0.75
 
 MAX_TEXT = 4000  # longer messages are screened whole but handled truncated
 # How long a flagged message waits for a busy database before its crisis reply goes out
@@ -298,9 +296,7 @@ class Companion:
 
     def _is_crisis_command(self, name: str) -> bool:
         """``/crisis``, or a slip for it ("/crsis", "/crisi"): the lines, not a question back."""
-        if name == "crisis":
-            return True
-        return name not in self._commands and difflib.SequenceMatcher(None, name[:32], "crisis").ratio() >= NEAR
+        return name == "crisis" or (name not in self._commands and means_crisis(name))
 
     def _near(self, name: str) -> str | None:
         """A command everyone can see that ``name`` is probably a slip for ("session" for

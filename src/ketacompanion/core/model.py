@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -144,6 +145,16 @@ def split_command(stripped: str) -> tuple[str, str]:
         if ch.isspace():
             return stripped[1:i], stripped[i + 1:]
     return stripped[1:], ""
+
+
+# How alike a mistyped command must be to a real one to be taken for it ("hlep", "crsis").
+NEAR = 0.75
+
+
+def means_crisis(name: str) -> bool:
+    """``crisis``, or a slip for it ("crsis", "cris"): no other command is that close, and
+    someone typing in a hurry should get the lines, not a question back."""
+    return name == "crisis" or difflib.SequenceMatcher(None, name[:32], "crisis").ratio() >= NEAR
 
 
 def command_name(head: str) -> str:

@@ -50,6 +50,7 @@ from ketacompanion.core.model import (
     Reply,
     Urgency,
     command_name,
+    means_crisis,
     split_command,
 )
 from ketacompanion.fairqueue import FINISH_S, FairQueue
@@ -556,7 +557,7 @@ class DiscordAdapter:
 
     def _urgent_text(self, text: str, direct: bool) -> bool:
         """Text that skips every queue: flagged by the rule screen, or a typed /crisis in a DM."""
-        return self.flagged(text) or (direct and _typed_command(text) == "crisis")
+        return self.flagged(text) or (direct and means_crisis(_typed_command(text)))
 
     def _dm_inbound(self, author_id: int, text: str) -> Inbound:
         author = str(author_id)

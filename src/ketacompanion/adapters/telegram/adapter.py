@@ -38,6 +38,7 @@ from ketacompanion.core.model import (
     InboundKind,
     Reply,
     Unreachable,
+    means_crisis,
 )
 from ketacompanion.core.turn import Text
 
@@ -125,7 +126,7 @@ class TelegramAdapter:
         text the rule screen flags (the same rules the companion applies first)."""
         event = translate(update, self.username)
         inbound = event.inbound
-        if inbound is not None and inbound.kind is InboundKind.COMMAND and inbound.command == "crisis":
+        if inbound is not None and inbound.kind is InboundKind.COMMAND and means_crisis(inbound.command):
             return True
         if inbound is not None and inbound.kind is InboundKind.CHOICE:
             return is_crisis_choice(inbound.choice or "")

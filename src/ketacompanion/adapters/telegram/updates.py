@@ -22,7 +22,14 @@ from typing import Any, NamedTuple
 
 from telegram import Chat, ChatMember, Message, Update, User
 
-from ketacompanion.core.model import Address, Inbound, InboundKind, command_name, split_command
+from ketacompanion.core.model import (
+    Address,
+    Inbound,
+    InboundKind,
+    command_name,
+    means_crisis,
+    split_command,
+)
 
 PLATFORM = "telegram"
 GROUP_COMMANDS = frozenset({"learn", "crisis", "help", "privacy"})
@@ -117,7 +124,7 @@ def is_crisis_command(text: str) -> bool:
         return False
     if len(stripped) < 2 or stripped[1].isspace():
         return False
-    return command_name(split_command(stripped)[0]) == "crisis"
+    return means_crisis(command_name(split_command(stripped)[0]))
 
 
 def is_crisis_choice(choice: str) -> bool:
