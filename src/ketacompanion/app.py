@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -61,6 +62,8 @@ from ketacompanion.storage.migrate import upgrade
 from ketacompanion.storage.store import SqlStore
 
 log = logging.getLogger(__name__)
+# How long a close waits for start-up's warm-ups (a few seconds at most on a slow machine).
+WARM_JOIN_S = 20.0
 
 EncoderLoader = Callable[[], Encoder]
 
@@ -117,6 +120,8 @@ class App:
     events: Events = field(default_factory=Events)
     live: LiveContent | None = None
     screener: LayeredScreener | None = None
+    # Start-up's background warm-ups (city table, matplotlib, the heap freeze after them).
+    warming: tuple[threading.Thread, ...] = ()
 
     def add_sender(self, sender: Sender) -> None:
         """An adapter offers itself to the outbox for its platform."""
@@ -131,6 +136,10 @@ class App:
             self.screener.close()
         self.delivery.close()
         await self.store.close()
+        # A process that stops seconds after it started must not exit under a warm-up: a
+        # daemon thread still inside matplotlib's C++ code when the interpreter finalizes
+        # aborts the process ("terminate called without an active exception").
+        await asyncio.to_thread(_join, self.warming, WARM_JOIN_S)
 
 
 def texts(content: ContentHolder) -> Callable[[str], Text]:
@@ -269,8 +278,12 @@ async def build_app(
         busy_timeout_ms=settings.sqlite_busy_timeout_ms,
     )
     _freeze_startup_heap()
-    _freeze_when_warm(places, warm_charts_in_background())
-    return App(settings, clock, engine, store, content, companion, delivery, senders, events, live=live, screener=detector)
+    charts = warm_charts_in_background()
+    freezing = _freeze_when_warm(places, charts)
+    return App(
+        settings, clock, engine, store, content, companion, delivery, senders, events, live=live, screener=detector,
+        warming=(places, charts, freezing),
+    )
 
 
 @cache
@@ -293,8 +306,16 @@ def _freeze_startup_heap() -> None:
     gc.freeze()
 
 
+def _join(threads: tuple[threading.Thread, ...], within_s: float) -> None:
+    deadline = time.monotonic() + within_s
+    for thread in threads:
+        thread.join(max(deadline - time.monotonic(), 0.0))
+    if any(thread.is_alive() for thread in threads):
+        log.warning("a start-up warm-up was still running at close")
+
+
 @cache
-def _freeze_when_warm(*warming: threading.Thread) -> None:
+def _freeze_when_warm(*warming: threading.Thread) -> threading.Thread:
     """Once per process: the same for what the background warm-ups load after start-up
     (the city table and matplotlib, most of the heap), when they are done. Left to the
     collector, every full pass walked those few hundred thousand objects, a pause of
@@ -306,7 +327,9 @@ def _freeze_when_warm(*warming: threading.Thread) -> None:
         gc.collect()
         gc.freeze()
 
-    threading.Thread(target=freeze, name="heap-freeze", daemon=True).start()
+    thread = threading.Thread(target=freeze, name="heap-freeze", daemon=True)
+    thread.start()
+    return thread
 
 
 def build_community(app: App, checkins_offered: bool, screening_available: bool) -> tuple[Any, Any]:
