@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from ketacompanion.app import App, build_app
 from ketacompanion.content.catalog import Content, load_content
 from ketacompanion.core.clock import FakeClock
+from ketacompanion.core.crisis.detector import Detector
 from ketacompanion.core.model import Address, Choice, Inbound, Reply
 from ketacompanion.settings import Settings, load_settings
 from ketacompanion.storage.tables import metadata
@@ -162,6 +163,13 @@ class Chat:
         await self.tap(f"start:country:{country}")
         if any(c.id.startswith("start:tz:") for c in self.choices()):
             await self.tap(f"start:tz:{zone.replace('/', '|')}")
+
+
+def detector_from(tmp_path: Path, phrases_yaml: str) -> Detector:
+    """A rule detector over a small phrase file written for one test module."""
+    path = tmp_path / "phrases.yaml"
+    path.write_text(phrases_yaml, encoding="utf-8")
+    return Detector.from_file(path)
 
 
 @pytest.fixture

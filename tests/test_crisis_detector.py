@@ -19,6 +19,8 @@ from ketacompanion.content.phrases import (
 from ketacompanion.content.problems import ContentError
 from ketacompanion.core.crisis.detector import Detector, RiskLevel, Screening
 
+from conftest import detector_from
+
 ROOT = Path(__file__).resolve().parents[1]
 PHRASES = ROOT / "content" / "crisis" / "phrases.yaml"
 
@@ -300,9 +302,7 @@ contexts:
 
 @pytest.fixture
 def small(tmp_path: Path) -> Detector:
-    path = tmp_path / "phrases.yaml"
-    path.write_text(SMALL, encoding="utf-8")
-    return Detector.from_file(path)
+    return detector_from(tmp_path, SMALL)
 
 
 def test_rule_language_optional_words_lists_prefixes_and_gaps(small: Detector) -> None:

@@ -12,6 +12,8 @@ import pytest
 
 from ketacompanion.core.crisis.detector import Detector, RiskLevel
 
+from conftest import detector_from
+
 ROOT = Path(__file__).resolve().parents[1]
 PHRASES = ROOT / "content" / "crisis" / "phrases.yaml"
 
@@ -170,9 +172,7 @@ contexts:
 
 @pytest.fixture
 def small(tmp_path: Path) -> Detector:
-    path = tmp_path / "phrases.yaml"
-    path.write_text(SMALL, encoding="utf-8")
-    return Detector.from_file(path)
+    return detector_from(tmp_path, SMALL)
 
 
 def test_unless_anywhere_in_the_message_stops_a_context(small: Detector) -> None:
